@@ -1,0 +1,108 @@
+//! A blocking facade over [`LinuxKitManager`] for callers without an async
+//! runtime (the C ABI, Python, the CLI's simple paths). One shared
+//! multi-threaded tokio runtime serves every manager in the process.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::container::{Container, RunOptions};
+use crate::error::Result;
+use crate::home::Home;
+use crate::logs::LogFollower;
+use crate::manager::{Inspect, LinuxKitManager};
+use crate::ssh::ExecOutput;
+
+/// The process-wide runtime the blocking facade runs on.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vmcontainer")
+            .enable_all()
+            .build()
+            .expect("failed to start the tokio runtime")
+    })
+}
+
+/// Blocking version of [`LinuxKitManager`]; each method blocks the calling
+/// thread until the async operation completes.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    inner: LinuxKitManager,
+}
+
+impl Manager {
+    /// A manager for `home` (default: `$VMCONTAINER_HOME` or `~/.core`).
+    pub fn new(home: Option<&Path>) -> Result<Self> {
+        let home = match home {
+            Some(h) => Home::new(crate::home::absolute(h)),
+            None => Home::from_env()?,
+        };
+        Ok(Manager {
+            inner: LinuxKitManager::new(home)?,
+        })
+    }
+
+    /// Wraps an async manager.
+    pub fn from_async(inner: LinuxKitManager) -> Self {
+        Manager { inner }
+    }
+
+    /// The async manager underneath.
+    pub fn inner(&self) -> &LinuxKitManager {
+        &self.inner
+    }
+
+    /// See [`LinuxKitManager::run`].
+    pub fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
+        runtime().block_on(self.inner.run(image, opts))
+    }
+    /// See [`LinuxKitManager::start`].
+    pub fn start(&self, reference: &str) -> Result<Container> {
+        runtime().block_on(self.inner.start(reference))
+    }
+    /// See [`LinuxKitManager::stop`].
+    pub fn stop(&self, reference: &str, timeout: Duration) -> Result<Container> {
+        runtime().block_on(self.inner.stop(reference, timeout))
+    }
+    /// See [`LinuxKitManager::list`].
+    pub fn list(&self) -> Result<Vec<Container>> {
+        self.inner.list()
+    }
+    /// See [`LinuxKitManager::get`].
+    pub fn get(&self, reference: &str) -> Result<Container> {
+        self.inner.get(reference)
+    }
+    /// See [`LinuxKitManager::inspect`].
+    pub fn inspect(&self, reference: &str) -> Result<Inspect> {
+        self.inner.inspect(reference)
+    }
+    /// See [`LinuxKitManager::remove`].
+    pub fn remove(&self, reference: &str, force: bool) -> Result<Container> {
+        runtime().block_on(self.inner.remove(reference, force))
+    }
+    /// See [`LinuxKitManager::logs`].
+    pub fn logs(&self, reference: &str) -> Result<Vec<u8>> {
+        self.inner.logs(reference)
+    }
+    /// See [`LinuxKitManager::follow_logs`]; pull lines with
+    /// [`Manager::next_line`].
+    pub fn follow_logs(&self, reference: &str) -> Result<LogFollower> {
+        let _guard = runtime().enter();
+        self.inner.follow_logs(reference)
+    }
+    /// The next line of a follower, blocking; `None` at the end.
+    pub fn next_line(follower: &mut LogFollower) -> Option<Result<String>> {
+        runtime().block_on(follower.next_line())
+    }
+    /// See [`LinuxKitManager::exec`].
+    pub fn exec(&self, reference: &str, cmd: &[String]) -> Result<ExecOutput> {
+        runtime().block_on(self.inner.exec(reference, cmd))
+    }
+    /// See [`LinuxKitManager::wait_ready`].
+    pub fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
+        runtime().block_on(self.inner.wait_ready(reference, timeout))
+    }
+}

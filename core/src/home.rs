@@ -1,0 +1,191 @@
+//! The root directory (`$VMCONTAINER_HOME`, default `~/.core`) and every
+//! path under it, plus the short per-container runtime directories that hold
+//! Unix sockets.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Longest Unix socket path we create. Linux allows 107 bytes, macOS 104;
+/// the smaller one keeps a home directory portable.
+pub const MAX_SOCKET_PATH: usize = 103;
+/// Longest socket file name placed in a runtime directory (`console.sock`).
+const LONGEST_SOCKET_NAME: &str = "console.sock";
+
+/// Paths of one vmcontainer root directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Uses `root` as the root directory (it is created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Home { root: root.into() }
+    }
+
+    /// `$VMCONTAINER_HOME`, else `$HOME/.core`.
+    pub fn from_env() -> Result<Self> {
+        if let Some(h) = std::env::var_os("VMCONTAINER_HOME").filter(|h| !h.is_empty()) {
+            return Ok(Home::new(absolute(Path::new(&h))));
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(h) => Ok(Home::new(PathBuf::from(h).join(".core"))),
+            None => Err(Error::invalid(
+                "home directory",
+                "",
+                "neither VMCONTAINER_HOME nor HOME is set",
+            )),
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `containers.json`.
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("containers.json")
+    }
+    /// `logs/`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// `logs/<id>.log`: the serial console of container `id`.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.logs_dir().join(format!("{id}.log"))
+    }
+    /// `linuxkit/`: user templates.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.root.join("linuxkit")
+    }
+    /// `images/`, or `$CORE_IMAGES_DIR`.
+    pub fn images_dir(&self) -> PathBuf {
+        match std::env::var_os("CORE_IMAGES_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => self.root.join("images"),
+        }
+    }
+    /// `config.yaml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.yaml")
+    }
+    /// `known_hosts`.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.root.join("known_hosts")
+    }
+    /// `containers/<id>/`: the container's persistent files (disk overlay,
+    /// pinned host keys, template builds).
+    pub fn instance_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// A runtime directory for `id` whose socket paths fit the OS limit:
+    /// `containers/<id>` itself when short enough, otherwise
+    /// `$XDG_RUNTIME_DIR` or `/tmp` + `vmc-<uid>/<hash>-<id>`.
+    pub fn runtime_dir_for(&self, id: &str) -> Result<PathBuf> {
+        let local = self.instance_dir(id);
+        if socket_len(&local) <= MAX_SOCKET_PATH {
+            return Ok(local);
+        }
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let uid = nix::unistd::getuid().as_raw();
+        let dir = base.join(format!("vmc-{uid}")).join(format!(
+            "{:08x}-{id}",
+            fnv32(self.root.as_os_str().as_encoded_bytes())
+        ));
+        if socket_len(&dir) > MAX_SOCKET_PATH {
+            return Err(Error::invalid(
+                "runtime directory",
+                dir.display().to_string(),
+                format!("socket paths under it would exceed {MAX_SOCKET_PATH} bytes; set XDG_RUNTIME_DIR to a shorter directory"),
+            ));
+        }
+        Ok(dir)
+    }
+
+    /// Creates a directory tree, each new level 0700.
+    pub fn ensure_dir(path: &Path) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| Error::io("create directory", path, e))
+    }
+
+    /// Creates a runtime directory. A shared parent such as `/tmp/vmc-<uid>`
+    /// must be ours, a real directory and private, or we refuse to put
+    /// sockets in it.
+    pub fn ensure_runtime_dir(&self, dir: &Path) -> Result<()> {
+        if !dir.starts_with(&self.root) {
+            if let Some(parent) = dir.parent() {
+                Self::ensure_dir(parent)?;
+                let md = fs::symlink_metadata(parent)
+                    .map_err(|e| Error::io("inspect directory", parent, e))?;
+                let uid = nix::unistd::getuid().as_raw();
+                if !md.is_dir() || md.uid() != uid || md.permissions().mode() & 0o077 != 0 {
+                    return Err(Error::invalid(
+                        "runtime directory",
+                        parent.display().to_string(),
+                        "must be a directory owned by the current user with mode 0700",
+                    ));
+                }
+            }
+        }
+        Self::ensure_dir(dir)
+    }
+}
+
+fn socket_len(dir: &Path) -> usize {
+    dir.as_os_str().len() + 1 + LONGEST_SOCKET_NAME.len()
+}
+
+fn fnv32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Makes `p` absolute against the current directory without resolving links.
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_home_keeps_sockets_local_and_deep_home_moves_them() {
+        let short = Home::new("/tmp/h");
+        assert_eq!(
+            short.runtime_dir_for("abcd1234").unwrap(),
+            PathBuf::from("/tmp/h/containers/abcd1234")
+        );
+        let deep = Home::new(format!("/tmp/{}", "d/".repeat(60)));
+        let dir = deep.runtime_dir_for("abcd1234").unwrap();
+        assert!(!dir.starts_with(deep.root()));
+        assert!(socket_len(&dir) <= MAX_SOCKET_PATH, "{}", dir.display());
+        assert!(dir.to_string_lossy().ends_with("-abcd1234"));
+        // Two deep homes never share a runtime directory.
+        let other = Home::new(format!("/tmp/{}", "e/".repeat(60)));
+        assert_ne!(other.runtime_dir_for("abcd1234").unwrap(), dir);
+    }
+
+    #[test]
+    fn paths_follow_go_container_layout() {
+        let h = Home::new("/r");
+        assert_eq!(h.state_path(), PathBuf::from("/r/containers.json"));
+        assert_eq!(
+            h.log_path("0a1b2c3d"),
+            PathBuf::from("/r/logs/0a1b2c3d.log")
+        );
+        assert_eq!(h.templates_dir(), PathBuf::from("/r/linuxkit"));
+        assert_eq!(h.known_hosts_path(), PathBuf::from("/r/known_hosts"));
+    }
+}

@@ -1,0 +1,45 @@
+//! vmcontainer: run LinuxKit virtual-machine images as lightweight
+//! containers.
+//!
+//! The crate is the whole runtime; the CLI and the C, Python and Node
+//! bindings only translate. Start with [`LinuxKitManager`] (async, on
+//! tokio) or [`blocking::Manager`] (for callers without a runtime).
+//!
+//! ```no_run
+//! # async fn demo() -> vmcontainer::Result<()> {
+//! use vmcontainer::{LinuxKitManager, RunOptions};
+//! let m = LinuxKitManager::from_env()?;
+//! let c = m.run("guest.iso".as_ref(), RunOptions { detach: true, ..Default::default() }).await?;
+//! m.wait_ready(&c.id, std::time::Duration::from_secs(120)).await?;
+//! let out = m.exec(&c.id, &["uname".into(), "-a".into()]).await?;
+//! println!("{}", String::from_utf8_lossy(&out.stdout));
+//! m.stop(&c.id, vmcontainer::DEFAULT_STOP_TIMEOUT).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod blocking;
+pub mod container;
+pub mod error;
+pub mod home;
+pub mod hypervisor;
+pub mod id;
+pub mod image;
+pub mod linuxkit;
+pub mod logs;
+pub mod manager;
+pub mod options;
+pub mod process;
+pub mod qmp;
+pub mod ssh;
+pub mod state;
+pub mod templates;
+
+pub use container::{Container, RunOptions, Status};
+pub use error::{Error, ErrorKind, Result};
+pub use home::Home;
+pub use hypervisor::{detect_hypervisor, get_hypervisor, Hypervisor};
+pub use id::generate_id;
+pub use image::{detect_image_format, ImageFormat};
+pub use logs::LogFollower;
+pub use manager::{Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
+pub use ssh::ExecOutput;

@@ -1,0 +1,353 @@
+//! Checking `RunOptions` before anything is started, and parsing the
+//! `HOST:GUEST` forms that every front end accepts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use crate::container::{is_valid_name, RunOptions, DEFAULT_CPUS, DEFAULT_MEMORY_MB};
+use crate::error::{Error, Result};
+use crate::home::absolute;
+
+/// `RunOptions` after validation, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Container name, if given.
+    pub name: Option<String>,
+    /// Memory in MB.
+    pub memory: u32,
+    /// vCPUs.
+    pub cpus: u32,
+    /// Host port → guest port.
+    pub ports: BTreeMap<u16, u16>,
+    /// Absolute host directory → guest path.
+    pub volumes: BTreeMap<String, String>,
+    /// Fixed SSH host port, or `None` to pick one.
+    pub ssh_port: Option<u16>,
+    /// Absolute path of the private key.
+    pub ssh_key: Option<PathBuf>,
+    /// Address forwarded ports listen on.
+    pub bind: IpAddr,
+}
+
+/// The 9p mount tag for a guest path: its base name, as go-container used.
+pub fn mount_tag(guest: &str) -> Option<String> {
+    Path::new(guest)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+}
+
+/// Validates `opts`, touching nothing.
+pub fn validate(opts: &RunOptions) -> Result<RunConfig> {
+    if let Some(n) = &opts.name {
+        if !is_valid_name(n) {
+            return Err(Error::invalid(
+                "name",
+                n,
+                "use 1-64 characters [A-Za-z0-9_.-], starting with a letter or digit",
+            ));
+        }
+    }
+    let memory = opts.memory.unwrap_or(DEFAULT_MEMORY_MB);
+    if memory == 0 {
+        return Err(Error::invalid(
+            "memory",
+            "0",
+            "memory must be at least 1 MB",
+        ));
+    }
+    let cpus = opts.cpus.unwrap_or(DEFAULT_CPUS);
+    if cpus == 0 || cpus > 255 {
+        return Err(Error::invalid(
+            "cpus",
+            cpus.to_string(),
+            "must be between 1 and 255",
+        ));
+    }
+    let ssh_port = opts.ssh_port.filter(|p| *p != 0);
+    let mut ports = BTreeMap::new();
+    for &(host, guest) in &opts.ports {
+        let shown = format!("{host}:{guest}");
+        if host == 0 || guest == 0 {
+            return Err(Error::invalid(
+                "port mapping",
+                shown,
+                "ports must be between 1 and 65535",
+            ));
+        }
+        if Some(host) == ssh_port {
+            return Err(Error::invalid(
+                "port mapping",
+                shown,
+                format!("host port {host} is already the SSH port"),
+            ));
+        }
+        if ports.insert(host, guest).is_some() {
+            return Err(Error::invalid(
+                "port mapping",
+                shown,
+                format!("host port {host} is mapped twice"),
+            ));
+        }
+    }
+    let mut volumes = BTreeMap::new();
+    let mut tags = BTreeSet::new();
+    for (host, guest) in &opts.volumes {
+        let shown = format!("{}:{guest}", host.display());
+        let meta = std::fs::metadata(host).map_err(|e| {
+            Error::invalid(
+                "volume",
+                shown.clone(),
+                format!("host path {}: {e}", host.display()),
+            )
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::invalid(
+                "volume",
+                shown,
+                "host path is not a directory",
+            ));
+        }
+        if !guest.starts_with('/') {
+            return Err(Error::invalid(
+                "volume",
+                shown,
+                "guest path must be absolute",
+            ));
+        }
+        let tag = mount_tag(guest).ok_or_else(|| {
+            Error::invalid(
+                "volume",
+                shown.clone(),
+                "guest path needs a final component (it names the 9p tag)",
+            )
+        })?;
+        if !tags.insert(tag.clone()) {
+            return Err(Error::invalid("volume", shown, format!("another volume already uses the 9p tag {tag:?} (guest paths must have distinct base names)")));
+        }
+        let host = std::fs::canonicalize(host)
+            .map_err(|e| Error::invalid("volume", shown.clone(), e.to_string()))?;
+        let host = host
+            .to_str()
+            .ok_or_else(|| Error::invalid("volume", shown.clone(), "host path is not valid UTF-8"))?
+            .to_string();
+        volumes.insert(host, guest.clone());
+    }
+    let ssh_key = match &opts.ssh_key {
+        Some(k) if !k.is_file() => {
+            return Err(Error::invalid(
+                "ssh key",
+                k.display().to_string(),
+                "no such file",
+            ))
+        }
+        Some(k) => Some(absolute(k)),
+        None => None,
+    };
+    Ok(RunConfig {
+        name: opts.name.clone(),
+        memory,
+        cpus,
+        ports,
+        volumes,
+        ssh_port,
+        ssh_key,
+        bind: opts.bind_address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    })
+}
+
+/// A parsed `-p` value: `[IP:]HOST:GUEST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Listen address, when given.
+    pub bind: Option<IpAddr>,
+    /// Host port.
+    pub host: u16,
+    /// Guest port.
+    pub guest: u16,
+}
+
+fn port_number(spec: &str, s: &str) -> Result<u16> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        Ok(_) => Err(Error::invalid(
+            "port mapping",
+            spec,
+            format!("port {s} is out of range 1-65535"),
+        )),
+        Err(_) => Err(Error::invalid(
+            "port mapping",
+            spec,
+            format!("{s:?} is not a port number"),
+        )),
+    }
+}
+
+/// Parses `HOST:GUEST` or `IP:HOST:GUEST`.
+pub fn parse_port_spec(spec: &str) -> Result<PortSpec> {
+    let (bind, rest) = match spec.rsplitn(3, ':').collect::<Vec<_>>().as_slice() {
+        [guest, host, ip] => (Some((*ip, *host, *guest)), None),
+        [guest, host] => (None, Some((*host, *guest))),
+        _ => {
+            return Err(Error::invalid(
+                "port mapping",
+                spec,
+                "expected HOST:GUEST or IP:HOST:GUEST",
+            ))
+        }
+    };
+    if let Some((ip, host, guest)) = bind {
+        let ip = ip.trim_matches(|c| c == '[' || c == ']');
+        let addr: IpAddr = ip.parse().map_err(|_| {
+            Error::invalid("port mapping", spec, format!("{ip:?} is not an IP address"))
+        })?;
+        return Ok(PortSpec {
+            bind: Some(addr),
+            host: port_number(spec, host)?,
+            guest: port_number(spec, guest)?,
+        });
+    }
+    let (host, guest) = rest.expect("two parts");
+    Ok(PortSpec {
+        bind: None,
+        host: port_number(spec, host)?,
+        guest: port_number(spec, guest)?,
+    })
+}
+
+/// Parses `HOST_PATH:GUEST_PATH` (the host path may itself contain ':';
+/// the last ':' followed by '/' separates them).
+pub fn parse_volume_spec(spec: &str) -> Result<(PathBuf, String)> {
+    let idx = spec
+        .rfind(":/")
+        .filter(|i| *i > 0)
+        .ok_or_else(|| Error::invalid("volume", spec, "expected HOST_PATH:/GUEST_PATH"))?;
+    Ok((PathBuf::from(&spec[..idx]), spec[idx + 1..].to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RunOptions {
+        RunOptions::default()
+    }
+
+    fn err(o: RunOptions) -> String {
+        validate(&o).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = validate(&opts()).unwrap();
+        assert_eq!((c.memory, c.cpus, c.ssh_port), (1024, 1, None));
+        assert_eq!(c.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(err(RunOptions {
+            memory: Some(0),
+            ..opts()
+        })
+        .contains("memory"));
+        assert!(err(RunOptions {
+            cpus: Some(0),
+            ..opts()
+        })
+        .contains("cpus"));
+        assert!(err(RunOptions {
+            ports: vec![(0, 80)],
+            ..opts()
+        })
+        .contains("0:80"));
+        let dup = err(RunOptions {
+            ports: vec![(8080, 80), (8080, 81)],
+            ..opts()
+        });
+        assert!(dup.contains("8080") && dup.contains("twice"), "{dup}");
+        let clash = err(RunOptions {
+            ports: vec![(2300, 80)],
+            ssh_port: Some(2300),
+            ..opts()
+        });
+        assert!(clash.contains("SSH"), "{clash}");
+        let v = err(RunOptions {
+            volumes: vec![("/no/such/dir".into(), "/mnt/x".into())],
+            ..opts()
+        });
+        assert!(v.contains("/no/such/dir"), "{v}");
+        assert!(err(RunOptions {
+            name: Some("bad name".into()),
+            ..opts()
+        })
+        .contains("bad name"));
+        assert!(err(RunOptions {
+            ssh_key: Some("/no/key".into()),
+            ..opts()
+        })
+        .contains("/no/key"));
+    }
+
+    #[test]
+    fn volumes_need_distinct_tags() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = validate(&RunOptions {
+            volumes: vec![(d.path().into(), "/mnt/data".into())],
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(ok.volumes.values().next().unwrap(), "/mnt/data");
+        let e = err(RunOptions {
+            volumes: vec![
+                (d.path().into(), "/a/data".into()),
+                (d.path().into(), "/b/data".into()),
+            ],
+            ..opts()
+        });
+        assert!(e.contains("tag"), "{e}");
+        assert!(err(RunOptions {
+            volumes: vec![(d.path().into(), "rel".into())],
+            ..opts()
+        })
+        .contains("absolute"));
+    }
+
+    #[test]
+    fn port_specs() {
+        assert_eq!(
+            parse_port_spec("8080:80").unwrap(),
+            PortSpec {
+                bind: None,
+                host: 8080,
+                guest: 80
+            }
+        );
+        let p = parse_port_spec("0.0.0.0:8080:80").unwrap();
+        assert_eq!(p.bind, Some("0.0.0.0".parse().unwrap()));
+        assert!(parse_port_spec("70000:80")
+            .unwrap_err()
+            .to_string()
+            .contains("70000"));
+        assert!(parse_port_spec("0:80")
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
+        assert!(parse_port_spec("80").is_err());
+        assert!(parse_port_spec("x:80")
+            .unwrap_err()
+            .to_string()
+            .contains("\"x\""));
+    }
+
+    #[test]
+    fn volume_specs() {
+        assert_eq!(
+            parse_volume_spec("/a:b/c:/mnt/x").unwrap(),
+            ("/a:b/c".into(), "/mnt/x".to_string())
+        );
+        assert!(parse_volume_spec("/a").is_err());
+    }
+}

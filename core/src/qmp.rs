@@ -1,0 +1,160 @@
+//! A minimal QMP (QEMU Machine Protocol) client over the container's Unix
+//! socket: enough for power-down and reading back forwarded ports.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+/// QMP failures, naming the socket.
+#[derive(Debug, thiserror::Error)]
+pub enum QmpError {
+    /// Connecting or talking to the socket failed.
+    #[error("QMP socket {}: {source}", path.display())]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU answered with an error or something unexpected.
+    #[error("QMP socket {}: {message}", path.display())]
+    Protocol {
+        /// The socket.
+        path: PathBuf,
+        /// What QEMU said.
+        message: String,
+    },
+}
+
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A negotiated QMP session.
+#[derive(Debug)]
+pub struct Qmp {
+    path: PathBuf,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Qmp {
+    /// Connects and leaves capabilities-negotiation mode.
+    pub async fn connect(path: &Path) -> Result<Self, QmpError> {
+        let io = |source| QmpError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let stream = UnixStream::connect(path).await.map_err(io)?;
+        let (r, w) = stream.into_split();
+        let mut q = Qmp {
+            path: path.to_path_buf(),
+            reader: BufReader::new(r),
+            writer: w,
+        };
+        let greeting = q.read_message().await?;
+        if greeting.get("QMP").is_none() {
+            return Err(q.protocol(format!("unexpected greeting {greeting}")));
+        }
+        q.execute("qmp_capabilities", None).await?;
+        Ok(q)
+    }
+
+    /// Runs `command` and returns its `return` value.
+    pub async fn execute(&mut self, command: &str, args: Option<Value>) -> Result<Value, QmpError> {
+        let mut msg = json!({ "execute": command });
+        if let Some(a) = args {
+            msg["arguments"] = a;
+        }
+        let mut line = msg.to_string();
+        line.push('\n');
+        let path = self.path.clone();
+        tokio::time::timeout(IO_TIMEOUT, self.writer.write_all(line.as_bytes()))
+            .await
+            .map_err(|_| self.protocol(format!("timed out sending {command}")))?
+            .map_err(|source| QmpError::Io { path, source })?;
+        loop {
+            let reply = self.read_message().await?;
+            if reply.get("event").is_some() {
+                continue;
+            }
+            if let Some(r) = reply.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = reply.get("error") {
+                let desc = e
+                    .get("desc")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                return Err(self.protocol(format!("{command}: {desc}")));
+            }
+        }
+    }
+
+    /// Runs a human monitor command (e.g. `info usernet`) and returns its text.
+    pub async fn human(&mut self, command_line: &str) -> Result<String, QmpError> {
+        let r = self
+            .execute(
+                "human-monitor-command",
+                Some(json!({ "command-line": command_line })),
+            )
+            .await?;
+        Ok(r.as_str().unwrap_or_default().to_string())
+    }
+
+    async fn read_message(&mut self) -> Result<Value, QmpError> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(IO_TIMEOUT, self.reader.read_line(&mut line))
+            .await
+            .map_err(|_| self.protocol("timed out waiting for a reply".into()))?
+            .map_err(|source| QmpError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Err(self.protocol("connection closed by QEMU".into()));
+        }
+        serde_json::from_str(&line).map_err(|e| self.protocol(format!("bad JSON {line:?}: {e}")))
+    }
+
+    fn protocol(&self, message: String) -> QmpError {
+        QmpError::Protocol {
+            path: self.path.clone(),
+            message,
+        }
+    }
+}
+
+/// Host ports of `hostfwd` rules forwarding to `guest_port`, parsed from
+/// `info usernet` output such as
+/// `TCP[HOST_FORWARD]  13   127.0.0.1 37867   10.0.2.15    22   0   0`.
+pub fn parse_usernet_forwards(text: &str, guest_port: u16) -> Vec<u16> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("TCP[HOST_FORWARD]"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Protocol, FD, src addr, src port, dst addr, dst port, ...
+            let (src, dst) = (
+                f.get(3)?.parse::<u16>().ok()?,
+                f.get(5)?.parse::<u16>().ok()?,
+            );
+            (dst == guest_port).then_some(src)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernet_parsing() {
+        let text = "Hub -1 (net0):\r\n  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n  TCP[HOST_FORWARD]  13       127.0.0.1 37867       10.0.2.15    22     0     0\r\n  TCP[HOST_FORWARD]  12       127.0.0.1  8080       10.0.2.15    80     0     0\r\n";
+        assert_eq!(parse_usernet_forwards(text, 22), [37867]);
+        assert_eq!(parse_usernet_forwards(text, 80), [8080]);
+        assert!(parse_usernet_forwards(text, 443).is_empty());
+    }
+}

@@ -1,0 +1,370 @@
+//! Running commands in a guest with the OpenSSH client.
+//!
+//! Host keys are pinned per container (a `known_hosts` file in the
+//! container's directory, entries under a `vmcontainer-<id>` alias) so two
+//! guests that reuse one port never clash and a different guest on a
+//! recorded port is refused. A ControlMaster connection per container makes
+//! repeated execs cheap, across processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+/// SSH failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// The `ssh` client is not installed.
+    #[error("the OpenSSH client `{0}` was not found on PATH; install openssh-client")]
+    NotInstalled(&'static str),
+    /// A value cannot be passed to ssh safely.
+    #[error("cannot pass {what} {value:?} to ssh: {reason}")]
+    Unsafe {
+        /// Which value.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Starting or talking to ssh failed.
+    #[error("ssh to 127.0.0.1:{port}: {source}")]
+    Io {
+        /// The guest's SSH port.
+        port: u16,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The guest's host key could not be learned.
+    #[error("could not learn the SSH host key of the guest on 127.0.0.1:{port}: {detail}")]
+    HostKey {
+        /// The guest's SSH port.
+        port: u16,
+        /// What ssh said.
+        detail: String,
+    },
+}
+
+/// How to reach one guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// Host port forwarded to the guest's port 22.
+    pub port: u16,
+    /// Private key, if not the user's default.
+    pub key: Option<PathBuf>,
+    /// Per-container pinned host keys.
+    pub known_hosts: PathBuf,
+    /// Host key alias, unique per container.
+    pub alias: String,
+    /// ControlMaster socket.
+    pub control_path: PathBuf,
+    /// Lock file serialising master creation.
+    pub lock_path: PathBuf,
+}
+
+/// Output of a finished command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The remote command's exit status (255 when ssh itself failed, as
+    /// with the `ssh` command).
+    pub exit_code: i32,
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+    /// Its standard error.
+    pub stderr: Vec<u8>,
+}
+
+/// Quotes a value for an ssh `-o` option: `%` tokens are expanded by ssh in
+/// paths, and whitespace would split the value.
+fn config_path(what: &'static str, p: &Path) -> Result<String, SshError> {
+    let s = p.to_str().ok_or_else(|| SshError::Unsafe {
+        what,
+        value: p.to_string_lossy().into(),
+        reason: "not valid UTF-8",
+    })?;
+    if s.contains('"') || s.contains('\n') {
+        return Err(SshError::Unsafe {
+            what,
+            value: s.into(),
+            reason: "contains a double quote or newline",
+        });
+    }
+    Ok(format!("\"{}\"", s.replace('%', "%%")))
+}
+
+/// Quotes `args` for the remote POSIX shell so each arrives as one argv
+/// element, exactly as given.
+pub fn quote_remote(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl SshTarget {
+    /// Options shared by every ssh invocation for this target.
+    fn base_args(&self, strict: &str) -> Result<Vec<String>, SshError> {
+        let mut a = vec![
+            "-F".into(),
+            "none".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("StrictHostKeyChecking={strict}"),
+            "-o".into(),
+            format!(
+                "UserKnownHostsFile={}",
+                config_path("known_hosts path", &self.known_hosts)?
+            ),
+            "-o".into(),
+            "GlobalKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            format!("HostKeyAlias={}", self.alias),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+            "-o".into(),
+            "ConnectTimeout=15".into(),
+            "-o".into(),
+            "ServerAliveInterval=15".into(),
+            "-o".into(),
+            format!(
+                "ControlPath={}",
+                config_path("control socket", &self.control_path)?
+            ),
+        ];
+        if let Some(k) = &self.key {
+            a.extend([
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+                "-o".into(),
+                format!("IdentityFile={}", config_path("ssh key", k)?),
+            ]);
+        }
+        a.extend([
+            "-p".into(),
+            self.port.to_string(),
+            "-l".into(),
+            "root".into(),
+        ]);
+        Ok(a)
+    }
+
+    fn io(&self, source: std::io::Error) -> SshError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            SshError::NotInstalled("ssh")
+        } else {
+            SshError::Io {
+                port: self.port,
+                source,
+            }
+        }
+    }
+
+    /// Whether host keys for this container have been pinned.
+    pub fn host_keys_known(&self) -> bool {
+        std::fs::metadata(&self.known_hosts).is_ok_and(|m| m.len() > 0)
+    }
+
+    /// Pins the guest's host key: the first connection accepts and records
+    /// it (authentication may fail; the key is recorded before that).
+    pub async fn learn_host_key(&self) -> Result<(), SshError> {
+        let mut args = self.base_args("accept-new")?;
+        args.extend(["-o".into(), "ControlMaster=no".into()]);
+        args.extend(["127.0.0.1".into(), "exit".into()]);
+        let out = Command::new("ssh")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| self.io(e))?;
+        if !self.host_keys_known() {
+            return Err(SshError::HostKey {
+                port: self.port,
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        restrict_permissions(&self.known_hosts);
+        Ok(())
+    }
+
+    /// Starts a persistent master connection if none is running. Failure is
+    /// not an error: execs then connect directly and report the problem.
+    pub async fn ensure_master(&self) {
+        if self.control_path.exists() {
+            return;
+        }
+        let Ok(lock) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+        else {
+            return;
+        };
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock)).await;
+        let Ok(Ok(_lock)) = lock else { return };
+        if self.control_path.exists() {
+            return;
+        }
+        let Ok(mut args) = self.base_args("yes") else {
+            return;
+        };
+        args.extend([
+            "-o".into(),
+            "ControlMaster=yes".into(),
+            "-o".into(),
+            "ControlPersist=600".into(),
+            "-N".into(),
+            "-f".into(),
+            "127.0.0.1".into(),
+        ]);
+        // With -f the foreground ssh exits once the master is authenticated
+        // and backgrounded; all stdio is null so the master holds none of
+        // ours.
+        let child = Command::new("ssh")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = tokio::time::timeout(Duration::from_secs(30), child).await;
+    }
+
+    /// Closes the master connection, if any.
+    pub async fn close_master(&self) {
+        if !self.control_path.exists() {
+            return;
+        }
+        if let Ok(mut args) = self.base_args("yes") {
+            args.extend(["-O".into(), "exit".into(), "127.0.0.1".into()]);
+            let run = Command::new("ssh")
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+        }
+        let _ = std::fs::remove_file(&self.control_path);
+    }
+
+    fn command_args(&self, cmd: &[String], tty: bool) -> Result<Vec<String>, SshError> {
+        let mut args = self.base_args("yes")?;
+        args.extend(["-o".into(), "ControlMaster=no".into()]);
+        if tty {
+            args.push("-t".into());
+        } else {
+            args.push("-T".into());
+        }
+        args.push("127.0.0.1".into());
+        args.push("--".into());
+        args.push(quote_remote(cmd));
+        Ok(args)
+    }
+
+    /// Runs `cmd` and collects its exit code and output.
+    pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, SshError> {
+        let out = Command::new("ssh")
+            .args(self.command_args(cmd, false)?)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| self.io(e))?;
+        Ok(ExecOutput {
+            exit_code: out.status.code().unwrap_or(255),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// Runs `cmd` attached to the caller's terminal and returns its exit
+    /// code.
+    pub async fn exec_interactive(&self, cmd: &[String], tty: bool) -> Result<i32, SshError> {
+        let status = Command::new("ssh")
+            .args(self.command_args(cmd, tty)?)
+            .status()
+            .await
+            .map_err(|e| self.io(e))?;
+        Ok(status.code().unwrap_or(255))
+    }
+}
+
+fn restrict_permissions(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+}
+
+/// Waits until something on `127.0.0.1:port` sends an SSH banner. A bare
+/// TCP connect is not enough: QEMU's user network accepts connections on a
+/// forwarded port before the guest listens.
+pub async fn wait_for_banner(port: u16, deadline: Instant) -> bool {
+    loop {
+        if let Ok(Ok(mut s)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            TcpStream::connect(("127.0.0.1", port)),
+        )
+        .await
+        {
+            let mut buf = [0u8; 64];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
+            {
+                if buf[..n].starts_with(b"SSH-") {
+                    return true;
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_quoting_keeps_each_argument_whole() {
+        let q = quote_remote(&[
+            "sh".into(),
+            "-c".into(),
+            "echo 'hi' $HOME; rm -rf /".into(),
+            "".into(),
+        ]);
+        assert_eq!(q, r#"sh -c 'echo '\''hi'\'' $HOME; rm -rf /' ''"#);
+        // Round trip through a real POSIX shell.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s|' {q}"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "sh|-c|echo 'hi' $HOME; rm -rf /||"
+        );
+    }
+
+    #[test]
+    fn paths_with_percent_and_spaces_are_quoted() {
+        assert_eq!(
+            config_path("p", Path::new("/a b/%h")).unwrap(),
+            "\"/a b/%%h\""
+        );
+        assert!(config_path("p", Path::new("/a\"b")).is_err());
+    }
+}
