@@ -206,10 +206,12 @@ impl SshTarget {
         if self.control_path.exists() {
             return;
         }
+        use std::os::unix::fs::OpenOptionsExt;
         let Ok(lock) = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&self.lock_path)
         else {
             return;

@@ -83,10 +83,13 @@ impl LinuxKitManager {
             return Err(Error::UnknownFormat(image));
         }
         if !self.hypervisor.available() {
-            return Err(Error::HypervisorUnavailable(format!(
-                "{} is not installed",
-                self.hypervisor.name()
-            )));
+            return Err(match crate::hypervisor::detect_hypervisor() {
+                Err(e) => e,
+                Ok(_) => Error::HypervisorUnavailable(format!(
+                    "{} is not installed",
+                    self.hypervisor.name()
+                )),
+            });
         }
         let st = self.state.load()?;
         if let Some(n) = &cfg.name {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::hypervisor::{self, detect_hypervisor, Hypervisor};
+use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
 use crate::state::{StateFile, StateStore};
@@ -49,9 +49,12 @@ pub struct Inspect {
 }
 
 impl LinuxKitManager {
-    /// A manager for `home` using the best available hypervisor.
+    /// A manager for `home` using the best available hypervisor. A host
+    /// without one still gets a manager (listing, logs and removal work);
+    /// `run` then fails naming what to install.
     pub fn new(home: Home) -> Result<Self> {
-        Ok(Self::with_hypervisor(home, detect_hypervisor()?))
+        let hv = detect_hypervisor().unwrap_or_else(|_| Arc::new(QemuHypervisor::new()));
+        Ok(Self::with_hypervisor(home, hv))
     }
 
     /// A manager for `$VMCONTAINER_HOME` (default `~/.core`).

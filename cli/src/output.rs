@@ -1,0 +1,68 @@
+//! Tables, JSON and spinners.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use vmcontainer::templates::Template;
+use vmcontainer::{Container, Status};
+
+/// Prints `v` as pretty JSON.
+pub fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn ago(c: &Container) -> String {
+    let secs = (chrono::Utc::now() - c.started_at).num_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// `ps` output.
+pub fn ps_table(list: &[Container]) {
+    println!(
+        "{:<10} {:<16} {:<8} {:<8} {:<6} {:<18} IMAGE",
+        "ID", "NAME", "STATUS", "UP", "SSH", "PORTS"
+    );
+    for c in list {
+        let ports = c
+            .ports
+            .iter()
+            .map(|(h, g)| format!("{h}->{g}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let up = if c.status == Status::Running {
+            ago(c)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<10} {:<16} {:<8} {:<8} {:<6} {:<18} {}",
+            c.id, c.name, c.status, up, c.ssh_port, ports, c.image
+        );
+    }
+}
+
+/// `templates` output.
+pub fn templates_table(list: &[Template]) {
+    println!("{:<20} DESCRIPTION", "NAME");
+    for t in list {
+        println!("{:<20} {}", t.name, t.description);
+    }
+}
+
+/// A spinner on stderr for long waits; invisible when stderr is not a
+/// terminal.
+pub fn spinner(msg: String) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
+    pb.set_message(msg);
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
