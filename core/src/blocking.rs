@@ -34,15 +34,18 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// A manager for `home` (default: `$VMCONTAINER_HOME` or `~/.core`).
-    pub fn new(home: Option<&Path>) -> Result<Self> {
+    /// A manager for `home` (default: `$VMCONTAINER_HOME` or `~/.core`)
+    /// using `hypervisor` (`"qemu"`, `"hyperkit"`; default: detected).
+    pub fn new(home: Option<&Path>, hypervisor: Option<&str>) -> Result<Self> {
         let home = match home {
             Some(h) => Home::new(crate::home::absolute(h)),
             None => Home::from_env()?,
         };
-        Ok(Manager {
-            inner: LinuxKitManager::new(home)?,
-        })
+        let inner = match hypervisor {
+            Some(name) => LinuxKitManager::with_hypervisor(home, crate::get_hypervisor(name)?),
+            None => LinuxKitManager::new(home)?,
+        };
+        Ok(Manager { inner })
     }
 
     /// Wraps an async manager.
