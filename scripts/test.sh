@@ -3,6 +3,7 @@
 # boot the test guest under QEMU. Everything here must pass; nothing skips.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
