@@ -126,6 +126,14 @@ fn every_bad_run_input_is_named_and_starts_nothing() {
         &["run", "-d", "--template", "core-dev"],
         &["missing required variables", "SSH_KEY"],
     );
+    // A host port already in use fails `run` itself, with QEMU's message.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    refused(
+        &home,
+        &["run", "-d", "-p", &format!("{port}:80"), iso],
+        &["failed to start", "host forwarding", &port],
+    );
     refused(&home, &["stop", "deadbeef"], &["not found", "deadbeef"]);
     refused(
         &home,

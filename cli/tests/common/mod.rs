@@ -68,20 +68,38 @@ impl Drop for VmSlots {
 /// test leaves no VM behind.
 pub struct TestHome {
     pub dir: tempfile::TempDir,
+    sub: Option<PathBuf>,
 }
 
 impl TestHome {
     pub fn new() -> Self {
         TestHome {
-            dir: tempfile::Builder::new()
-                .prefix("vmc")
-                .tempdir_in("/tmp")
-                .unwrap(),
+            dir: Self::tempdir(),
+            sub: None,
+        }
+    }
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("vmc")
+            .tempdir_in("/tmp")
+            .unwrap()
+    }
+
+    /// A home so deep that socket paths under it would exceed the OS
+    /// limit, forcing the short runtime-directory fallback.
+    pub fn deep() -> Self {
+        let dir = Self::tempdir();
+        let deep = dir.path().join("d".repeat(60)).join("e".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        TestHome {
+            dir,
+            sub: Some(deep),
         }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.sub.as_deref().unwrap_or(self.dir.path())
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
