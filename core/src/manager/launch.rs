@@ -193,6 +193,7 @@ impl LinuxKitManager {
                 format,
                 &instance.join("disk.qcow2"),
             )?;
+            restrict(&disk)?;
             record.disk = Some(disk);
         }
         self.launch(record, foreground).await
@@ -232,6 +233,10 @@ impl LinuxKitManager {
         for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
             let _ = std::fs::remove_file(runtime_dir.join(stale));
         }
+        // Host keys are pinned per boot: a guest that keeps them on its disk
+        // presents the same ones again, one that makes them at boot (most
+        // LinuxKit images) presents new ones, learned on first contact.
+        let _ = std::fs::remove_file(self.home.instance_dir(&record.id).join("known_hosts"));
         Home::ensure_dir(&self.home.logs_dir())?;
         let log_path = self.home.log_path(&record.id);
         create_private_file(&log_path)?;
@@ -401,6 +406,13 @@ impl LinuxKitManager {
         }
         let _ = std::fs::remove_file(self.home.log_path(&record.id));
     }
+}
+
+/// Makes an existing file readable only by us.
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("chmod", path, e))
 }
 
 /// Creates (or keeps) a file readable only by us.
