@@ -3,7 +3,7 @@
 //! multi-threaded tokio runtime serves every manager in the process.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::container::{Container, RunOptions};
@@ -14,16 +14,30 @@ use crate::manager::{Inspect, LinuxKitManager};
 use crate::ssh::ExecOutput;
 
 /// The process-wide runtime the blocking facade runs on.
+///
+/// Fork-safe: a runtime's worker threads do not survive `fork()`, so a
+/// child process (e.g. after Python's `os.fork()`) that calls this gets a
+/// fresh runtime of its own; the parent's copy is leaked, never dropped,
+/// because shutting it down would wait for threads that do not exist.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("vmcontainer")
-            .enable_all()
-            .build()
-            .expect("failed to start the tokio runtime")
-    })
+    static RT: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut rt = RT.lock().unwrap_or_else(|e| e.into_inner());
+    match *rt {
+        Some((owner, r)) if owner == pid => r,
+        _ => {
+            let r: &'static _ = Box::leak(Box::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("vmcontainer")
+                    .enable_all()
+                    .build()
+                    .expect("failed to start the tokio runtime"),
+            ));
+            *rt = Some((pid, r));
+            r
+        }
+    }
 }
 
 /// Blocking version of [`LinuxKitManager`]; each method blocks the calling

@@ -1,0 +1,85 @@
+"""vmcontainer: run LinuxKit virtual-machine images as lightweight containers.
+
+Example::
+
+    import vmcontainer
+
+    m = vmcontainer.Manager()
+    c = m.run("guest.iso", ports={8080: 80}, ssh_key="id_ed25519")  # detached
+    m.wait_ready(c.id, timeout=240)
+    print(m.exec(c.id, ["uname", "-a"]).stdout.decode())
+    m.stop(c.id)
+
+Everything is implemented by the Rust core (``vmcontainer._native``); this
+package re-exports it and defines the exception classes.
+"""
+
+from ._errors import (
+    AmbiguousError,
+    CommunicationError,
+    ContainerRunningError,
+    HostOSError,
+    HypervisorUnavailableError,
+    InvalidInputError,
+    LinuxKitError,
+    NotFoundError,
+    NotRunningError,
+    StartFailedError,
+    StateCorruptError,
+    TemplateError,
+    TemplateVariablesError,
+    VmContainerError,
+    WaitTimeoutError,
+)
+from ._native import (
+    Container,
+    ExecResult,
+    Hypervisor,
+    LogStream,
+    Manager,
+    Template,
+    __version__,
+    apply_template,
+    apply_variables,
+    detect_hypervisor,
+    detect_image_format,
+    extract_variables,
+    generate_id,
+    get_hypervisor,
+    get_template,
+    list_templates,
+)
+
+__all__ = [
+    "AmbiguousError",
+    "CommunicationError",
+    "Container",
+    "ContainerRunningError",
+    "ExecResult",
+    "HostOSError",
+    "Hypervisor",
+    "HypervisorUnavailableError",
+    "InvalidInputError",
+    "LinuxKitError",
+    "LogStream",
+    "Manager",
+    "NotFoundError",
+    "NotRunningError",
+    "StartFailedError",
+    "StateCorruptError",
+    "Template",
+    "TemplateError",
+    "TemplateVariablesError",
+    "VmContainerError",
+    "WaitTimeoutError",
+    "__version__",
+    "apply_template",
+    "apply_variables",
+    "detect_hypervisor",
+    "detect_image_format",
+    "extract_variables",
+    "generate_id",
+    "get_hypervisor",
+    "get_template",
+    "list_templates",
+]

@@ -1,0 +1,72 @@
+//! Running the core's async operations from Python threads.
+//!
+//! The GIL is released while Rust works. Long waits run on the core's shared
+//! runtime in short slices; between slices the GIL is taken back briefly to
+//! run Python's signal handlers, so Ctrl-C raises `KeyboardInterrupt` within
+//! a slice and the dropped future cancels the operation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+
+/// How long Rust runs between two checks for pending signals.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Runs `fut` to completion without the GIL, interruptible by signals.
+pub(crate) fn interruptible<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = vmcontainer::Result<T>> + Send,
+    T: Send,
+{
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match slice(py, fut.as_mut()) {
+            Some(done) => return done.map_err(to_py),
+            // Raises KeyboardInterrupt (or whatever a handler raised);
+            // returning drops `fut`, which cancels the operation.
+            None => py.check_signals()?,
+        }
+    }
+}
+
+/// Polls `fut` without the GIL for at most one slice; `None` if it is not
+/// done yet. The caller checks signals between slices.
+pub(crate) fn slice<F>(py: Python<'_>, fut: Pin<&mut F>) -> Option<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    py.detach(|| {
+        // Looked up each slice: after fork() the child gets its own.
+        let rt = vmcontainer::blocking::runtime();
+        // The timer must be made inside the runtime, hence the async block.
+        rt.block_on(async { tokio::time::timeout(SLICE, fut).await })
+            .ok()
+    })
+}
+
+/// Runs `fut` to completion without the GIL and without interruption, for
+/// short operations that must not be left half done (starting a VM: a
+/// cancelled start could leave a hypervisor running that no record names).
+/// A Ctrl-C meanwhile is raised as soon as the call returns.
+pub(crate) fn uninterruptible<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = vmcontainer::Result<T>> + Send,
+    T: Send,
+{
+    py.detach(|| vmcontainer::blocking::runtime().block_on(fut))
+        .map_err(to_py)
+}
+
+/// Runs a synchronous core call (file locks, reads) without the GIL.
+pub(crate) fn detached<F, T>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> vmcontainer::Result<T> + Send,
+    T: Send,
+{
+    py.detach(f).map_err(to_py)
+}
