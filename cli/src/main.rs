@@ -1,6 +1,7 @@
 //! `vmcontainer`: Docker-like verbs over the vmcontainer runtime. Parsing
 //! and printing only; every behaviour lives in the `vmcontainer` crate.
 
+mod dev;
 mod output;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,12 @@ enum Command {
         timeout: u64,
         /// Container ID, ID prefix or name.
         container: String,
+    },
+    /// The dev environment: install, update, boot, stop, status, shell,
+    /// serve, test, claude.
+    Dev {
+        #[command(subcommand)]
+        action: dev::DevCommand,
     },
     /// List LinuxKit templates, or show one.
     Templates {
@@ -265,6 +272,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Templates { action, json } => templates_cmd(action, json),
+        Command::Dev { action } => dev::dispatch(action).await,
     }
 }
 

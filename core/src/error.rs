@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qmp::QmpError;
+use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
 use crate::templates::TemplateError;
@@ -96,6 +98,12 @@ pub enum Error {
     /// Running the SSH client failed.
     #[error(transparent)]
     Ssh(#[from] SshError),
+    /// A dev-environment operation failed.
+    #[error(transparent)]
+    Devenv(#[from] DevenvError),
+    /// Resolving or downloading an image failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -176,6 +184,8 @@ impl Error {
             Error::Template(_) => ErrorKind::Template,
             Error::LinuxKit(_) => ErrorKind::LinuxKit,
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
+            Error::Devenv(e) => e.kind(),
+            Error::Source(e) => e.kind(),
         }
     }
 

@@ -19,6 +19,7 @@
 
 pub mod blocking;
 pub mod container;
+pub mod devenv;
 pub mod error;
 pub mod home;
 pub mod hypervisor;
@@ -30,11 +31,13 @@ pub mod manager;
 pub mod options;
 pub mod process;
 pub mod qmp;
+pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
 
 pub use container::{Container, RunOptions, Status};
+pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;
 pub use hypervisor::{detect_hypervisor, get_hypervisor, Hypervisor};

@@ -303,6 +303,69 @@ impl SshTarget {
             .map_err(|e| self.io(e))?;
         Ok(status.code().unwrap_or(255))
     }
+
+    /// Runs `cmd` with `input` as its standard input and collects its exit
+    /// code and output. This is how secrets reach a guest: inside the
+    /// encrypted channel, never on a command line.
+    pub async fn exec_with_input(
+        &self,
+        cmd: &[String],
+        input: &[u8],
+    ) -> Result<ExecOutput, SshError> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = Command::new("ssh")
+            .args(self.command_args(cmd, false)?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.io(e))?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let input = input.to_vec();
+        // Written concurrently with reading the output, so neither side can
+        // fill a pipe and wait for the other; dropping stdin sends EOF.
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
+        let out = child.wait_with_output().await.map_err(|e| self.io(e))?;
+        let _ = writer.await;
+        Ok(ExecOutput {
+            exit_code: out.status.code().unwrap_or(255),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// [`Self::exec_interactive`] that can forward the caller's SSH agent
+    /// (`-A`); an empty `cmd` opens a login shell. Forwarding bypasses the
+    /// shared master connection, whose agent would be that of whichever
+    /// process started the master.
+    pub async fn exec_interactive_agent(
+        &self,
+        cmd: &[String],
+        tty: bool,
+        forward_agent: bool,
+    ) -> Result<i32, SshError> {
+        let mut args = self.command_args(cmd, tty)?;
+        if cmd.is_empty() {
+            // command_args ends with "--" and the (empty) command.
+            args.truncate(args.len() - 2);
+        }
+        if forward_agent {
+            for a in args.iter_mut().filter(|a| a.starts_with("ControlPath=")) {
+                *a = "ControlPath=none".into();
+            }
+            args.insert(0, "-A".into());
+        }
+        let status = Command::new("ssh")
+            .args(&args)
+            .kill_on_drop(true)
+            .status()
+            .await
+            .map_err(|e| self.io(e))?;
+        Ok(status.code().unwrap_or(255))
+    }
 }
 
 fn restrict_permissions(p: &Path) {

@@ -65,4 +65,38 @@ impl LinuxKitManager {
         target.ensure_master().await;
         Ok(target.exec_interactive(cmd, tty).await?)
     }
+
+    /// Runs `cmd` with `input` on its standard input and returns its exit
+    /// code and output. Secrets go this way, never on a command line.
+    pub async fn exec_with_input(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        input: &[u8],
+    ) -> Result<ExecOutput> {
+        if cmd.is_empty() {
+            return Err(Error::invalid("command", "", "must not be empty"));
+        }
+        let target = self.exec_target(reference).await?;
+        target.ensure_master().await;
+        Ok(target.exec_with_input(cmd, input).await?)
+    }
+
+    /// [`Self::exec_interactive`] that can forward the caller's SSH agent;
+    /// an empty `cmd` opens a login shell.
+    pub async fn exec_interactive_agent(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        tty: bool,
+        forward_agent: bool,
+    ) -> Result<i32> {
+        let target = self.exec_target(reference).await?;
+        if !forward_agent {
+            target.ensure_master().await;
+        }
+        Ok(target
+            .exec_interactive_agent(cmd, tty, forward_agent)
+            .await?)
+    }
 }

@@ -1,0 +1,402 @@
+//! The dev image in the images directory and `manifest.json` beside it:
+//! `{"images": {"<image>": {"version", "sha256", "downloaded", "source"}}}`
+//! (go-container's format; other fields survive a rewrite).
+//!
+//! An image only ever appears under its name after it was downloaded
+//! completely and its checksum verified ([`crate::sources::download`]), so
+//! the file's presence means "installed".
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::config::{Config, SourceSelection};
+use super::DevenvError;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::sources::{
+    self, download::Progress, CdnSource, GitHubSource, ImageSource, Release, SourceError,
+};
+
+/// `core-devops-{os}-{arch}.qcow2` with Go's names for the host OS and
+/// architecture (`linux`/`darwin`, `amd64`/`arm64`), as go-container named
+/// it.
+pub fn image_name() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64",
+        other => other,
+    };
+    format!("core-devops-{os}-{arch}.qcow2")
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Installed images by file name.
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageInfo>,
+    /// Unknown top-level fields, kept verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One installed image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Release version (tag).
+    #[serde(default)]
+    pub version: String,
+    /// sha256 of the file, hex (go-container left it empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// When it was downloaded.
+    pub downloaded: DateTime<Utc>,
+    /// `github` or `cdn`.
+    #[serde(default)]
+    pub source: String,
+    /// Unknown fields, kept verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Result of [`ImageManager::check_update`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateInfo {
+    /// Installed version.
+    pub current: String,
+    /// Latest published version.
+    pub latest: String,
+    /// Whether the latest differs from the installed one.
+    pub has_update: bool,
+}
+
+/// Result of [`ImageManager::install`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallReport {
+    /// The installed file.
+    pub path: PathBuf,
+    /// Installed version.
+    pub version: String,
+    /// Source it came from.
+    pub source: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes reused from an interrupted earlier download.
+    pub resumed_from: u64,
+    /// True when the same release was already installed and nothing was
+    /// downloaded.
+    pub already_installed: bool,
+}
+
+/// The dev image, its manifest and the sources to fetch it from.
+#[derive(Debug, Clone)]
+pub struct ImageManager {
+    dir: PathBuf,
+    name: String,
+    sources: Vec<Arc<dyn ImageSource>>,
+}
+
+impl ImageManager {
+    /// The image manager for `home`'s images directory with the sources
+    /// that `config` selects (GitHub settings from `GITHUB_TOKEN` and
+    /// `GITHUB_API_URL`).
+    pub fn new(home: &Home, config: &Config) -> Result<Self> {
+        let name = image_name();
+        let client = sources::http_client()?;
+        let github: Arc<dyn ImageSource> = Arc::new(GitHubSource::from_env(
+            &config.images.github.repo,
+            &name,
+            client.clone(),
+        ));
+        let cdn: Arc<dyn ImageSource> =
+            Arc::new(CdnSource::new(&config.images.cdn.url, &name, client));
+        let sources = match config.images.source {
+            SourceSelection::GitHub => vec![github],
+            SourceSelection::Cdn => vec![cdn],
+            SourceSelection::Auto | SourceSelection::Registry => vec![github, cdn],
+        };
+        Ok(Self::with_sources(home.images_dir(), name, sources))
+    }
+
+    /// An image manager with explicit sources, tried in order.
+    pub fn with_sources(
+        dir: impl Into<PathBuf>,
+        name: impl Into<String>,
+        sources: Vec<Arc<dyn ImageSource>>,
+    ) -> Self {
+        ImageManager {
+            dir: dir.into(),
+            name: name.into(),
+            sources,
+        }
+    }
+
+    /// The images directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The image's file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the image is (or would be).
+    pub fn image_path(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
+    /// `manifest.json`.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+
+    /// Whether the image file is present.
+    pub fn is_installed(&self) -> bool {
+        self.image_path().is_file()
+    }
+
+    /// The manifest entry of the installed image, if any.
+    pub fn installed(&self) -> Result<Option<ImageInfo>> {
+        Ok(self.load_manifest()?.images.remove(&self.name))
+    }
+
+    /// Reads `manifest.json`; missing is empty, corrupt is an error naming
+    /// the file.
+    pub fn load_manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            DevenvError::CorruptManifest {
+                path,
+                reason: format!(
+                    "invalid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            }
+            .into()
+        })
+    }
+
+    /// Applies `f` to the manifest under an exclusive lock and writes it
+    /// back atomically (temp file, fsync, rename, fsync directory).
+    fn update_manifest(&self, f: impl FnOnce(&mut Manifest)) -> Result<()> {
+        Home::ensure_dir(&self.dir)?;
+        let lock_path = self.dir.join("manifest.json.lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        let mut m = self.load_manifest()?;
+        f(&mut m);
+        let path = self.manifest_path();
+        let mut json = serde_json::to_vec_pretty(&m)
+            .map_err(|e| Error::io("serialize", &path, std::io::Error::other(e)))?;
+        json.push(b'\n');
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".manifest.json.")
+            .tempfile_in(&self.dir)
+            .map_err(|e| Error::io("create temporary file in", &self.dir, e))?;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .and_then(|_| tmp.write_all(&json))
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+        tmp.persist(&path)
+            .map_err(|e| Error::io("rename into place", &path, e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("sync directory", &self.dir, e))?;
+        Ok(())
+    }
+
+    /// Resolves the latest release from the first source that can provide
+    /// it; failures of earlier sources are reported only if all fail.
+    pub async fn resolve_latest(&self) -> Result<(Arc<dyn ImageSource>, Release)> {
+        let mut failures = Vec::new();
+        for s in &self.sources {
+            if let Err(e) = s.check_available() {
+                failures.push(format!("{}: {e}", s.name()));
+                continue;
+            }
+            match s.latest().await {
+                Ok(r) => return Ok((s.clone(), r)),
+                Err(e) => failures.push(format!("{}: {e}", s.name())),
+            }
+        }
+        Err(SourceError::NoSource {
+            image: self.name.clone(),
+            failures,
+        }
+        .into())
+    }
+
+    /// Downloads and installs the latest image, reporting
+    /// `(downloaded, total)`. Does nothing when the same release is already
+    /// installed. The previous image stays in place until the new one is
+    /// complete and verified.
+    pub async fn install(&self, progress: Progress<'_>) -> Result<InstallReport> {
+        let (source, release) = self.resolve_latest().await?;
+        if self.is_installed() {
+            if let Some(info) = self.installed()? {
+                if info.sha256 == release.sha256 {
+                    let size = fs::metadata(self.image_path())
+                        .map(|m| m.len())
+                        .unwrap_or(0);
+                    return Ok(InstallReport {
+                        path: self.image_path(),
+                        version: info.version,
+                        source: info.source,
+                        sha256: info.sha256,
+                        size,
+                        resumed_from: 0,
+                        already_installed: true,
+                    });
+                }
+            }
+        }
+        let got = source.download(&release, &self.dir, progress).await?;
+        let info = ImageInfo {
+            version: release.version.clone(),
+            sha256: got.sha256.clone(),
+            downloaded: Utc::now(),
+            source: source.name().to_string(),
+            extra: Default::default(),
+        };
+        self.update_manifest(|m| {
+            m.images.insert(release.file_name.clone(), info);
+        })?;
+        Ok(InstallReport {
+            path: got.path,
+            version: release.version,
+            source: source.name().to_string(),
+            sha256: got.sha256,
+            size: got.size,
+            resumed_from: got.resumed_from,
+            already_installed: false,
+        })
+    }
+
+    /// Compares the installed version with the latest published one.
+    pub async fn check_update(&self) -> Result<UpdateInfo> {
+        if !self.is_installed() {
+            return Err(DevenvError::NotInstalled {
+                image: self.image_path(),
+            }
+            .into());
+        }
+        let current = self.installed()?.map(|i| i.version).unwrap_or_default();
+        let (_, latest) = self.resolve_latest().await?;
+        Ok(UpdateInfo {
+            has_update: current != latest.version,
+            current,
+            latest: latest.version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GO_MANIFEST: &str = r#"{"images":{"core-devops-linux-amd64.qcow2":{"version":"v1.2.0","downloaded":"2025-02-01T10:00:00.123456+01:00","source":"github"}},"note":"kept"}"#;
+
+    #[test]
+    fn image_name_uses_go_platform_names() {
+        let n = image_name();
+        assert!(
+            n.starts_with("core-devops-") && n.ends_with(".qcow2"),
+            "{n}"
+        );
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        assert_eq!(n, "core-devops-linux-amd64.qcow2");
+    }
+
+    #[test]
+    fn go_manifest_loads_and_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("manifest.json"), GO_MANIFEST).unwrap();
+        let m = ImageManager::with_sources(d.path(), "core-devops-linux-amd64.qcow2", vec![]);
+        let info = m.installed().unwrap().unwrap();
+        assert_eq!(info.version, "v1.2.0");
+        assert_eq!(info.source, "github");
+        assert_eq!(info.sha256, "");
+        assert!(!m.is_installed(), "no image file yet");
+        m.update_manifest(|man| {
+            man.images.insert(
+                "other.qcow2".into(),
+                ImageInfo {
+                    version: "2".into(),
+                    sha256: "ab".into(),
+                    downloaded: Utc::now(),
+                    source: "cdn".into(),
+                    extra: Default::default(),
+                },
+            );
+        })
+        .unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(m.manifest_path()).unwrap()).unwrap();
+        assert_eq!(raw["note"], "kept");
+        assert_eq!(
+            raw["images"]["core-devops-linux-amd64.qcow2"]["version"],
+            "v1.2.0"
+        );
+        assert!(raw["images"]["core-devops-linux-amd64.qcow2"]
+            .get("sha256")
+            .is_none());
+        assert_eq!(raw["images"]["other.qcow2"]["sha256"], "ab");
+        let mode = std::fs::metadata(m.manifest_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn corrupt_manifest_is_named_and_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("manifest.json");
+        std::fs::write(&p, "{\"images\": {").unwrap();
+        let m = ImageManager::with_sources(d.path(), "x.qcow2", vec![]);
+        let e = m.installed().unwrap_err();
+        assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+        assert_eq!(e.kind(), crate::ErrorKind::StateCorrupt);
+        assert!(m.update_manifest(|_| {}).is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"images\": {");
+    }
+
+    #[tokio::test]
+    async fn no_configured_source_says_why() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::new(d.path());
+        let cfg = Config::parse(Path::new("c.yaml"), "images: {source: cdn}\n").unwrap();
+        let m = ImageManager::new(&home, &cfg).unwrap();
+        let e = m.resolve_latest().await.unwrap_err().to_string();
+        assert!(e.contains("images.cdn.url"), "{e}");
+    }
+}

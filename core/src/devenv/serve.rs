@@ -1,0 +1,152 @@
+//! `dev serve`: run the project's server in the dev VM, reachable on a host
+//! port that is forwarded for as long as it runs.
+//!
+//! The forward is added to the running VM through QEMU's monitor
+//! (`hostfwd_add`) rather than at boot, so booting never claims a port a
+//! project may not need, and any port can be served later.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::detect::detect_serve_command;
+use super::devops::DevOps;
+use super::guest::{session_command, sh_quote};
+use crate::error::{Error, Result};
+use crate::qmp::Qmp;
+use crate::ssh::quote_remote;
+
+/// Port detected servers listen on in the guest.
+pub const DEFAULT_SERVE_PORT: u16 = 8000;
+
+/// How to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Project directory (default: the current directory).
+    pub project: Option<PathBuf>,
+    /// Subdirectory of the project to serve from.
+    pub path: Option<PathBuf>,
+    /// Host port (on 127.0.0.1).
+    pub port: u16,
+    /// Guest port the server listens on.
+    pub guest_port: u16,
+    /// Command instead of the detected one (each element one argument).
+    pub command: Vec<String>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            project: None,
+            path: None,
+            port: DEFAULT_SERVE_PORT,
+            guest_port: DEFAULT_SERVE_PORT,
+            command: Vec::new(),
+        }
+    }
+}
+
+/// Runs one human monitor command. Each call connects anew: QEMU serves
+/// one QMP client at a time, and `stop` needs the socket while we serve.
+async fn monitor(qmp: &std::path::Path, command: &str) -> Result<String> {
+    Ok(Qmp::connect(qmp).await?.human(command).await?)
+}
+
+/// `tcp:127.0.0.1:PORT`, the rule name `hostfwd_remove` takes.
+fn rule(port: u16) -> String {
+    format!("tcp:127.0.0.1:{port}")
+}
+
+impl DevOps {
+    /// The command `serve` would run for `opts` (detected or given).
+    pub fn serve_command(&self, opts: &ServeOptions) -> Result<String> {
+        if !opts.command.is_empty() {
+            return Ok(quote_remote(&opts.command));
+        }
+        let mut dir = super::devops::project_dir(opts.project.as_deref())?;
+        if let Some(p) = &opts.path {
+            dir = dir.join(p);
+        }
+        Ok(detect_serve_command(&dir))
+    }
+
+    /// Forwards `127.0.0.1:port` to the guest's `guest_port` and runs the
+    /// server until it exits or `stop` completes (e.g. on Ctrl-C); returns
+    /// its exit code (130 when stopped). The forward is removed and the
+    /// server's process group killed afterwards.
+    ///
+    /// On a terminal the server runs on a pseudo-terminal, so Ctrl-C and
+    /// hang-up reach it directly; otherwise it runs in its own session in
+    /// the guest and is killed by process group when serving ends.
+    pub async fn serve(
+        &self,
+        opts: ServeOptions,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<i32> {
+        let c = self.running()?;
+        let mut project = super::devops::project_dir(opts.project.as_deref())?;
+        if let Some(p) = &opts.path {
+            project = project.join(p);
+        }
+        let dir = self.guest_dir(&c, Some(&project))?;
+        let command = self.serve_command(&opts)?;
+        self.ensure_mounted(&c).await?;
+        let qmp_path = self.manager().inspect(&c.id)?.qmp_socket.ok_or_else(|| {
+            Error::invalid(
+                "container",
+                &c.id,
+                "it has no QMP socket to add a port forward",
+            )
+        })?;
+        // A forward left by a serve that was killed would block the port.
+        let _ = monitor(
+            &qmp_path,
+            &format!("hostfwd_remove net0 {}", rule(opts.port)),
+        )
+        .await;
+        let answer = monitor(
+            &qmp_path,
+            &format!("hostfwd_add net0 {}-:{}", rule(opts.port), opts.guest_port),
+        )
+        .await?;
+        if !answer.trim().is_empty() {
+            return Err(Error::invalid(
+                "serve port",
+                opts.port.to_string(),
+                format!("QEMU could not forward it: {}", answer.trim()),
+            ));
+        }
+        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let pid_file = format!("/tmp/.vmcontainer-serve-{}.pid", opts.port);
+        let line = if tty {
+            command
+        } else {
+            format!(
+                "setsid sh -c {} & echo $! > {pid_file}; wait $!",
+                sh_quote(&command)
+            )
+        };
+        let argv = session_command(None, &dir, &line);
+        let run = self
+            .manager()
+            .exec_interactive_agent(&c.id, &argv, tty, false);
+        let result = tokio::select! {
+            r = run => r,
+            _ = stop => Ok(130),
+        };
+        if !tty {
+            let kill = format!(
+                "[ -f {pid_file} ] && kill -TERM -$(cat {pid_file}) 2>/dev/null; rm -f {pid_file}; true"
+            );
+            let _ = self
+                .manager()
+                .exec(&c.id, &["sh".into(), "-c".into(), kill])
+                .await;
+        }
+        let _ = monitor(
+            &qmp_path,
+            &format!("hostfwd_remove net0 {}", rule(opts.port)),
+        )
+        .await;
+        result
+    }
+}
