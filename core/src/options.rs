@@ -217,6 +217,25 @@ pub fn parse_port_spec(spec: &str) -> Result<PortSpec> {
     })
 }
 
+/// Parses a `-p` value and adds it to `opts`. A spec that names a listen
+/// address sets [`RunOptions::bind_address`]; every spec that names one must
+/// name the same address, since all forwards share it.
+pub fn add_port_spec(opts: &mut RunOptions, spec: &str) -> Result<()> {
+    let p = parse_port_spec(spec)?;
+    if let Some(bind) = p.bind {
+        if opts.bind_address.is_some_and(|prev| prev != bind) {
+            return Err(Error::invalid(
+                "port mapping",
+                spec,
+                "all port mappings must use the same listen address",
+            ));
+        }
+        opts.bind_address = Some(bind);
+    }
+    opts.ports.push((p.host, p.guest));
+    Ok(())
+}
+
 /// Parses `HOST_PATH:GUEST_PATH` (the host path may itself contain ':';
 /// the last ':' followed by '/' separates them).
 pub fn parse_volume_spec(spec: &str) -> Result<(PathBuf, String)> {
@@ -340,6 +359,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("\"x\""));
+    }
+
+    #[test]
+    fn port_specs_share_one_listen_address() {
+        let mut o = opts();
+        add_port_spec(&mut o, "8080:80").unwrap();
+        add_port_spec(&mut o, "0.0.0.0:8443:443").unwrap();
+        add_port_spec(&mut o, "0.0.0.0:9000:90").unwrap();
+        assert_eq!(o.ports, [(8080, 80), (8443, 443), (9000, 90)]);
+        assert_eq!(o.bind_address, Some("0.0.0.0".parse().unwrap()));
+        let e = add_port_spec(&mut o, "127.0.0.1:1:2").unwrap_err();
+        assert!(e.to_string().contains("same listen address"), "{e}");
+        assert_eq!(o.ports.len(), 3);
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! Values shared by several handles: library-owned strings, container
+//! status and image format.
+
+use std::ffi::{c_char, c_int, CStr};
+
+use vmcontainer::{ImageFormat, Status};
+
+use crate::ffi::guard_value;
+
+/// Releases a string or buffer the library returned through a `char **`
+/// out-parameter (IDs, logs, JSON, template text). NULL is ignored. Such
+/// strings are allocated with `malloc`, so `free(3)` is equivalent.
+///
+/// # Safety
+/// `s` is NULL or a string returned by this library, freed only once.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_string_free(s: *mut c_char) {
+    // SAFETY: the caller passes NULL or a pointer from `malloc_bytes`,
+    // which used `malloc`; `free(NULL)` is a no-op. `free` cannot unwind.
+    unsafe { libc::free(s.cast()) }
+}
+
+/// Lifecycle status of a container; the names are the lower-case strings
+/// of the state file.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum vmc_status_t {
+    /// `"running"`: the hypervisor process is alive.
+    VMC_STATUS_RUNNING = 0,
+    /// `"stopped"`: the VM exited normally or was stopped.
+    VMC_STATUS_STOPPED = 1,
+    /// `"error"`: the VM exited with an error.
+    VMC_STATUS_ERROR = 2,
+    /// `"killed"`: written by go-container after a SIGKILL; read, never
+    /// produced.
+    VMC_STATUS_KILLED = 3,
+}
+
+impl From<Status> for vmc_status_t {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Running => vmc_status_t::VMC_STATUS_RUNNING,
+            Status::Stopped => vmc_status_t::VMC_STATUS_STOPPED,
+            Status::Error => vmc_status_t::VMC_STATUS_ERROR,
+            Status::Killed => vmc_status_t::VMC_STATUS_KILLED,
+        }
+    }
+}
+
+/// Format of a bootable image; the names are those of the state file.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum vmc_image_format_t {
+    /// `"unknown"`: not bootable.
+    VMC_IMAGE_FORMAT_UNKNOWN = 0,
+    /// `"iso"`: ISO 9660, attached read-only.
+    VMC_IMAGE_FORMAT_ISO = 1,
+    /// `"qcow2"`.
+    VMC_IMAGE_FORMAT_QCOW2 = 2,
+    /// `"vmdk"`.
+    VMC_IMAGE_FORMAT_VMDK = 3,
+    /// `"raw"` (`.raw`, `.img`).
+    VMC_IMAGE_FORMAT_RAW = 4,
+    /// `"kernel+initrd"`: LinuxKit's `NAME-kernel` + `NAME-initrd.img`.
+    VMC_IMAGE_FORMAT_KERNEL_INITRD = 5,
+}
+
+impl From<ImageFormat> for vmc_image_format_t {
+    fn from(f: ImageFormat) -> Self {
+        use vmc_image_format_t::*;
+        match f {
+            ImageFormat::Iso => VMC_IMAGE_FORMAT_ISO,
+            ImageFormat::Qcow2 => VMC_IMAGE_FORMAT_QCOW2,
+            ImageFormat::Vmdk => VMC_IMAGE_FORMAT_VMDK,
+            ImageFormat::Raw => VMC_IMAGE_FORMAT_RAW,
+            ImageFormat::KernelInitrd => VMC_IMAGE_FORMAT_KERNEL_INITRD,
+            ImageFormat::Unknown => VMC_IMAGE_FORMAT_UNKNOWN,
+        }
+    }
+}
+
+fn statuses() -> [Status; 4] {
+    [
+        Status::Running,
+        Status::Stopped,
+        Status::Error,
+        Status::Killed,
+    ]
+}
+
+fn formats() -> [ImageFormat; 6] {
+    [
+        ImageFormat::Unknown,
+        ImageFormat::Iso,
+        ImageFormat::Qcow2,
+        ImageFormat::Vmdk,
+        ImageFormat::Raw,
+        ImageFormat::KernelInitrd,
+    ]
+}
+
+/// A static C string for a core `as_str()` name.
+pub(crate) fn static_name(name: &str) -> &'static CStr {
+    match name {
+        "running" => c"running",
+        "stopped" => c"stopped",
+        "error" => c"error",
+        "killed" => c"killed",
+        "iso" => c"iso",
+        "qcow2" => c"qcow2",
+        "vmdk" => c"vmdk",
+        "raw" => c"raw",
+        "kernel+initrd" => c"kernel+initrd",
+        _ => c"unknown",
+    }
+}
+
+/// The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
+/// `"unknown"` for any other number. A static string, never freed.
+#[no_mangle]
+pub extern "C" fn vmc_status_name(status: c_int) -> *const c_char {
+    guard_value(c"unknown", || {
+        statuses()
+            .iter()
+            .find(|s| vmc_status_t::from(**s) as c_int == status)
+            .map(|s| static_name(s.as_str()))
+    })
+    .as_ptr()
+}
+
+/// The name of an image format (`"iso"`, `"qcow2"`, `"vmdk"`, `"raw"`,
+/// `"kernel+initrd"`, `"unknown"`), `"unknown"` for any other number. A
+/// static string, never freed.
+#[no_mangle]
+pub extern "C" fn vmc_image_format_name(format: c_int) -> *const c_char {
+    guard_value(c"unknown", || {
+        formats()
+            .iter()
+            .find(|f| vmc_image_format_t::from(**f) as c_int == format)
+            .map(|f| static_name(f.as_str()))
+    })
+    .as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(p: *const c_char) -> &'static str {
+        // SAFETY: the name functions return static NUL-terminated strings.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap()
+    }
+
+    #[test]
+    fn names_match_the_state_file() {
+        for s in statuses() {
+            assert_eq!(
+                text(vmc_status_name(vmc_status_t::from(s) as c_int)),
+                s.as_str()
+            );
+        }
+        for f in formats() {
+            let n = vmc_image_format_t::from(f) as c_int;
+            assert_eq!(text(vmc_image_format_name(n)), f.as_str());
+        }
+        assert_eq!(text(vmc_status_name(42)), "unknown");
+        assert_eq!(text(vmc_image_format_name(-1)), "unknown");
+    }
+
+    #[test]
+    fn string_free_accepts_null() {
+        // SAFETY: NULL is allowed.
+        unsafe { vmc_string_free(std::ptr::null_mut()) };
+    }
+}

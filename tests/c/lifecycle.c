@@ -1,0 +1,647 @@
+/*
+ * C test of libvmcontainer through include/vmcontainer.h.
+ *
+ *   lifecycle unit    GUEST HOME   no VM: versions, IDs, formats, hypervisor,
+ *                                  templates, options, error paths, NULLs
+ *   lifecycle vm      GUEST HOME   unit, then the full lifecycle on the test
+ *                                  guest (one VM at a time)
+ *   lifecycle cleanup GUEST HOME   force-remove every container in HOME
+ *
+ * GUEST is the output directory of tests/guest/build.sh; HOME a fresh,
+ * short temporary directory (it becomes VMCONTAINER_HOME for the manager).
+ * Prints "lifecycle: N passed, 0 failed" and exits 0, or names the first
+ * failed check and exits 1 after removing every container it started.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmcontainer.h"
+
+/* Boot under TCG on a loaded 2-core machine can take minutes. */
+#define READY_TIMEOUT_MS (240u * 1000u)
+#define CONTAINER_NAME "c-lifecycle"
+#define ATTACHED_NAME "c-attached"
+
+static const char *g_guest;
+static const char *g_home;
+static vmc_manager_t *g_manager;
+static vmc_error_t *err;
+static int g_passed;
+
+static void cleanup_all(void);
+
+static void fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "lifecycle: FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (err != NULL) {
+        fprintf(stderr, " [error %s: %s]", vmc_error_kind(err), vmc_error_message(err));
+    }
+    fputc('\n', stderr);
+    cleanup_all();
+    fprintf(stderr, "lifecycle: %d passed, 1 failed\n", g_passed);
+    exit(1);
+}
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) fail(__FILE__, __LINE__, "check `" #cond "` failed: " __VA_ARGS__);        \
+        g_passed++;                                                                            \
+    } while (0)
+
+/* A call that must succeed. */
+#define OK(call)                                                                               \
+    do {                                                                                       \
+        vmc_error_code_t rc_ = (call);                                                         \
+        if (rc_ != VMC_OK)                                                                     \
+            fail(__FILE__, __LINE__, "%s returned %s", #call, vmc_error_code_name((int)rc_)); \
+        if (err != NULL) fail(__FILE__, __LINE__, "%s succeeded but set an error", #call);     \
+        g_passed++;                                                                            \
+    } while (0)
+
+/* A call that must fail with `want`, with a message containing `needle`. */
+#define FAILS(call, want, needle) expect_error((call), (want), (needle), #call, __FILE__, __LINE__)
+
+static void expect_error(vmc_error_code_t got, vmc_error_code_t want, const char *needle,
+                         const char *what, const char *file, int line) {
+    if (got != want)
+        fail(file, line, "%s returned %s, expected %s", what, vmc_error_code_name((int)got),
+             vmc_error_code_name((int)want));
+    if (err == NULL) fail(file, line, "%s failed without an error object", what);
+    if (vmc_error_code(err) != want) fail(file, line, "%s: error object has another code", what);
+    if (strcmp(vmc_error_kind(err), vmc_error_code_name((int)want)) != 0)
+        fail(file, line, "%s: kind %s does not match the code", what, vmc_error_kind(err));
+    const char *msg = vmc_error_message(err);
+    if (msg == NULL || msg[0] == '\0') fail(file, line, "%s: empty message", what);
+    if (needle != NULL && strstr(msg, needle) == NULL)
+        fail(file, line, "%s: message lacks \"%s\"", what, needle);
+    vmc_error_free(err);
+    err = NULL;
+    g_passed++;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p == NULL) fail(__FILE__, __LINE__, "out of memory");
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_file(const char *path, const char *content) {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
+    fputs(content, f);
+    fclose(f);
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Removes every container of the test home, whatever state it is in. */
+static void cleanup_all(void) {
+    vmc_manager_t *m = g_manager;
+    vmc_error_t *e = NULL;
+    if (m == NULL && vmc_manager_new(g_home, NULL, &m, &e) != VMC_OK) {
+        fprintf(stderr, "lifecycle: cleanup: %s\n", vmc_error_message(e));
+        vmc_error_free(e);
+        return;
+    }
+    vmc_container_list_t *list = NULL;
+    if (vmc_manager_list(m, &list, &e) == VMC_OK) {
+        for (size_t i = 0; i < vmc_container_list_len(list); i++) {
+            const char *id = vmc_container_id(vmc_container_list_get(list, i));
+            if (vmc_manager_remove(m, id, true, NULL, &e) != VMC_OK) {
+                fprintf(stderr, "lifecycle: cleanup: removing %s: %s\n", id, vmc_error_message(e));
+                vmc_error_free(e);
+                e = NULL;
+            } else {
+                fprintf(stderr, "lifecycle: cleanup: removed %s\n", id);
+            }
+        }
+    } else {
+        fprintf(stderr, "lifecycle: cleanup: %s\n", vmc_error_message(e));
+        vmc_error_free(e);
+    }
+    vmc_container_list_free(list);
+    if (m != g_manager) vmc_manager_free(m);
+}
+
+/* ---------------------------------------------------------------- unit -- */
+
+static void test_version_and_ids(void) {
+    CHECK(strcmp(vmc_version(), VMC_VERSION) == 0, "library %s, header %s", vmc_version(),
+          VMC_VERSION);
+    char *a = NULL, *b = NULL;
+    OK(vmc_generate_id(&a, &err));
+    OK(vmc_generate_id(&b, &err));
+    CHECK(strlen(a) == 8 && strspn(a, "0123456789abcdef") == 8, "id %s", a);
+    CHECK(strcmp(a, b) != 0, "two IDs are equal: %s", a);
+    vmc_string_free(a);
+    vmc_string_free(b);
+    CHECK(strcmp(vmc_error_code_name(VMC_ERROR_NOT_FOUND), "not_found") == 0, "");
+    CHECK(strcmp(vmc_error_code_name(12345), "unknown") == 0, "");
+    CHECK(strcmp(vmc_status_name(VMC_STATUS_RUNNING), "running") == 0, "");
+    CHECK(strcmp(vmc_status_name(-1), "unknown") == 0, "");
+}
+
+static void test_image_formats(void) {
+    static const struct {
+        const char *file;
+        vmc_image_format_t want;
+        const char *name;
+    } cases[] = {
+        {"vmtest.iso", VMC_IMAGE_FORMAT_ISO, "iso"},
+        {"vmtest.qcow2", VMC_IMAGE_FORMAT_QCOW2, "qcow2"},
+        {"vmtest.vmdk", VMC_IMAGE_FORMAT_VMDK, "vmdk"},
+        {"vmtest.raw", VMC_IMAGE_FORMAT_RAW, "raw"},
+        {"vmtest-kernel", VMC_IMAGE_FORMAT_KERNEL_INITRD, "kernel+initrd"},
+        {"no-such-image.bin", VMC_IMAGE_FORMAT_UNKNOWN, "unknown"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = path_in(g_guest, cases[i].file);
+        vmc_image_format_t f = VMC_IMAGE_FORMAT_UNKNOWN;
+        OK(vmc_detect_image_format(p, &f, &err));
+        CHECK(f == cases[i].want, "%s detected as %s", cases[i].file, vmc_image_format_name(f));
+        CHECK(strcmp(vmc_image_format_name(f), cases[i].name) == 0, "");
+        free(p);
+    }
+}
+
+static void test_hypervisor(void) {
+    vmc_hypervisor_t *h = NULL;
+    OK(vmc_detect_hypervisor(&h, &err));
+    CHECK(strcmp(vmc_hypervisor_name(h), "qemu") == 0, "detected %s", vmc_hypervisor_name(h));
+    CHECK(vmc_hypervisor_available(h), "");
+    char *accel = NULL, *reason = NULL;
+    OK(vmc_hypervisor_accel(h, &accel, &reason, &err));
+    CHECK(strcmp(accel, "tcg") == 0 || strcmp(accel, "kvm") == 0, "accel %s", accel);
+    CHECK(reason != NULL && reason[0] != '\0', "");
+    vmc_string_free(accel);
+    vmc_string_free(reason);
+    vmc_hypervisor_free(h);
+
+    h = NULL;
+    OK(vmc_get_hypervisor("QEMU", &h, &err));
+    CHECK(strcmp(vmc_hypervisor_name(h), "qemu") == 0, "");
+    vmc_hypervisor_free(h);
+    h = (vmc_hypervisor_t *)1; /* must be reset to NULL on failure */
+    FAILS(vmc_get_hypervisor("bogus", &h, &err), VMC_ERROR_INVALID_INPUT, "bogus");
+    CHECK(h == NULL, "out-pointer not cleared on failure");
+    FAILS(vmc_get_hypervisor("hyperkit", &h, &err), VMC_ERROR_HYPERVISOR_UNAVAILABLE, "hyperkit");
+}
+
+static void test_templates(void) {
+    char *dir = path_in(g_home, "linuxkit");
+    mkdir(dir, 0700);
+    char *file = path_in(dir, "mine.yml");
+    write_file(file, "# My template\nkernel:\n  cmdline: ${CMD:-quiet}\n");
+
+    vmc_template_list_t *list = NULL;
+    OK(vmc_list_templates(g_home, &list, &err));
+    int dev = 0, php = 0, mine = 0;
+    for (size_t i = 0; i < vmc_template_list_len(list); i++) {
+        const vmc_template_t *t = vmc_template_list_get(list, i);
+        const char *name = vmc_template_name(t);
+        if (strcmp(name, "core-dev") == 0) dev = vmc_template_is_builtin(t) && !vmc_template_path(t);
+        if (strcmp(name, "server-php") == 0) php = vmc_template_is_builtin(t);
+        if (strcmp(name, "mine") == 0) {
+            mine = !vmc_template_is_builtin(t) &&
+                   strcmp(vmc_template_description(t), "My template") == 0 &&
+                   strcmp(vmc_template_path(t), file) == 0;
+        }
+    }
+    CHECK(dev && php && mine, "listing: core-dev %d, server-php %d, mine %d", dev, php, mine);
+    CHECK(vmc_template_list_get(list, vmc_template_list_len(list)) == NULL, "");
+    vmc_template_list_free(list);
+
+    char *content = NULL;
+    OK(vmc_get_template(g_home, "core-dev", &content, &err));
+    CHECK(strstr(content, "${SSH_KEY}") != NULL, "core-dev lacks ${SSH_KEY}");
+    vmc_template_variables_t *vars = NULL;
+    OK(vmc_extract_variables(content, &vars, &err));
+    CHECK(vmc_template_variables_required_len(vars) == 1 &&
+              strcmp(vmc_template_variables_required_get(vars, 0), "SSH_KEY") == 0,
+          "core-dev required variables");
+    int memory = 0;
+    for (size_t i = 0; i < vmc_template_variables_optional_len(vars); i++) {
+        const char *name = NULL, *def = NULL;
+        CHECK(vmc_template_variables_optional_get(vars, i, &name, &def), "");
+        if (strcmp(name, "MEMORY") == 0) memory = strcmp(def, "2048") == 0;
+    }
+    CHECK(memory, "core-dev MEMORY default is not 2048");
+    CHECK(!vmc_template_variables_optional_get(vars, 99, NULL, NULL), "");
+    vmc_template_variables_free(vars);
+    vmc_string_free(content);
+
+    FAILS(vmc_apply_template(g_home, "core-dev", NULL, NULL, 0, &content, &err),
+          VMC_ERROR_TEMPLATE_VARIABLES, "missing required variables: SSH_KEY");
+    const char *names[] = {"SSH_KEY"}, *values[] = {"ssh-ed25519 AAAA test"};
+    OK(vmc_apply_template(g_home, "core-dev", names, values, 1, &content, &err));
+    CHECK(strstr(content, "ssh-ed25519 AAAA test") != NULL && strstr(content, "${") == NULL, "");
+    vmc_string_free(content);
+    FAILS(vmc_get_template(g_home, "no-such-template", &content, &err), VMC_ERROR_TEMPLATE,
+          "no-such-template");
+
+    const char *n2[] = {"A", "X"}, *v2[] = {"${B}", "unused"};
+    OK(vmc_apply_variables("a=${A} b=${B:-two} c=${C:-}!", n2, v2, 2, &content, &err));
+    CHECK(strcmp(content, "a=${B} b=two c=!") == 0, "applied: %s", content);
+    vmc_string_free(content);
+    FAILS(vmc_apply_variables("${Z} ${A}", NULL, NULL, 0, &content, &err),
+          VMC_ERROR_TEMPLATE_VARIABLES, "A, Z");
+    free(file);
+    free(dir);
+}
+
+static void test_options(void) {
+    vmc_run_options_t *o = vmc_run_options_new();
+    CHECK(o != NULL, "");
+    OK(vmc_run_options_add_port_spec(o, "8080:80", &err));
+    OK(vmc_run_options_add_port_spec(o, "0.0.0.0:8443:443", &err));
+    FAILS(vmc_run_options_add_port_spec(o, "127.0.0.1:1:2", &err), VMC_ERROR_INVALID_INPUT,
+          "same listen address");
+    FAILS(vmc_run_options_add_port_spec(o, "nope", &err), VMC_ERROR_INVALID_INPUT, "nope");
+    FAILS(vmc_run_options_add_port_spec(o, "70000:80", &err), VMC_ERROR_INVALID_INPUT, "70000");
+    FAILS(vmc_run_options_set_bind_address(o, "not-an-ip", &err), VMC_ERROR_INVALID_INPUT,
+          "not-an-ip");
+    FAILS(vmc_run_options_add_volume_spec(o, "/only-host", &err), VMC_ERROR_INVALID_INPUT,
+          "/only-host");
+    OK(vmc_run_options_add_volume_spec(o, "/tmp:/mnt/tmp", &err));
+    vmc_run_options_free(o);
+}
+
+/* Every call with a NULL or non-UTF-8 argument returns an error code. */
+static void test_bad_arguments(vmc_manager_t *m) {
+    vmc_manager_t *m2 = NULL;
+    vmc_container_t *c = NULL;
+    vmc_exec_result_t *r = NULL;
+    char *s = NULL;
+    FAILS(vmc_manager_new(g_home, NULL, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "out");
+    FAILS(vmc_manager_new("\xff\xfe", NULL, &m2, &err), VMC_ERROR_INVALID_ARGUMENT, "UTF-8");
+    FAILS(vmc_manager_get(NULL, "x", &c, &err), VMC_ERROR_INVALID_ARGUMENT, "manager");
+    FAILS(vmc_manager_get(m, NULL, &c, &err), VMC_ERROR_INVALID_ARGUMENT, "reference");
+    FAILS(vmc_manager_get(m, "x", NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "out");
+    FAILS(vmc_manager_run(m, NULL, NULL, &c, &err), VMC_ERROR_INVALID_ARGUMENT, "image");
+    FAILS(vmc_manager_stop(m, NULL, 0, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "reference");
+    FAILS(vmc_manager_exec(m, "x", NULL, 2, &r, &err), VMC_ERROR_INVALID_ARGUMENT, "argv");
+    const char *argv[] = {"echo", NULL};
+    FAILS(vmc_manager_exec(m, "x", argv, 2, &r, &err), VMC_ERROR_INVALID_ARGUMENT, "argv[1]");
+    FAILS(vmc_manager_logs(m, "x", NULL, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "out");
+    FAILS(vmc_manager_logs_follow(m, "x", NULL, NULL, &err), VMC_ERROR_INVALID_ARGUMENT,
+          "on_line");
+    FAILS(vmc_log_follow_next(NULL, &s, &err), VMC_ERROR_INVALID_ARGUMENT, "follower");
+    FAILS(vmc_run_options_set_name(NULL, "x", &err), VMC_ERROR_INVALID_ARGUMENT, "options");
+    FAILS(vmc_apply_variables(NULL, NULL, NULL, 0, &s, &err), VMC_ERROR_INVALID_ARGUMENT,
+          "content");
+    FAILS(vmc_detect_image_format(NULL, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "path");
+    FAILS(vmc_container_to_json(NULL, &s, &err), VMC_ERROR_INVALID_ARGUMENT, "container");
+    /* Without an error object, the code alone still comes back. */
+    CHECK(vmc_manager_get(m, NULL, &c, NULL) == VMC_ERROR_INVALID_ARGUMENT, "");
+    /* Accessors and releases accept NULL. */
+    CHECK(vmc_container_id(NULL) == NULL && vmc_container_pid(NULL) == 0, "");
+    CHECK(vmc_container_list_len(NULL) == 0 && vmc_container_list_get(NULL, 0) == NULL, "");
+    CHECK(vmc_exec_result_stdout(NULL, NULL) == NULL && vmc_exec_result_exit_code(NULL) == -1, "");
+    CHECK(vmc_error_code(NULL) == VMC_ERROR_INVALID_ARGUMENT && vmc_error_message(NULL) == NULL,
+          "");
+    CHECK(vmc_manager_home(NULL) == NULL && vmc_hypervisor_name(NULL) == NULL, "");
+    vmc_manager_free(NULL);
+    vmc_run_options_free(NULL);
+    vmc_container_free(NULL);
+    vmc_container_list_free(NULL);
+    vmc_exec_result_free(NULL);
+    vmc_log_follow_free(NULL);
+    vmc_hypervisor_free(NULL);
+    vmc_template_list_free(NULL);
+    vmc_template_variables_free(NULL);
+    vmc_error_free(NULL);
+    vmc_string_free(NULL);
+    g_passed++;
+}
+
+/* Unknown IDs and bad images fail with the right code and a useful message. */
+static void test_error_paths(vmc_manager_t *m) {
+    vmc_container_t *c = NULL;
+    vmc_exec_result_t *r = NULL;
+    char *s = NULL;
+    const char *argv[] = {"true"};
+    FAILS(vmc_manager_get(m, "deadbeef", &c, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_stop(m, "deadbeef", 1000, NULL, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_remove(m, "deadbeef", true, NULL, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_exec(m, "deadbeef", argv, 1, &r, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_logs(m, "deadbeef", &s, NULL, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_inspect(m, "deadbeef", &s, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_start(m, "deadbeef", NULL, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_wait_ready(m, "deadbeef", 1000, NULL, &err), VMC_ERROR_NOT_FOUND,
+          "deadbeef");
+    CHECK(c == NULL && r == NULL && s == NULL, "out-pointers set on failure");
+
+    FAILS(vmc_manager_run(m, "/nonexistent/image.iso", NULL, &c, &err), VMC_ERROR_INVALID_INPUT,
+          "/nonexistent/image.iso");
+    char *junk = path_in(g_home, "junk.txt");
+    write_file(junk, "this is not a bootable image\n");
+    vmc_run_options_t *o = vmc_run_options_new();
+    OK(vmc_run_options_set_detach(o, true, &err));
+    FAILS(vmc_manager_run(m, junk, o, &c, &err), VMC_ERROR_INVALID_INPUT, "unknown image format");
+    OK(vmc_run_options_set_memory_mb(o, 0, &err));
+    char *kernel = path_in(g_guest, "vmtest-kernel");
+    FAILS(vmc_manager_run(m, kernel, o, &c, &err), VMC_ERROR_INVALID_INPUT, "memory");
+    vmc_run_options_free(o);
+    free(kernel);
+    free(junk);
+
+    vmc_container_list_t *list = NULL;
+    OK(vmc_manager_list(m, &list, &err));
+    CHECK(vmc_container_list_len(list) == 0, "failed runs left %zu records",
+          vmc_container_list_len(list));
+    vmc_container_list_free(list);
+}
+
+/* ------------------------------------------------------------------ vm -- */
+
+struct follow_state {
+    pthread_t caller;
+    int lines;
+    int other_thread;
+};
+
+static int on_line(void *user_data, const char *line, size_t len) {
+    struct follow_state *st = user_data;
+    if (!pthread_equal(pthread_self(), st->caller)) st->other_thread = 1;
+    if (strlen(line) != len) st->other_thread = 2; /* NUL-terminated at len */
+    st->lines++;
+    return st->lines >= 3; /* stop after three lines */
+}
+
+/* Waits (pull style) for a line containing `needle`; returns seconds taken. */
+static double follow_until(vmc_log_follower_t *f, const char *needle) {
+    double start = now_s();
+    for (;;) {
+        double left_ms = READY_TIMEOUT_MS - (now_s() - start) * 1000.0;
+        if (left_ms <= 0) fail(__FILE__, __LINE__, "no \"%s\" line in the log", needle);
+        char *line = NULL;
+        OK(vmc_log_follow_next_timeout(f, (uint64_t)left_ms, &line, &err));
+        if (line == NULL) fail(__FILE__, __LINE__, "log ended before \"%s\"", needle);
+        int found = strstr(line, needle) != NULL;
+        vmc_string_free(line);
+        if (found) return now_s() - start;
+    }
+}
+
+static void test_lifecycle(vmc_manager_t *m) {
+    char *kernel = path_in(g_guest, "vmtest-kernel");
+    char *key = path_in(g_guest, "id_ed25519");
+    vmc_run_options_t *o = vmc_run_options_new();
+    OK(vmc_run_options_set_detach(o, true, &err));
+    OK(vmc_run_options_set_name(o, CONTAINER_NAME, &err));
+    OK(vmc_run_options_set_memory_mb(o, 512, &err));
+    OK(vmc_run_options_set_cpus(o, 1, &err));
+    OK(vmc_run_options_set_ssh_key(o, key, &err));
+
+    double t0 = now_s();
+    vmc_container_t *c = NULL;
+    OK(vmc_manager_run(m, kernel, o, &c, &err));
+    double t_run = now_s() - t0;
+    char id[16];
+    snprintf(id, sizeof id, "%s", vmc_container_id(c));
+    CHECK(strlen(id) == 8 && strspn(id, "0123456789abcdef") == 8, "id %s", id);
+    CHECK(strcmp(vmc_container_name(c), CONTAINER_NAME) == 0, "");
+    CHECK(vmc_container_status(c) == VMC_STATUS_RUNNING, "");
+    CHECK(strcmp(vmc_container_status_name(c), "running") == 0, "");
+    CHECK(vmc_container_pid(c) > 0 && vmc_container_ssh_port(c) > 0, "");
+    CHECK(vmc_container_memory_mb(c) == 512 && vmc_container_cpus(c) == 1, "");
+    CHECK(vmc_container_format(c) == VMC_IMAGE_FORMAT_KERNEL_INITRD, "");
+    CHECK(strcmp(vmc_container_image(c), kernel) == 0, "image %s", vmc_container_image(c));
+    CHECK(strcmp(vmc_container_hypervisor(c), "qemu") == 0 && vmc_container_accel(c) != NULL, "");
+    CHECK(strcmp(vmc_container_ssh_key(c), key) == 0, "");
+    CHECK(vmc_container_started_at(c)[0] != '\0' && vmc_container_stopped_at(c) == NULL, "");
+    CHECK(vmc_container_port_count(c) == 0 && vmc_container_volume_count(c) == 0, "");
+    int code = 0;
+    CHECK(!vmc_container_exit_code(c, &code), "detached run has an exit code");
+    char *json = NULL;
+    OK(vmc_container_to_json(c, &json, &err));
+    CHECK(strstr(json, id) != NULL && strstr(json, "\"status\":\"running\"") != NULL, "%s", json);
+    vmc_string_free(json);
+    vmc_container_free(c);
+
+    /* The log, followed from the start, reaches the ready line. */
+    vmc_log_follower_t *f = NULL;
+    OK(vmc_manager_logs_follower(m, id, &f, &err));
+    double t_ready_line = follow_until(f, "VMTEST READY");
+    t0 = now_s();
+    OK(vmc_manager_wait_ready(m, CONTAINER_NAME, READY_TIMEOUT_MS, &c, &err));
+    double t_ssh = now_s() - t0;
+    CHECK(strcmp(vmc_container_id(c), id) == 0, "");
+    vmc_container_free(c);
+
+    /* Lookup by name, by prefix, and in the list. */
+    char prefix[5];
+    memcpy(prefix, id, 4);
+    prefix[4] = '\0';
+    OK(vmc_manager_get(m, prefix, &c, &err));
+    CHECK(strcmp(vmc_container_id(c), id) == 0, "");
+    vmc_container_free(c);
+    vmc_container_list_t *list = NULL;
+    OK(vmc_manager_list(m, &list, &err));
+    CHECK(vmc_container_list_len(list) == 1, "");
+    CHECK(strcmp(vmc_container_id(vmc_container_list_get(list, 0)), id) == 0, "");
+    vmc_container_list_free(list);
+    char *info = NULL;
+    OK(vmc_manager_inspect(m, id, &info, &err));
+    CHECK(strstr(info, "\"log_path\"") != NULL && strstr(info, id) != NULL, "%s", info);
+    vmc_string_free(info);
+
+    /* Exec: exit code and both streams. */
+    const char *cmd[] = {"sh", "-c", "echo out; echo err >&2; exit 3"};
+    vmc_exec_result_t *r = NULL;
+    t0 = now_s();
+    OK(vmc_manager_exec(m, id, cmd, 3, &r, &err));
+    double t_exec = now_s() - t0;
+    size_t len = 0;
+    CHECK(vmc_exec_result_exit_code(r) == 3, "exit code %d", vmc_exec_result_exit_code(r));
+    CHECK(strcmp(vmc_exec_result_stdout(r, &len), "out\n") == 0 && len == 4, "stdout \"%s\"",
+          vmc_exec_result_stdout(r, NULL));
+    CHECK(strcmp(vmc_exec_result_stderr(r, &len), "err\n") == 0 && len == 4, "stderr \"%s\"",
+          vmc_exec_result_stderr(r, NULL));
+    vmc_exec_result_free(r);
+    const char *echo[] = {"echo", "two  spaces", "$HOME"};
+    OK(vmc_manager_exec(m, CONTAINER_NAME, echo, 3, &r, &err));
+    CHECK(vmc_exec_result_exit_code(r) == 0, "");
+    CHECK(strcmp(vmc_exec_result_stdout(r, NULL), "two  spaces $HOME\n") == 0,
+          "arguments were re-split or expanded: \"%s\"", vmc_exec_result_stdout(r, NULL));
+    vmc_exec_result_free(r);
+
+    /* Whole log. */
+    char *log = NULL;
+    OK(vmc_manager_logs(m, id, &log, &len, &err));
+    CHECK(strstr(log, "VMTEST READY") != NULL && strlen(log) == len, "");
+    vmc_string_free(log);
+
+    /* Follow with a callback: runs on this thread, stops when asked. */
+    struct follow_state st = {pthread_self(), 0, 0};
+    OK(vmc_manager_logs_follow(m, id, on_line, &st, &err));
+    CHECK(st.lines == 3 && st.other_thread == 0, "lines %d, other thread %d", st.lines,
+          st.other_thread);
+
+    /* Running containers refuse start and plain remove. */
+    FAILS(vmc_manager_start(m, id, NULL, &err), VMC_ERROR_RUNNING, id);
+    FAILS(vmc_manager_remove(m, id, false, NULL, &err), VMC_ERROR_RUNNING, id);
+
+    /* Stop (ACPI), then the follower drains and ends. */
+    t0 = now_s();
+    OK(vmc_manager_stop(m, id, VMC_DEFAULT_STOP_TIMEOUT_MS, &c, &err));
+    double t_stop = now_s() - t0;
+    CHECK(vmc_container_status(c) == VMC_STATUS_STOPPED && vmc_container_stopped_at(c) != NULL,
+          "");
+    vmc_container_free(c);
+    for (int i = 0;; i++) {
+        char *line = NULL;
+        OK(vmc_log_follow_next_timeout(f, 30000, &line, &err));
+        if (line == NULL) break;
+        vmc_string_free(line);
+        CHECK(i < 100000, "follower never ends");
+    }
+    vmc_log_follow_free(f);
+    FAILS(vmc_manager_stop(m, id, 1000, NULL, &err), VMC_ERROR_NOT_RUNNING, id);
+    FAILS(vmc_manager_exec(m, id, cmd, 3, &r, &err), VMC_ERROR_NOT_RUNNING, id);
+
+    /* Remove: record and log are gone. */
+    char *logs_dir = path_in(g_home, "logs");
+    char log_name[32];
+    snprintf(log_name, sizeof log_name, "%s.log", id);
+    char *log_path = path_in(logs_dir, log_name);
+    CHECK(file_exists(log_path), "%s missing before remove", log_path);
+    OK(vmc_manager_remove(m, id, false, &c, &err));
+    CHECK(strcmp(vmc_container_id(c), id) == 0, "");
+    vmc_container_free(c);
+    CHECK(!file_exists(log_path), "%s still there after remove", log_path);
+    FAILS(vmc_manager_get(m, id, &c, &err), VMC_ERROR_NOT_FOUND, id);
+    free(log_path);
+    free(logs_dir);
+
+    fprintf(stderr,
+            "lifecycle: timings: run %.2fs, ready line %.1fs, ssh ready %.1fs, exec %.2fs, "
+            "stop %.2fs\n",
+            t_run, t_ready_line, t_ssh, t_exec, t_stop);
+    vmc_run_options_free(o);
+    free(key);
+    free(kernel);
+}
+
+/* Foreground run: output reaches the callback on this thread, and the
+ * callback can stop the VM through the library (re-entrancy). */
+struct attached_state {
+    vmc_manager_t *m;
+    pthread_t caller;
+    int other_thread;
+    int stop_rc;
+    int stopping;
+    char *seen; /* all output so far (serial output of one boot is small) */
+    size_t len;
+};
+
+static void on_output(void *user_data, const uint8_t *data, size_t len) {
+    struct attached_state *st = user_data;
+    if (!pthread_equal(pthread_self(), st->caller)) st->other_thread = 1;
+    char *grown = realloc(st->seen, st->len + len);
+    if (grown == NULL) fail(__FILE__, __LINE__, "out of memory");
+    st->seen = grown;
+    memcpy(st->seen + st->len, data, len);
+    st->len += len;
+    if (!st->stopping && memmem(st->seen, st->len, "VMTEST READY", 12) != NULL) {
+        st->stopping = 1;
+        vmc_error_t *e = NULL;
+        st->stop_rc = vmc_manager_stop(st->m, ATTACHED_NAME, VMC_DEFAULT_STOP_TIMEOUT_MS, NULL, &e);
+        if (e != NULL) {
+            fprintf(stderr, "lifecycle: stop from callback: %s\n", vmc_error_message(e));
+            vmc_error_free(e);
+        }
+    }
+}
+
+static void test_attached(vmc_manager_t *m) {
+    char *kernel = path_in(g_guest, "vmtest-kernel");
+    vmc_run_options_t *o = vmc_run_options_new();
+    OK(vmc_run_options_set_name(o, ATTACHED_NAME, &err));
+    OK(vmc_run_options_set_memory_mb(o, 512, &err));
+    struct attached_state st = {.m = m, .caller = pthread_self(), .stop_rc = -1};
+    FAILS(vmc_manager_run_attached(m, kernel, o, NULL, &st, NULL, &err), VMC_ERROR_INVALID_ARGUMENT,
+          "on_output");
+    vmc_container_t *c = NULL;
+    double t0 = now_s();
+    OK(vmc_manager_run_attached(m, kernel, o, on_output, &st, &c, &err));
+    double t = now_s() - t0;
+    CHECK(st.stopping && st.stop_rc == VMC_OK, "callback did not stop the VM (rc %d)", st.stop_rc);
+    CHECK(st.other_thread == 0, "output callback ran on another thread");
+    CHECK(st.len > 0, "");
+    free(st.seen);
+    CHECK(vmc_container_status(c) == VMC_STATUS_STOPPED, "status %s",
+          vmc_container_status_name(c));
+    CHECK(vmc_container_exit_code(c, &(int){0}), "foreground run has no exit code");
+    OK(vmc_manager_remove(m, ATTACHED_NAME, false, NULL, &err));
+    vmc_container_free(c);
+    vmc_run_options_free(o);
+    free(kernel);
+    fprintf(stderr, "lifecycle: timings: attached run %.1fs\n", t);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4 || (strcmp(argv[1], "unit") && strcmp(argv[1], "vm") && strcmp(argv[1], "cleanup"))) {
+        fprintf(stderr, "usage: %s unit|vm|cleanup GUEST_DIR HOME_DIR\n", argv[0]);
+        return 2;
+    }
+    g_guest = argv[2];
+    g_home = argv[3];
+    if (strcmp(argv[1], "cleanup") == 0) {
+        cleanup_all();
+        return 0;
+    }
+    double t0 = now_s();
+    test_version_and_ids();
+    test_image_formats();
+    test_hypervisor();
+    test_templates();
+    test_options();
+
+    vmc_manager_t *m = NULL;
+    OK(vmc_manager_new(g_home, "qemu", &m, &err));
+    g_manager = m;
+    char real[PATH_MAX];
+    CHECK(realpath(g_home, real) != NULL && strcmp(vmc_manager_home(m), real) == 0, "home %s",
+          vmc_manager_home(m));
+    CHECK(strcmp(vmc_manager_hypervisor(m), "qemu") == 0, "");
+    test_bad_arguments(m);
+    test_error_paths(m);
+
+    if (strcmp(argv[1], "vm") == 0) {
+        test_lifecycle(m);
+        test_attached(m);
+        vmc_container_list_t *list = NULL;
+        OK(vmc_manager_list(m, &list, &err));
+        CHECK(vmc_container_list_len(list) == 0, "containers left behind");
+        vmc_container_list_free(list);
+    }
+    g_manager = NULL;
+    vmc_manager_free(m);
+    printf("lifecycle: %s mode, %.1fs\n", argv[1], now_s() - t0);
+    printf("lifecycle: %d passed, 0 failed\n", g_passed);
+    return 0;
+}

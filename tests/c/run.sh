@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# C test of libvmcontainer, self-contained for a fresh Debian machine:
+# installs what is missing, builds the library (shared and static) and its
+# pkg-config files, checks that include/vmcontainer.h is current, builds
+# tests/c/lifecycle.c with cc against the header twice (linked shared and
+# linked static), and runs both under valgrind: the full lifecycle on the
+# test guest, one VM at a time.
+#
+#   bash tests/c/run.sh          unit checks + VM lifecycle (default)
+#   bash tests/c/run.sh unit     unit checks only (no VM)
+#
+# Exits non-zero on any failure or missing tool; never skips.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cd "$repo"
+mode=${1:-vm}
+[[ $mode == vm || $mode == unit ]] || { echo "usage: $0 [unit|vm]" >&2; exit 2; }
+
+log() { echo "tests/c: $*" >&2; }
+die() { echo "tests/c: error: $*" >&2; exit 1; }
+started=$SECONDS
+
+# --- host tools --------------------------------------------------------------
+missing=()
+need() { # need PACKAGE COMMAND
+	command -v "$2" >/dev/null || missing+=("$1")
+}
+need gcc cc
+need libc6-dev ldd
+need pkg-config pkg-config
+need valgrind valgrind
+need binutils readelf
+need git git
+need qemu-system-x86 qemu-system-x86_64
+need openssh-client ssh
+# What tests/guest/build.sh needs to build the guest.
+while read -r pkg; do
+	[[ -z $pkg || $pkg == \#* ]] && continue
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done <tests/guest/host-packages.txt
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
+if ((${#missing[@]})); then
+	((EUID == 0)) || die "missing packages (run as root to install): ${missing[*]}"
+	log "installing ${missing[*]}"
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+command -v cargo >/dev/null || die "cargo not found"
+
+# --- library, pkg-config file, header ----------------------------------------
+pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
+export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+libdir=$(pkg-config --variable=libdir vmcontainer)
+out=$libdir/tests-c
+mkdir -p "$out"
+
+# --- build the test programs ---------------------------------------------------
+cflags=(-std=c11 -Wall -Wextra -Werror -O1 -g -pthread)
+# shellcheck disable=SC2046 # pkg-config output is meant to be split
+cc "${cflags[@]}" -o "$out/lifecycle-shared" tests/c/lifecycle.c \
+	$(pkg-config --cflags --libs vmcontainer) -Wl,-rpath,"$libdir"
+# shellcheck disable=SC2046
+cc "${cflags[@]}" -o "$out/lifecycle-static" tests/c/lifecycle.c \
+	$(pkg-config --cflags --libs vmcontainer-static)
+# shellcheck disable=SC2046
+cc "${cflags[@]}" -o "$out/leak-probe" tests/c/leak_probe.c \
+	$(pkg-config --cflags --libs vmcontainer) -Wl,-rpath,"$libdir"
+readelf -d "$out/lifecycle-shared" | grep -q 'NEEDED.*libvmcontainer\.so' ||
+	die "lifecycle-shared does not link libvmcontainer.so"
+if readelf -d "$out/lifecycle-static" | grep -q 'libvmcontainer'; then
+	die "lifecycle-static links libvmcontainer dynamically"
+fi
+log "built $out/{lifecycle-shared,lifecycle-static,leak-probe}"
+
+guest=$(bash tests/guest/build.sh | tail -n1)
+[[ -f $guest/vmtest-kernel && -f $guest/id_ed25519 ]] || die "no test guest in $guest"
+
+# --- a private home; every VM in it goes away, whatever happens ----------------
+home=$(mktemp -d /tmp/vmc-c.XXXXXX)
+kill_leftovers() { # VMs recorded under $1 whose process still runs from $1
+	local dir=$1 pid
+	[[ -f $dir/containers.json ]] || return 0
+	for pid in $(grep -o '"pid": *[0-9]*' "$dir/containers.json" | grep -o '[0-9]*$'); do
+		if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir/"; then
+			log "killing leftover VM process $pid"
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+cleanup() {
+	local dir
+	for dir in "$home"/*/; do
+		[[ -d $dir ]] || continue
+		"$out/lifecycle-shared" cleanup "$guest" "${dir%/}" 2>/dev/null || true
+		kill_leftovers "${dir%/}"
+	done
+	rm -rf "$home"
+}
+trap cleanup EXIT
+
+vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,possible
+	--errors-for-leak-kinds=definite,possible --error-exitcode=99
+	--child-silent-after-fork=yes --suppressions="$here/valgrind.supp")
+
+# The valgrind setup must be able to fail: a deliberate leak is reported.
+mkdir "$home/probe"
+set +e
+"${vg[@]}" "$out/leak-probe" "$home/probe" >"$home/probe.log" 2>&1
+rc=$?
+set -e
+[[ $rc == 99 ]] && grep -q 'definitely lost' "$home/probe.log" ||
+	{ cat "$home/probe.log" >&2; die "valgrind did not catch the deliberate leak (exit $rc)"; }
+log "valgrind catches a deliberate leak"
+
+for link in shared static; do
+	mkdir "$home/$link"
+	t0=$SECONDS
+	log "lifecycle ($link, $mode mode) under valgrind"
+	"${vg[@]}" "$out/lifecycle-$link" "$mode" "$guest" "$home/$link" ||
+		die "lifecycle ($link) failed"
+	log "lifecycle ($link) passed in $((SECONDS - t0))s"
+done
+log "PASS in $((SECONDS - started))s"

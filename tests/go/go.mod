@@ -1,0 +1,3 @@
+module vmcontainer-go-test
+
+go 1.21
