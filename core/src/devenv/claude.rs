@@ -99,8 +99,9 @@ pub struct ClaudeOptions {
     pub boot: BootOptions,
 }
 
-/// What a claude session will receive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a claude session will receive. Its `Debug` shows names only, never
+/// values or file contents, so logging it leaks nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Forwarded {
     /// Credentials that are available and selected.
     pub auth: Vec<Auth>,
@@ -110,6 +111,20 @@ pub struct Forwarded {
     pub files: Vec<GuestFile>,
     /// Whether to forward the SSH agent.
     pub agent: bool,
+}
+
+impl fmt::Debug for Forwarded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarded")
+            .field("auth", &self.auth)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field(
+                "files",
+                &self.files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .field("agent", &self.agent)
+            .finish()
+    }
 }
 
 /// The GitHub CLI's config directory on this host.
@@ -278,6 +293,20 @@ mod tests {
             Auth::ALL.map(Auth::as_str),
             ["anthropic", "gh", "ssh", "git"]
         );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut f = Forwarded::default();
+        f.env.insert("ANTHROPIC_API_KEY".into(), "sk-secret".into());
+        f.files
+            .push(("/root/.config/gh/hosts.yml".into(), b"gho_secret".to_vec()));
+        let d = format!("{f:?}");
+        assert!(
+            d.contains("ANTHROPIC_API_KEY") && d.contains("hosts.yml"),
+            "{d}"
+        );
+        assert!(!d.contains("sk-secret") && !d.contains("gho_secret"), "{d}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`DevOps`]: boot, stop, status, shell, serve, test, claude.
 //! - [`detect`] and [`test_config`]: what `serve` and `test` run.
 
+pub mod blocking;
 pub mod claude;
 pub mod config;
 mod console;

@@ -1,7 +1,7 @@
 //! The verified, resumable download every source uses.
 //!
 //! Bytes go to `.<name>.<hash prefix>.part` in the images directory while a
-//! writer thread hashes them (sha256 as they stream, overlapping the
+//! hasher thread computes their sha256 (as they stream, overlapping the
 //! network), and the file is renamed to `<name>` only when it is complete
 //! and its checksum matches. An interrupted download keeps its partial file
 //! and resumes it with an HTTP `Range` request; a server that ignores
@@ -26,7 +26,7 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, Option<u64>) + Send);
 
 /// Attempts per download: transient failures resume where they stopped.
 const MAX_ATTEMPTS: u32 = 4;
-/// Chunks in flight between the network and the writer thread.
+/// Chunks in flight between the network and the writer/hasher threads.
 const PIPE_DEPTH: usize = 64;
 
 /// What to download and how to check it.
@@ -302,7 +302,7 @@ async fn fetch_once(
             .map_err(|e| SourceError::io("truncate", partial, e))?;
     }
 
-    let (tx, writer) = spawn_writer(file, hasher);
+    let pipe = Pipe::start(file, hasher);
     let mut received = start;
     progress(received, total);
     let mut stream = resp.bytes_stream();
@@ -311,7 +311,7 @@ async fn fetch_once(
         match item {
             Ok(chunk) => {
                 received += chunk.len() as u64;
-                if tx.send(chunk).await.is_err() {
+                if !pipe.send(chunk).await {
                     break; // the writer failed; its error is reported below
                 }
                 progress(received, total);
@@ -322,10 +322,9 @@ async fn fetch_once(
             }
         }
     }
-    drop(tx);
-    let hasher = writer
+    let hasher = pipe
+        .finish()
         .await
-        .map_err(|e| SourceError::io("write", partial, std::io::Error::other(e)))?
         .map_err(|e| SourceError::io("write", partial, e))?;
     if broke.is_none() && total.is_some_and(|t| received < t) {
         broke = Some(format!(
@@ -343,30 +342,116 @@ async fn fetch_once(
     finish(partial, target, sha256, received, hasher, start)
 }
 
-/// Starts the thread that owns the file and the hash. The network side only
-/// hands it chunks, so hashing and writing overlap receiving. Generic over
-/// the chunk type so reqwest's `Bytes` passes through without a copy.
-#[allow(clippy::type_complexity)]
-fn spawn_writer<C: AsRef<[u8]> + Send + 'static>(
-    file: File,
-    hasher: Sha256,
-) -> (
-    tokio::sync::mpsc::Sender<C>,
-    tokio::task::JoinHandle<std::io::Result<Sha256>>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<C>(PIPE_DEPTH);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut hasher = hasher;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(chunk.as_ref());
-            out.write_all(chunk.as_ref())?;
+/// Where received chunks go: a writer thread that owns the file and a
+/// hasher thread, so writing, hashing and receiving all overlap. Generic
+/// over the chunk type so reqwest's `Bytes` is shared, not copied.
+struct Pipe<C> {
+    to_file: tokio::sync::mpsc::Sender<C>,
+    to_hash: tokio::sync::mpsc::Sender<C>,
+    writer: tokio::task::JoinHandle<std::io::Result<()>>,
+    hasher: tokio::task::JoinHandle<Sha256>,
+}
+
+impl<C: AsRef<[u8]> + Clone + Send + 'static> Pipe<C> {
+    fn start(file: File, hasher: Sha256) -> Self {
+        let (to_file, mut file_rx) = tokio::sync::mpsc::channel::<C>(PIPE_DEPTH);
+        let (to_hash, mut hash_rx) = tokio::sync::mpsc::channel::<C>(PIPE_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let mut writeback = Writeback::new(&file);
+            while let Some(chunk) = file_rx.blocking_recv() {
+                file.write_all(chunk.as_ref())?;
+                writeback.advance(chunk.as_ref().len());
+            }
+            // Durable before it can be renamed into place.
+            file.sync_all()
+        });
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hasher = hasher;
+            while let Some(chunk) = hash_rx.blocking_recv() {
+                hasher.update(chunk.as_ref());
+            }
+            hasher
+        });
+        Pipe {
+            to_file,
+            to_hash,
+            writer,
+            hasher,
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(hasher)
-    });
-    (tx, writer)
+    }
+
+    /// Hands a chunk on; `false` when the writer has failed.
+    async fn send(&self, chunk: C) -> bool {
+        self.to_hash.send(chunk.clone()).await.is_ok() && self.to_file.send(chunk).await.is_ok()
+    }
+
+    /// Waits for both threads: the file synced, the hash of everything.
+    async fn finish(self) -> std::io::Result<Sha256> {
+        drop(self.to_file);
+        drop(self.to_hash);
+        self.writer.await.map_err(std::io::Error::other)??;
+        self.hasher.await.map_err(std::io::Error::other)
+    }
+}
+
+/// Start writeback every this many bytes, so the final fsync has little
+/// left to flush.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+/// Asks the kernel to start writing out what we wrote (Linux
+/// `sync_file_range`, non-blocking), so the fsync before the rename does not
+/// have to flush a whole image at once. Elsewhere it does nothing.
+struct Writeback {
+    #[cfg(target_os = "linux")]
+    fd: i32,
+    #[cfg(target_os = "linux")]
+    written: u64,
+    #[cfg(target_os = "linux")]
+    started: u64,
+}
+
+impl Writeback {
+    fn new(file: &File) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let start = file.metadata().map(|m| m.len()).unwrap_or(0);
+            Writeback {
+                fd: file.as_raw_fd(),
+                written: start,
+                started: start,
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = file;
+            Writeback {}
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        #[cfg(target_os = "linux")]
+        {
+            self.written += n as u64;
+            let flushed = self.written;
+            if flushed >= self.started + WRITEBACK_STEP {
+                // SAFETY: a plain syscall on a file descriptor that the
+                // writer thread keeps open for as long as it uses us.
+                unsafe {
+                    libc::sync_file_range(
+                        self.fd,
+                        self.started as i64,
+                        (flushed - self.started) as i64,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                }
+                self.started = flushed;
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = n;
+    }
 }
 
 /// Verifies a complete partial file and moves it into place.
