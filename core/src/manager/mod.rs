@@ -5,6 +5,8 @@ mod exec;
 mod launch;
 mod lifecycle;
 
+pub use exec::DEFAULT_READY_TIMEOUT;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -1,0 +1,20 @@
+// ES module entry: the same native module as index.js, with named exports.
+import { createRequire } from 'node:module'
+
+const binding = createRequire(import.meta.url)('./index.js')
+
+export const {
+  Manager,
+  LogStream,
+  detectHypervisor,
+  getHypervisor,
+  detectImageFormat,
+  generateId,
+  listTemplates,
+  getTemplate,
+  applyTemplate,
+  applyVariables,
+  extractVariables,
+} = binding
+
+export default binding

@@ -1,0 +1,28 @@
+//! Node.js bindings for vmcontainer (`require('vmcontainer')`).
+//!
+//! Thin by design: every behaviour lives in the `vmcontainer` crate; this
+//! crate converts values between JavaScript and Rust and maps errors onto JS
+//! `Error` objects with a stable `code`.
+//!
+//! Every call that does I/O returns a Promise whose work runs on napi-rs's
+//! tokio runtime (`spawn_future_with_callback`), never on the event loop and
+//! never on libuv's threadpool; synchronous core calls (state-file reads)
+//! run on tokio's blocking pool. Only pure functions and `PATH` lookups are
+//! synchronous.
+
+#![deny(missing_docs)]
+// napi-derive compiles its export registration out of unit tests, so what
+// only JS calls looks unused there.
+#![cfg_attr(test, allow(dead_code))]
+
+mod convert;
+mod error;
+mod follow;
+mod functions;
+mod manager;
+mod promise;
+mod types;
+
+pub use error::ErrorCode;
+pub use follow::{LogLine, LogStream};
+pub use manager::Manager;

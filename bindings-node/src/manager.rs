@@ -1,0 +1,246 @@
+//! `Manager`: the container lifecycle. Every method but `follow` returns a
+//! Promise; see `promise.rs` for where the work runs.
+
+use std::path::{Path, PathBuf};
+
+use napi::bindgen_prelude::{Buffer, Function, JsObjectValue, Object, PromiseRaw, Unknown};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::{Env, JsValue};
+use napi_derive::napi;
+use vmcontainer::manager::DEFAULT_READY_TIMEOUT;
+use vmcontainer::{LinuxKitManager, DEFAULT_STOP_TIMEOUT};
+
+use crate::convert::{run_options, seconds};
+use crate::error::sync;
+use crate::follow::LogStream;
+use crate::promise::{blocking, spawn};
+use crate::types::{
+    containers, Container, ContainerDetails, ExecResult, HypervisorName, ManagerOptions,
+    OutputCallback, RemoveOptions, RunOptions, StopOptions, WaitOptions,
+};
+
+/// Manages LinuxKit VMs as containers under one root directory. Safe to use
+/// from several processes at once (the state file is locked).
+#[napi]
+pub struct Manager {
+    inner: LinuxKitManager,
+}
+
+/// Passes a throw from a user callback to `process.emitWarning`, so it is
+/// visible but never fatal.
+fn report_callback_error(env: &Env, e: napi::Error) -> napi::Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit: Function<Unknown, Unknown> = process.get_named_property("emitWarning")?;
+    let err = env.create_error(e)?;
+    emit.call(err.to_unknown())?;
+    Ok(())
+}
+
+/// Serial output of a foreground run, delivered to the user's callback on
+/// the JS thread without waiting for it.
+fn output_sink(cb: OutputCallback) -> impl FnMut(&[u8]) + Send {
+    move |chunk: &[u8]| {
+        cb.call_with_return_value(
+            Buffer::from(chunk.to_vec()),
+            ThreadsafeFunctionCallMode::NonBlocking,
+            |r: napi::Result<Unknown>, env| {
+                if let Err(e) = r {
+                    // Reporting is best effort; nothing may escape to Node.
+                    let _ = report_callback_error(&env, e);
+                }
+                Ok(())
+            },
+        );
+    }
+}
+
+#[napi]
+impl Manager {
+    /// A manager for `options.home` (default `$VMCONTAINER_HOME`, else
+    /// `~/.core`) using `options.hypervisor` (default: the best available).
+    #[napi(constructor)]
+    pub fn new(env: &Env, options: Option<ManagerOptions>) -> napi::Result<Self> {
+        let (home, hypervisor) = options.map(|o| (o.home, o.hypervisor)).unwrap_or_default();
+        let m = sync(
+            env,
+            vmcontainer::blocking::Manager::new(
+                home.as_deref().map(Path::new),
+                hypervisor.as_deref(),
+            ),
+        )?;
+        Ok(Manager {
+            inner: m.inner().clone(),
+        })
+    }
+
+    /// The root directory.
+    #[napi(getter)]
+    pub fn home(&self) -> String {
+        self.inner.home().root().to_string_lossy().into_owned()
+    }
+
+    /// The hypervisor this manager starts VMs with.
+    #[napi(getter)]
+    pub fn hypervisor(&self) -> HypervisorName {
+        HypervisorName::of(self.inner.hypervisor())
+    }
+
+    /// Starts a new container from `image`. Detached: resolves once the VM
+    /// is up (it outlives this process). Foreground (the default): resolves
+    /// when the VM exits, passing its serial output to `options.onOutput`.
+    #[napi]
+    pub fn run<'env>(
+        &self,
+        env: &'env Env,
+        image: String,
+        options: Option<RunOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        // Invalid options reject the Promise like every other failure.
+        let input = run_options(options);
+        let m = self.inner.clone();
+        let image = PathBuf::from(image);
+        let fut = async move {
+            let (opts, on_output) = input?;
+            match on_output {
+                Some(cb) if !opts.detach => {
+                    let mut sink = output_sink(cb);
+                    m.run_attached(&image, opts, &mut sink).await
+                }
+                _ => m.run(&image, opts).await,
+            }
+        };
+        spawn(env, fut, Container::from)
+    }
+
+    /// Boots a stopped container again, with its own disk.
+    #[napi]
+    pub fn start<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let m = self.inner.clone();
+        spawn(env, async move { m.start(&id).await }, Container::from)
+    }
+
+    /// Stops a running container: ACPI power-down, then SIGTERM after
+    /// `options.timeout` seconds (default 10), then SIGKILL.
+    #[napi]
+    pub fn stop<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        options: Option<StopOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let timeout = seconds(options.and_then(|o| o.timeout), DEFAULT_STOP_TIMEOUT);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.stop(&id, timeout?).await },
+            Container::from,
+        )
+    }
+
+    /// Every known container, oldest first; a "running" one whose process
+    /// is gone is reported (and recorded) as stopped.
+    #[napi]
+    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<Container>>> {
+        let m = self.inner.clone();
+        spawn(env, blocking(move || m.list()), containers)
+    }
+
+    /// One container by ID, unique ID prefix, or name.
+    #[napi]
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let m = self.inner.clone();
+        spawn(env, blocking(move || m.get(&id)), Container::from)
+    }
+
+    /// The record plus the paths of the container's files.
+    #[napi]
+    pub fn inspect<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, ContainerDetails>> {
+        let m = self.inner.clone();
+        spawn(
+            env,
+            blocking(move || m.inspect(&id)),
+            ContainerDetails::from,
+        )
+    }
+
+    /// Deletes a container's record, log, disk overlay and runtime files. A
+    /// running container is refused unless `options.force` (which stops it).
+    #[napi]
+    pub fn remove<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        options: Option<RemoveOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let force = options.and_then(|o| o.force).unwrap_or(false);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.remove(&id, force).await },
+            Container::from,
+        )
+    }
+
+    /// The whole serial log (UTF-8, invalid bytes replaced).
+    #[napi]
+    pub fn logs<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, String>> {
+        let m = self.inner.clone();
+        spawn(env, blocking(move || m.logs(&id)), |b| {
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    }
+
+    /// Follows the serial log: `for await (const line of m.follow(id))`.
+    /// Yields existing lines, then new ones as the guest writes them, and
+    /// ends when the container stops; `break` closes it.
+    #[napi]
+    pub fn follow(&self, id: String) -> LogStream {
+        LogStream::new(self.inner.clone(), id)
+    }
+
+    /// Runs `cmd` (an argv) in the guest as root over SSH.
+    #[napi]
+    pub fn exec<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cmd: Vec<String>,
+    ) -> napi::Result<PromiseRaw<'env, ExecResult>> {
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.exec(&id, &cmd).await },
+            ExecResult::from,
+        )
+    }
+
+    /// Waits until the guest's SSH server answers (default timeout 120 s);
+    /// rejects early if the VM stops.
+    #[napi]
+    pub fn wait_ready<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        options: Option<WaitOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let timeout = seconds(options.and_then(|o| o.timeout), DEFAULT_READY_TIMEOUT);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.wait_ready(&id, timeout?).await },
+            Container::from,
+        )
+    }
+}

@@ -1,0 +1,359 @@
+//! The JS-facing shapes of the core's values, and their conversion from the
+//! core types. Field names are the camelCase forms of the state file's.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use napi::bindgen_prelude::{Buffer, Unknown};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::Status as NapiStatus;
+use napi_derive::napi;
+
+/// Lifecycle status, as written in `containers.json`.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerStatus {
+    /// The hypervisor process is alive.
+    Running,
+    /// The VM exited normally or was stopped.
+    Stopped,
+    /// The VM exited with an error.
+    Error,
+    /// Written by go-container after a SIGKILL (read, never produced).
+    Killed,
+}
+
+impl From<vmcontainer::Status> for ContainerStatus {
+    fn from(s: vmcontainer::Status) -> Self {
+        match s {
+            vmcontainer::Status::Running => ContainerStatus::Running,
+            vmcontainer::Status::Stopped => ContainerStatus::Stopped,
+            vmcontainer::Status::Error => ContainerStatus::Error,
+            vmcontainer::Status::Killed => ContainerStatus::Killed,
+        }
+    }
+}
+
+/// A bootable image format.
+#[napi(string_enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// ISO 9660, attached read-only as a CD-ROM.
+    #[napi(value = "iso")]
+    Iso,
+    /// QEMU copy-on-write v2.
+    #[napi(value = "qcow2")]
+    Qcow2,
+    /// VMware disk.
+    #[napi(value = "vmdk")]
+    Vmdk,
+    /// Raw disk (`.raw`, `.img`).
+    #[napi(value = "raw")]
+    Raw,
+    /// LinuxKit's `NAME-kernel` + `NAME-initrd.img` (+ `NAME-cmdline`).
+    #[napi(value = "kernel+initrd")]
+    KernelInitrd,
+    /// Anything else.
+    #[napi(value = "unknown")]
+    Unknown,
+}
+
+impl From<vmcontainer::ImageFormat> for ImageFormat {
+    fn from(f: vmcontainer::ImageFormat) -> Self {
+        use vmcontainer::ImageFormat as F;
+        match f {
+            F::Iso => ImageFormat::Iso,
+            F::Qcow2 => ImageFormat::Qcow2,
+            F::Vmdk => ImageFormat::Vmdk,
+            F::Raw => ImageFormat::Raw,
+            F::KernelInitrd => ImageFormat::KernelInitrd,
+            F::Unknown => ImageFormat::Unknown,
+        }
+    }
+}
+
+/// A hypervisor backend.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HypervisorName {
+    /// QEMU (KVM, HVF or TCG).
+    Qemu,
+    /// Hyperkit (macOS only).
+    Hyperkit,
+}
+
+impl HypervisorName {
+    /// The name of a core hypervisor.
+    pub fn of(h: &dyn vmcontainer::Hypervisor) -> Self {
+        match h.name() {
+            "hyperkit" => HypervisorName::Hyperkit,
+            _ => HypervisorName::Qemu,
+        }
+    }
+}
+
+/// One container (a VM) as recorded in the state file.
+#[napi(object, object_from_js = false)]
+pub struct Container {
+    /// 8 lowercase hex characters.
+    pub id: String,
+    /// Unique name (the ID when none was given).
+    pub name: String,
+    /// Absolute image path.
+    pub image: String,
+    /// Last known status (reconciled with the process on every read).
+    pub status: ContainerStatus,
+    /// PID of the hypervisor process.
+    pub pid: i32,
+    /// When the VM was (last) started.
+    pub started_at: DateTime<Utc>,
+    /// Forwarded ports: host port → guest port.
+    pub ports: BTreeMap<String, u32>,
+    /// Memory in MB.
+    pub memory: u32,
+    /// Number of virtual CPUs.
+    pub cpus: u32,
+    /// Loopback host port forwarded to the guest's SSH port.
+    pub ssh_port: u32,
+    /// Private key that `exec` uses.
+    pub ssh_key: Option<String>,
+    /// Shared directories: host path → guest path.
+    pub volumes: BTreeMap<String, String>,
+    /// Hypervisor name (`qemu`, `hyperkit`).
+    pub hypervisor: Option<String>,
+    /// Accelerator chosen at start (`kvm`, `hvf`, `tcg`).
+    pub accel: Option<String>,
+    /// Detected image format.
+    pub format: Option<ImageFormat>,
+    /// Address forwarded ports listen on.
+    pub bind_address: Option<String>,
+    /// Exit code of the hypervisor, when known.
+    pub exit_code: Option<i32>,
+    /// When the VM was seen to stop.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl From<vmcontainer::Container> for Container {
+    fn from(c: vmcontainer::Container) -> Self {
+        Container {
+            ports: c
+                .ports
+                .iter()
+                .map(|(h, g)| (h.to_string(), u32::from(*g)))
+                .collect(),
+            volumes: c.volumes.into_iter().collect(),
+            status: c.status.into(),
+            pid: c.pid,
+            started_at: c.started_at,
+            memory: c.memory,
+            cpus: c.cpus,
+            ssh_port: c.ssh_port.into(),
+            ssh_key: c.ssh_key,
+            hypervisor: c.hypervisor,
+            accel: c.accel,
+            format: c.format.map(Into::into),
+            bind_address: c.bind_address.map(|a| a.to_string()),
+            exit_code: c.exit_code,
+            stopped_at: c.stopped_at,
+            id: c.id,
+            name: c.name,
+            image: c.image,
+        }
+    }
+}
+
+/// Converts a list of core containers.
+pub fn containers(v: Vec<vmcontainer::Container>) -> Vec<Container> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// A container's record plus where its files are.
+#[napi(object, object_from_js = false)]
+pub struct ContainerDetails {
+    /// The state record.
+    pub container: Container,
+    /// Serial console log.
+    pub log_path: String,
+    /// Persistent per-container directory (disk overlay, pinned host keys).
+    pub instance_dir: String,
+    /// Private runtime directory (sockets, pid file).
+    pub runtime_dir: Option<String>,
+    /// Copy-on-write overlay the guest writes to (disk images only).
+    pub disk: Option<String>,
+    /// QEMU monitor socket.
+    pub qmp_socket: Option<String>,
+    /// Serial console socket.
+    pub console_socket: Option<String>,
+}
+
+fn path(p: std::path::PathBuf) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl From<vmcontainer::Inspect> for ContainerDetails {
+    fn from(i: vmcontainer::Inspect) -> Self {
+        ContainerDetails {
+            log_path: path(i.log_path),
+            instance_dir: path(i.instance_dir),
+            runtime_dir: i.container.runtime_dir.clone().map(path),
+            disk: i.container.disk.clone().map(path),
+            qmp_socket: i.qmp_socket.map(path),
+            console_socket: i.console_socket.map(path),
+            container: i.container.into(),
+        }
+    }
+}
+
+/// Output of a command run in the guest.
+#[napi(object, object_from_js = false)]
+pub struct ExecResult {
+    /// The command's exit status (255 when SSH itself failed).
+    pub exit_code: i32,
+    /// Its standard output (UTF-8, invalid bytes replaced).
+    pub stdout: String,
+    /// Its standard error (UTF-8, invalid bytes replaced).
+    pub stderr: String,
+}
+
+impl From<vmcontainer::ExecOutput> for ExecResult {
+    fn from(o: vmcontainer::ExecOutput) -> Self {
+        ExecResult {
+            exit_code: o.exit_code,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Receives the serial output of a foreground run.
+pub type OutputCallback = ThreadsafeFunction<Buffer, Unknown<'static>, Buffer, NapiStatus, false>;
+
+/// Options of `Manager.run`.
+#[napi(object, object_to_js = false)]
+pub struct RunOptions {
+    /// Container name (1-64 of `[A-Za-z0-9_.-]`); defaults to the ID.
+    pub name: Option<String>,
+    /// Resolve once the VM is up (it outlives this process) instead of when
+    /// it exits. Default `false`.
+    pub detach: Option<bool>,
+    /// Memory in MB (default 1024).
+    pub memory: Option<f64>,
+    /// Virtual CPUs (default 1).
+    pub cpus: Option<f64>,
+    /// Forwarded ports: host port → guest port.
+    pub ports: Option<BTreeMap<String, f64>>,
+    /// Shared directories (9p): host directory → absolute guest path.
+    pub volumes: Option<BTreeMap<String, String>>,
+    /// Host port for SSH; default: a free loopback port.
+    pub ssh_port: Option<f64>,
+    /// Private key `exec` uses.
+    pub ssh_key: Option<String>,
+    /// Address forwarded ports listen on (default `127.0.0.1`).
+    pub bind_address: Option<String>,
+    /// Foreground runs only: called with each piece of serial output. A
+    /// throw inside it is reported as a process warning, never fatal.
+    #[napi(ts_type = "(chunk: Buffer) => void")]
+    pub on_output: Option<OutputCallback>,
+}
+
+/// Options of the `Manager` constructor.
+#[napi(object, object_to_js = false)]
+pub struct ManagerOptions {
+    /// Root directory (default `$VMCONTAINER_HOME`, else `~/.core`).
+    pub home: Option<String>,
+    /// `'qemu'` or `'hyperkit'` (any case); default: the best one available.
+    pub hypervisor: Option<String>,
+}
+
+/// Options of `Manager.stop`.
+#[napi(object, object_to_js = false)]
+pub struct StopOptions {
+    /// Seconds the guest gets to power off before it is signalled (default 10).
+    pub timeout: Option<f64>,
+}
+
+/// Options of `Manager.remove`.
+#[napi(object, object_to_js = false)]
+pub struct RemoveOptions {
+    /// Stop a running container first instead of refusing.
+    pub force: Option<bool>,
+}
+
+/// Options of `Manager.waitReady`.
+#[napi(object, object_to_js = false)]
+pub struct WaitOptions {
+    /// Seconds to wait for the guest's SSH server (default 120).
+    pub timeout: Option<f64>,
+}
+
+/// Where templates are looked up besides the built-ins.
+#[napi(object, object_to_js = false)]
+pub struct TemplateOptions {
+    /// Root whose `linuxkit/` holds user templates (default
+    /// `$VMCONTAINER_HOME`, else `~/.core`).
+    pub home: Option<String>,
+    /// Directory whose `.core/linuxkit/` holds workspace templates (default
+    /// the process's working directory).
+    pub cwd: Option<String>,
+}
+
+/// A template as listed.
+#[napi(object, object_from_js = false)]
+pub struct TemplateInfo {
+    /// Lookup name.
+    pub name: String,
+    /// First non-empty `#` comment line, else "User-defined template".
+    pub description: String,
+    /// File it was read from; absent for built-ins.
+    pub path: Option<String>,
+    /// Whether it is embedded in the library.
+    pub builtin: bool,
+}
+
+impl From<vmcontainer::templates::Template> for TemplateInfo {
+    fn from(t: vmcontainer::templates::Template) -> Self {
+        TemplateInfo {
+            name: t.name,
+            description: t.description,
+            path: t.path.map(path),
+            builtin: t.builtin,
+        }
+    }
+}
+
+/// A template with its raw content.
+#[napi(object, object_from_js = false)]
+pub struct TemplateContent {
+    /// Lookup name.
+    pub name: String,
+    /// First non-empty `#` comment line, else "User-defined template".
+    pub description: String,
+    /// File it was read from; absent for built-ins.
+    pub path: Option<String>,
+    /// Whether it is embedded in the library.
+    pub builtin: bool,
+    /// The YAML, variables not substituted.
+    pub content: String,
+}
+
+impl From<(vmcontainer::templates::Template, String)> for TemplateContent {
+    fn from((t, content): (vmcontainer::templates::Template, String)) -> Self {
+        let t = TemplateInfo::from(t);
+        TemplateContent {
+            name: t.name,
+            description: t.description,
+            path: t.path,
+            builtin: t.builtin,
+            content,
+        }
+    }
+}
+
+/// The variables a template uses.
+#[napi(object, object_from_js = false)]
+pub struct TemplateVariables {
+    /// Names used as `${NAME}`, sorted.
+    pub required: Vec<String>,
+    /// Names used only as `${NAME:-default}`, with their defaults.
+    pub optional: BTreeMap<String, String>,
+}

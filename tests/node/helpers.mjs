@@ -1,0 +1,131 @@
+// Shared helpers of the Node test suite.
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const here = dirname(fileURLToPath(import.meta.url))
+export const repo = resolve(here, '../..')
+
+/** The test guest directory (built or taken from cache by tests/guest/build.sh). */
+export function guest() {
+  if (process.env.VMCONTAINER_TEST_GUEST) return process.env.VMCONTAINER_TEST_GUEST
+  const out = execFileSync('bash', [join(repo, 'tests/guest/build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return out.trim().split('\n').pop().trim()
+}
+
+/** A fresh, short (Unix socket paths are limited) VMCONTAINER_HOME. */
+export function tempHome() {
+  return mkdtempSync('/tmp/vmcn-')
+}
+
+/** A go-container-style record. */
+export function record(id, extra = {}) {
+  return {
+    id,
+    name: id,
+    image: '/images/x.iso',
+    status: 'stopped',
+    pid: 0,
+    started_at: '2025-01-01T00:00:00Z',
+    ports: { 8080: 80 },
+    memory: 1024,
+    cpus: 1,
+    ...extra,
+  }
+}
+
+/** Writes `containers.json` under `home` with `records`. */
+export function writeState(home, records) {
+  const containers = Object.fromEntries(records.map((r) => [r.id, r]))
+  writeFileSync(join(home, 'containers.json'), JSON.stringify({ containers }), { mode: 0o600 })
+}
+
+/** Writes the serial log of `id`. */
+export function writeLog(home, id, text) {
+  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 })
+  writeFileSync(join(home, 'logs', `${id}.log`), text)
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` pass. */
+export async function until(fn, ms, what) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * Runs `node args...` and resolves with its exit status, output and run
+ * time; kills it (and reports `killed`) after `timeoutMs`.
+ */
+export function runNode(args, { env = {}, timeoutMs = 60_000, cwd = here } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    let killed = false
+    const timer = setTimeout(() => {
+      killed = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolveRun({ code, signal, stdout, stderr, killed, ms: Date.now() - started })
+    })
+  })
+}
+
+/**
+ * Records how late a 20 ms interval timer fires while `work` runs; a
+ * blocked event loop shows up as one long gap.
+ */
+export async function timerGaps(work) {
+  const period = 20
+  let last = performance.now()
+  let maxGap = 0
+  let ticks = 0
+  const t = setInterval(() => {
+    const now = performance.now()
+    maxGap = Math.max(maxGap, now - last)
+    last = now
+    ticks++
+  }, period)
+  const started = performance.now()
+  try {
+    const value = await work()
+    const now = performance.now()
+    maxGap = Math.max(maxGap, now - last)
+    return { value, maxGap, ticks, ms: now - started }
+  } finally {
+    clearInterval(t)
+  }
+}
+
+/** Asserts that `promise` rejects with an Error whose `code` is `code`. */
+export async function rejectsWith(promise, code, messagePart) {
+  let err
+  try {
+    await promise
+  } catch (e) {
+    err = e
+  }
+  if (!(err instanceof Error)) throw new Error(`expected a rejection with ${code}, got ${err === undefined ? 'success' : String(err)}`)
+  if (err.code !== code) throw new Error(`expected code ${code}, got ${err.code}: ${err.message}`)
+  if (messagePart && !err.message.includes(messagePart)) throw new Error(`message ${JSON.stringify(err.message)} lacks ${JSON.stringify(messagePart)}`)
+  return err
+}
