@@ -156,15 +156,16 @@ fn code(c: i32) -> ExitCode {
 /// A progress bar with rate and ETA on stderr (hidden when stderr is not a
 /// terminal).
 fn download_bar() -> ProgressBar {
-    let pb = ProgressBar::new(0);
+    // No length until the server says; the line fits 80 columns.
+    let pb = ProgressBar::no_length();
     pb.set_style(
         ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            "{msg} [{bar:20}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),
     );
-    pb.set_message("downloading");
+    pb.set_message("download");
     pb
 }
 

@@ -1150,4 +1150,16 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
     assert!(dev
         .fail(&["shell", "--", "true"])
         .contains("vmcontainer dev boot"));
+
+    // Booting again with the same settings starts the same container.
+    let id3 = dev
+        .ok(&["boot", "--project", p, "--timeout", &timeout])
+        .trim()
+        .to_string();
+    assert_eq!(id3, id2);
+    assert_eq!(
+        dev.ok(&["shell", "--", "cat", "/app/marker"]),
+        "marker-content-42\n"
+    );
+    dev.ok(&["stop"]);
 }
