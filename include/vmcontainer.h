@@ -9,10 +9,10 @@
  * Coverage: manager (run, run attached, start, stop, list, get, inspect,
  * remove, wait ready, logs, log following, exec), hypervisor detection and
  * lookup, image-format detection, ID generation, templates (list, get,
- * apply, apply variables, extract variables). The dev environment
- * ("devenv": install with progress, check update, boot, stop, status) is
- * not in the core yet and so not here; it will use the same conventions,
- * with progress callbacks shaped like vmc_log_line_fn.
+ * apply, apply variables, extract variables), and the dev environment
+ * (install with progress, check update, boot, stop, status). Not exposed:
+ * the interactive dev commands (shell, serve, test, claude), which attach
+ * to a terminal; use the `vmcontainer dev` CLI for those.
  *
  * CONVENTIONS
  *
@@ -32,31 +32,34 @@
  * accepts NULL: vmc_manager_free, vmc_run_options_free, vmc_container_free,
  * vmc_container_list_free, vmc_exec_result_free, vmc_log_follow_free,
  * vmc_hypervisor_free, vmc_template_list_free, vmc_template_variables_free,
- * vmc_error_free, and vmc_string_free for every `char *`. A `const char *`
- * returned by an accessor is borrowed from its object and valid until that
- * object is freed; names of codes, kinds, statuses and formats are static.
- * Input strings are only read during the call; the library keeps no
- * pointer to caller memory.
+ * vmc_devenv_free, vmc_devenv_boot_options_free,
+ * vmc_devenv_install_report_free, vmc_devenv_status_free, vmc_error_free,
+ * and vmc_string_free for every `char *`. A `const char *` returned by an
+ * accessor is borrowed from its object and valid until that object is
+ * freed; names of codes, kinds, statuses and formats are static. Input
+ * strings are only read during the call; the library keeps no pointer to
+ * caller memory.
  *
  * THREAD SAFETY
  *
- * The library may be used from any number of threads. A vmc_manager_t is
- * thread-safe: concurrent calls on one manager are fine, and several
- * managers (also in several processes) may share one home directory; state
- * changes are serialised by a lock on the state file. Snapshots
- * (vmc_container_t, lists, results, templates, errors) are immutable and may
- * be read from several threads at once. vmc_run_options_t and
- * vmc_log_follower_t must be used by one thread at a time. Never free an
- * object while another thread still uses it.
+ * The library may be used from any number of threads. vmc_manager_t and
+ * vmc_devenv_t are thread-safe: concurrent calls on one handle are fine,
+ * and several handles (also in several processes) may share one home
+ * directory; state changes are serialised by a lock on the state file.
+ * Snapshots (vmc_container_t, lists, results, templates, reports,
+ * statuses, errors) are immutable and may be read from several threads at
+ * once. vmc_run_options_t, vmc_devenv_boot_options_t and vmc_log_follower_t
+ * must be used by one thread at a time. Never free an object while another
+ * thread still uses it.
  *
- * Blocking calls (run, stop, exec, wait ready, follow) block the calling
- * thread; the work runs on a small runtime inside the library (two threads,
- * started on first use, shared by every manager).
+ * Blocking calls (run, stop, exec, wait ready, follow, install, boot) block
+ * the calling thread; the work runs on a small runtime inside the library
+ * (two threads, started on first use, shared by every handle).
  *
- * Callbacks (vmc_output_fn, vmc_log_line_fn) run on the thread that made the
- * call taking them, never on a library thread, and are never called after
- * that call returns. They receive the caller's `void *user_data` unchanged
- * and may call other functions of this library.
+ * Callbacks (vmc_output_fn, vmc_log_line_fn, vmc_progress_fn) run on the
+ * thread that made the call taking them, never on a library thread, and
+ * are never called after that call returns. They receive the caller's
+ * `void *user_data` unchanged and may call other functions of this library.
  */
 
 
@@ -255,6 +258,31 @@ typedef struct vmc_container_list_t vmc_container_list_t;
 typedef struct vmc_container_t vmc_container_t;
 
 /**
+ * How to boot the dev VM. Unset values come from `config.yaml` (`dev:`),
+ * then the defaults: 4096 MB, 2 CPUs, the current directory as project,
+ * a 60 s wait for SSH. Release with `vmc_devenv_boot_options_free`.
+ */
+typedef struct vmc_devenv_boot_options_t vmc_devenv_boot_options_t;
+
+/**
+ * What `vmc_devenv_install` did. Release with
+ * `vmc_devenv_install_report_free`.
+ */
+typedef struct vmc_devenv_install_report_t vmc_devenv_install_report_t;
+
+/**
+ * A snapshot of the dev environment's status. Release with
+ * `vmc_devenv_status_free`.
+ */
+typedef struct vmc_devenv_status_t vmc_devenv_status_t;
+
+/**
+ * The dev environment of one home directory. Thread-safe like
+ * `vmc_manager_t`. Release with `vmc_devenv_free`.
+ */
+typedef struct vmc_devenv_t vmc_devenv_t;
+
+/**
  * Details of a failed call: its code, its stable kind name and a message
  * that names the input that failed. Owned by the caller; release with
  * `vmc_error_free`.
@@ -331,6 +359,15 @@ typedef void (*vmc_output_fn)(void *user_data,
 typedef int (*vmc_log_line_fn)(void *user_data,
                                const char *line,
                                size_t len);
+
+/**
+ * Receives download progress: `downloaded` bytes so far of `total` (-1
+ * when neither the source nor the server says). Called on the thread that
+ * called `vmc_devenv_install`, never after it returns.
+ */
+typedef void (*vmc_progress_fn)(void *user_data,
+                                uint64_t downloaded,
+                                int64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1393,6 +1430,358 @@ bool vmc_template_variables_optional_get(const vmc_template_variables_t *v,
  * `v` is NULL or from `vmc_extract_variables`, freed only once.
  */
 void vmc_template_variables_free(vmc_template_variables_t *v);
+
+/**
+ * Opens the dev environment of `home` (NULL: `$VMCONTAINER_HOME`, else
+ * `~/.core`), reading its `config.yaml` (an invalid one is an error that
+ * names the file and line). Free `*out` with `vmc_devenv_free`.
+ *
+ * # Safety
+ * `home` is NULL or a C string; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_new(const char *home,
+                                vmc_devenv_t **out,
+                                vmc_error_t **err);
+
+/**
+ * Releases a dev environment. NULL is ignored; the dev VM keeps running.
+ *
+ * # Safety
+ * `d` is NULL or from `vmc_devenv_new`, freed only once, with no call on
+ * it still running.
+ */
+void vmc_devenv_free(vmc_devenv_t *d);
+
+/**
+ * Whether the dev image is downloaded (false for NULL).
+ *
+ * # Safety
+ * `d` is NULL or live.
+ */
+bool vmc_devenv_is_installed(const vmc_devenv_t *d);
+
+/**
+ * Downloads and installs the latest dev image (sha256-verified, resumable,
+ * never half-installed), calling `progress` (may be NULL) as it goes.
+ * Installing the release that is already there downloads nothing.
+ * `report` may be NULL; otherwise free `*report` with
+ * `vmc_devenv_install_report_free`.
+ *
+ * # Safety
+ * `d` is live; `progress` NULL or a valid function fitting `user_data`;
+ * `report` and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_install(const vmc_devenv_t *d,
+                                    vmc_progress_fn progress,
+                                    void *user_data,
+                                    vmc_devenv_install_report_t **report,
+                                    vmc_error_t **err);
+
+/**
+ * Compares the installed dev image with the latest release: stores the
+ * versions in `*current` and `*latest` (each may be NULL; free the strings
+ * with `vmc_string_free`) and whether they differ in `*has_update` (may be
+ * NULL).
+ *
+ * # Safety
+ * `d` is live; the out-parameters and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_check_update(const vmc_devenv_t *d,
+                                         char **current,
+                                         char **latest,
+                                         bool *has_update,
+                                         vmc_error_t **err);
+
+/**
+ * Boots the dev VM (detached, named `core-dev`) with the project directory
+ * at `/app`, waits for its SSH server and mounts the project. `opts` may
+ * be NULL (defaults and `config.yaml`). Not installed →
+ * `VMC_ERROR_NOT_FOUND`; already running (without fresh) →
+ * `VMC_ERROR_RUNNING`. `out` may be NULL; otherwise free `*out` with
+ * `vmc_container_free`.
+ *
+ * # Safety
+ * `d` is live; `opts` NULL or live; `out` and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot(const vmc_devenv_t *d,
+                                 const vmc_devenv_boot_options_t *opts,
+                                 vmc_container_t **out,
+                                 vmc_error_t **err);
+
+/**
+ * Stops the dev VM (ACPI power-down first); the container is kept, so the
+ * next boot resumes its disk. Not running → `VMC_ERROR_NOT_RUNNING`.
+ * `out` may be NULL; otherwise free `*out` with `vmc_container_free`.
+ *
+ * # Safety
+ * `d` is live; `out` and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_stop(const vmc_devenv_t *d,
+                                 vmc_container_t **out,
+                                 vmc_error_t **err);
+
+/**
+ * Stores whether the dev VM is running in `*running`.
+ *
+ * # Safety
+ * `d` is live; `running` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_is_running(const vmc_devenv_t *d,
+                                       bool *running,
+                                       vmc_error_t **err);
+
+/**
+ * The dev environment's status. Free `*out` with
+ * `vmc_devenv_status_free`.
+ *
+ * # Safety
+ * `d` is live; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_status(const vmc_devenv_t *d,
+                                   vmc_devenv_status_t **out,
+                                   vmc_error_t **err);
+
+/**
+ * New boot options with nothing set; NULL only if memory is exhausted.
+ */
+vmc_devenv_boot_options_t *vmc_devenv_boot_options_new(void);
+
+/**
+ * Releases boot options. NULL is ignored.
+ *
+ * # Safety
+ * `opts` is NULL or from `vmc_devenv_boot_options_new`, freed only once.
+ */
+void vmc_devenv_boot_options_free(vmc_devenv_boot_options_t *opts);
+
+/**
+ * Memory in MB.
+ *
+ * # Safety
+ * `opts` is NULL or live and not used concurrently; `err` NULL or
+ * writable. (The same holds for every boot-option setter.)
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_memory_mb(vmc_devenv_boot_options_t *opts,
+                                                       uint32_t memory_mb,
+                                                       vmc_error_t **err);
+
+/**
+ * Number of virtual CPUs.
+ *
+ * # Safety
+ * See `vmc_devenv_boot_options_set_memory_mb`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_cpus(vmc_devenv_boot_options_t *opts,
+                                                  uint32_t cpus,
+                                                  vmc_error_t **err);
+
+/**
+ * Replace an existing dev VM (running or not) with a new one.
+ *
+ * # Safety
+ * See `vmc_devenv_boot_options_set_memory_mb`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_fresh(vmc_devenv_boot_options_t *opts,
+                                                   bool fresh,
+                                                   vmc_error_t **err);
+
+/**
+ * Project directory shared at `/app`.
+ *
+ * # Safety
+ * See `vmc_devenv_boot_options_set_memory_mb`; `path` is a C string.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_project(vmc_devenv_boot_options_t *opts,
+                                                     const char *path,
+                                                     vmc_error_t **err);
+
+/**
+ * Private key for SSH.
+ *
+ * # Safety
+ * See `vmc_devenv_boot_options_set_memory_mb`; `path` is a C string.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_ssh_key(vmc_devenv_boot_options_t *opts,
+                                                     const char *path,
+                                                     vmc_error_t **err);
+
+/**
+ * How long boot waits for the guest's SSH server.
+ *
+ * # Safety
+ * See `vmc_devenv_boot_options_set_memory_mb`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_boot_options_set_ready_timeout_ms(vmc_devenv_boot_options_t *opts,
+                                                              uint64_t timeout_ms,
+                                                              vmc_error_t **err);
+
+/**
+ * The installed image file. NULL for NULL.
+ *
+ * # Safety
+ * `r` is NULL or a live report (also for the accessors below).
+ */
+const char *vmc_devenv_install_report_path(const vmc_devenv_install_report_t *r);
+
+/**
+ * The installed version. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+const char *vmc_devenv_install_report_version(const vmc_devenv_install_report_t *r);
+
+/**
+ * Where it came from (`"github"`, `"cdn"`). NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+const char *vmc_devenv_install_report_source(const vmc_devenv_install_report_t *r);
+
+/**
+ * Its sha256, lower-case hex. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+const char *vmc_devenv_install_report_sha256(const vmc_devenv_install_report_t *r);
+
+/**
+ * Its size in bytes (0 for NULL).
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+uint64_t vmc_devenv_install_report_size(const vmc_devenv_install_report_t *r);
+
+/**
+ * Bytes reused from an interrupted earlier download (0 for NULL).
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+uint64_t vmc_devenv_install_report_resumed_from(const vmc_devenv_install_report_t *r);
+
+/**
+ * True when that release was already installed and nothing was downloaded
+ * (false for NULL).
+ *
+ * # Safety
+ * See `vmc_devenv_install_report_path`.
+ */
+bool vmc_devenv_install_report_already_installed(const vmc_devenv_install_report_t *r);
+
+/**
+ * Releases a report. NULL is ignored.
+ *
+ * # Safety
+ * `r` is NULL or from `vmc_devenv_install`, freed only once.
+ */
+void vmc_devenv_install_report_free(vmc_devenv_install_report_t *r);
+
+/**
+ * Whether the dev image is downloaded (false for NULL).
+ *
+ * # Safety
+ * `s` is NULL or a live status (also for the accessors below).
+ */
+bool vmc_devenv_status_installed(const vmc_devenv_status_t *s);
+
+/**
+ * Whether the dev VM is running (false for NULL).
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+bool vmc_devenv_status_running(const vmc_devenv_status_t *s);
+
+/**
+ * Installed image version; NULL when not installed.
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+const char *vmc_devenv_status_image_version(const vmc_devenv_status_t *s);
+
+/**
+ * Path of the dev image (whether or not it exists). NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+const char *vmc_devenv_status_image_path(const vmc_devenv_status_t *s);
+
+/**
+ * The dev VM's container ID; NULL when there is none.
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+const char *vmc_devenv_status_container_id(const vmc_devenv_status_t *s);
+
+/**
+ * The dev VM's memory in MB (0 when there is no VM).
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+uint32_t vmc_devenv_status_memory_mb(const vmc_devenv_status_t *s);
+
+/**
+ * The dev VM's vCPUs (0 when there is no VM).
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+uint32_t vmc_devenv_status_cpus(const vmc_devenv_status_t *s);
+
+/**
+ * Host port of the guest's SSH (0 unless running).
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+uint16_t vmc_devenv_status_ssh_port(const vmc_devenv_status_t *s);
+
+/**
+ * Stores the seconds since the VM started in `*secs` and returns true
+ * when it is running; false otherwise.
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`; `secs` NULL or writable.
+ */
+bool vmc_devenv_status_uptime_secs(const vmc_devenv_status_t *s,
+                                   uint64_t *secs);
+
+/**
+ * Project directory shared at `/app`; NULL when there is no VM.
+ *
+ * # Safety
+ * See `vmc_devenv_status_installed`.
+ */
+const char *vmc_devenv_status_project(const vmc_devenv_status_t *s);
+
+/**
+ * Releases a status. NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or from `vmc_devenv_status`, freed only once.
+ */
+void vmc_devenv_status_free(vmc_devenv_status_t *s);
 
 #ifdef __cplusplus
 }  // extern "C"

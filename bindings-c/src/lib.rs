@@ -13,6 +13,8 @@
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
 //! - [`templates`] — LinuxKit templates and variables
+//! - [`devenv`] — the dev environment: install, check update, boot, stop,
+//!   status
 //!
 //! Conventions (see the header's preamble): handles are opaque; every
 //! returned object or string has a `*_free` that accepts NULL; fallible
@@ -45,6 +47,8 @@ pub mod image;
 pub mod id;
 
 pub mod templates;
+
+pub mod devenv;
 
 use std::ffi::c_char;
 

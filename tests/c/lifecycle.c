@@ -2,9 +2,12 @@
  * C test of libvmcontainer through include/vmcontainer.h.
  *
  *   lifecycle unit    GUEST HOME   no VM: versions, IDs, formats, hypervisor,
- *                                  templates, options, error paths, NULLs
+ *                                  templates, options, error paths, NULLs,
+ *                                  devenv without an image
  *   lifecycle vm      GUEST HOME   unit, then the full lifecycle on the test
- *                                  guest (one VM at a time)
+ *                                  guest, a foreground run, and the devenv:
+ *                                  install from $VMC_TEST_CDN_URL, boot the
+ *                                  guest as the dev VM (one VM at a time)
  *   lifecycle cleanup GUEST HOME   force-remove every container in HOME
  *
  * GUEST is the output directory of tests/guest/build.sh; HOME a fresh,
@@ -603,6 +606,172 @@ static void test_attached(vmc_manager_t *m) {
     fprintf(stderr, "lifecycle: timings: attached run %.1fs\n", t);
 }
 
+/* -------------------------------------------------------------- devenv -- */
+
+/* Without an installed image: status, refusals, a bad config.yaml. */
+static void test_devenv_unit(void) {
+    vmc_devenv_t *d = NULL;
+    OK(vmc_devenv_new(g_home, &d, &err));
+    CHECK(!vmc_devenv_is_installed(d), "");
+    vmc_devenv_status_t *st = NULL;
+    OK(vmc_devenv_status(d, &st, &err));
+    CHECK(!vmc_devenv_status_installed(st) && !vmc_devenv_status_running(st), "");
+    CHECK(vmc_devenv_status_image_version(st) == NULL && vmc_devenv_status_container_id(st) == NULL,
+          "");
+    CHECK(strstr(vmc_devenv_status_image_path(st), "core-devops-") != NULL, "image path %s",
+          vmc_devenv_status_image_path(st));
+    CHECK(!vmc_devenv_status_uptime_secs(st, &(uint64_t){0}), "");
+    vmc_devenv_status_free(st);
+    bool running = true;
+    OK(vmc_devenv_is_running(d, &running, &err));
+    CHECK(!running, "");
+    FAILS(vmc_devenv_boot(d, NULL, NULL, &err), VMC_ERROR_NOT_FOUND, "core-devops-");
+    FAILS(vmc_devenv_stop(d, NULL, &err), VMC_ERROR_NOT_RUNNING, NULL);
+    FAILS(vmc_devenv_install(NULL, NULL, NULL, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "devenv");
+    FAILS(vmc_devenv_is_running(d, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "running");
+    vmc_devenv_boot_options_t *o = vmc_devenv_boot_options_new();
+    FAILS(vmc_devenv_boot_options_set_project(o, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "path");
+    vmc_devenv_boot_options_free(o);
+    vmc_devenv_free(d);
+
+    char *bad = path_in(g_home, "badcfg");
+    mkdir(bad, 0700);
+    char *cfg = path_in(bad, "config.yaml");
+    write_file(cfg, "version: 1\nimages:\n  source: ftp\n");
+    d = (vmc_devenv_t *)1;
+    FAILS(vmc_devenv_new(bad, &d, &err), VMC_ERROR_INVALID_INPUT, "config.yaml");
+    CHECK(d == NULL, "");
+    vmc_devenv_free(NULL);
+    vmc_devenv_status_free(NULL);
+    vmc_devenv_install_report_free(NULL);
+    vmc_devenv_boot_options_free(NULL);
+    free(cfg);
+    free(bad);
+}
+
+struct progress_state {
+    pthread_t caller;
+    int calls;
+    int other_thread;
+    uint64_t last;
+    int64_t total;
+};
+
+static void on_progress(void *user_data, uint64_t downloaded, int64_t total) {
+    struct progress_state *st = user_data;
+    if (!pthread_equal(pthread_self(), st->caller)) st->other_thread = 1;
+    st->calls++;
+    st->last = downloaded;
+    st->total = total;
+}
+
+static long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Install from the loopback CDN, then boot the test guest as the dev VM. */
+static void test_devenv_vm(vmc_manager_t *m) {
+    const char *url = getenv("VMC_TEST_CDN_URL");
+    if (url == NULL || url[0] == '\0') fail(__FILE__, __LINE__, "VMC_TEST_CDN_URL is not set");
+    char *key = path_in(g_guest, "id_ed25519");
+    char *cfg = path_in(g_home, "config.yaml");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "version: 1\nimages:\n  source: cdn\n  cdn:\n    url: %s\n"
+             "dev:\n  memory: 512\n  cpus: 1\n  ssh_key: %s\n",
+             url, key);
+    write_file(cfg, text);
+    char *project = path_in(g_home, "project");
+    mkdir(project, 0700);
+    char *marker = path_in(project, "marker.txt");
+    write_file(marker, "project shared at /app\n");
+
+    vmc_devenv_t *d = NULL;
+    OK(vmc_devenv_new(g_home, &d, &err));
+    struct progress_state ps = {.caller = pthread_self(), .total = -2};
+    vmc_devenv_install_report_t *r = NULL;
+    double t0 = now_s();
+    OK(vmc_devenv_install(d, on_progress, &ps, &r, &err));
+    double t_install = now_s() - t0;
+    char *qcow2 = path_in(g_guest, "vmtest.qcow2");
+    long size = file_size(qcow2);
+    CHECK(ps.calls > 0 && ps.other_thread == 0, "progress: %d calls, other thread %d", ps.calls,
+          ps.other_thread);
+    CHECK((long)ps.last == size && ps.total == size, "progress ended at %llu of %lld, file %ld",
+          (unsigned long long)ps.last, (long long)ps.total, size);
+    CHECK(strcmp(vmc_devenv_install_report_version(r), "1.0.0") == 0, "");
+    CHECK(strcmp(vmc_devenv_install_report_source(r), "cdn") == 0, "");
+    CHECK(strlen(vmc_devenv_install_report_sha256(r)) == 64, "");
+    CHECK((long)vmc_devenv_install_report_size(r) == size, "");
+    CHECK(!vmc_devenv_install_report_already_installed(r), "");
+    CHECK(file_size(vmc_devenv_install_report_path(r)) == size, "");
+    vmc_devenv_install_report_free(r);
+    OK(vmc_devenv_install(d, NULL, NULL, &r, &err));
+    CHECK(vmc_devenv_install_report_already_installed(r), "second install downloaded again");
+    vmc_devenv_install_report_free(r);
+    CHECK(vmc_devenv_is_installed(d), "");
+
+    char *current = NULL, *latest = NULL;
+    bool has_update = true;
+    OK(vmc_devenv_check_update(d, &current, &latest, &has_update, &err));
+    CHECK(strcmp(current, "1.0.0") == 0 && strcmp(latest, "1.0.0") == 0 && !has_update, "");
+    vmc_string_free(current);
+    vmc_string_free(latest);
+    OK(vmc_devenv_check_update(d, NULL, NULL, NULL, &err));
+
+    vmc_devenv_boot_options_t *o = vmc_devenv_boot_options_new();
+    OK(vmc_devenv_boot_options_set_project(o, project, &err));
+    OK(vmc_devenv_boot_options_set_ready_timeout_ms(o, READY_TIMEOUT_MS, &err));
+    vmc_container_t *c = NULL;
+    t0 = now_s();
+    OK(vmc_devenv_boot(d, o, &c, &err));
+    double t_boot = now_s() - t0;
+    CHECK(strcmp(vmc_container_name(c), "core-dev") == 0, "");
+    CHECK(vmc_container_memory_mb(c) == 512 && vmc_container_cpus(c) == 1, "");
+    vmc_container_free(c);
+    FAILS(vmc_devenv_boot(d, o, NULL, &err), VMC_ERROR_RUNNING, NULL);
+
+    bool running = false;
+    OK(vmc_devenv_is_running(d, &running, &err));
+    CHECK(running, "");
+    vmc_devenv_status_t *st = NULL;
+    OK(vmc_devenv_status(d, &st, &err));
+    uint64_t up = 0;
+    CHECK(vmc_devenv_status_installed(st) && vmc_devenv_status_running(st), "");
+    CHECK(strcmp(vmc_devenv_status_image_version(st), "1.0.0") == 0, "");
+    CHECK(vmc_devenv_status_container_id(st) != NULL && vmc_devenv_status_ssh_port(st) > 0, "");
+    CHECK(vmc_devenv_status_memory_mb(st) == 512 && vmc_devenv_status_cpus(st) == 1, "");
+    CHECK(vmc_devenv_status_uptime_secs(st, &up), "");
+    CHECK(strcmp(vmc_devenv_status_project(st), project) == 0, "project %s",
+          vmc_devenv_status_project(st));
+    vmc_devenv_status_free(st);
+
+    const char *cat[] = {"cat", "/app/marker.txt"};
+    vmc_exec_result_t *x = NULL;
+    OK(vmc_manager_exec(m, "core-dev", cat, 2, &x, &err));
+    CHECK(vmc_exec_result_exit_code(x) == 0 &&
+              strcmp(vmc_exec_result_stdout(x, NULL), "project shared at /app\n") == 0,
+          "/app: exit %d, \"%s\"", vmc_exec_result_exit_code(x), vmc_exec_result_stdout(x, NULL));
+    vmc_exec_result_free(x);
+
+    OK(vmc_devenv_stop(d, &c, &err));
+    CHECK(vmc_container_status(c) == VMC_STATUS_STOPPED, "");
+    vmc_container_free(c);
+    OK(vmc_devenv_is_running(d, &running, &err));
+    CHECK(!running, "");
+    FAILS(vmc_devenv_stop(d, NULL, &err), VMC_ERROR_NOT_RUNNING, NULL);
+    OK(vmc_manager_remove(m, "core-dev", false, NULL, &err));
+    vmc_devenv_boot_options_free(o);
+    vmc_devenv_free(d);
+    fprintf(stderr, "lifecycle: timings: devenv install %.2fs, boot %.1fs\n", t_install, t_boot);
+    free(qcow2);
+    free(marker);
+    free(project);
+    free(cfg);
+    free(key);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4 || (strcmp(argv[1], "unit") && strcmp(argv[1], "vm") && strcmp(argv[1], "cleanup"))) {
         fprintf(stderr, "usage: %s unit|vm|cleanup GUEST_DIR HOME_DIR\n", argv[0]);
@@ -630,10 +799,12 @@ int main(int argc, char **argv) {
     CHECK(strcmp(vmc_manager_hypervisor(m), "qemu") == 0, "");
     test_bad_arguments(m);
     test_error_paths(m);
+    test_devenv_unit();
 
     if (strcmp(argv[1], "vm") == 0) {
         test_lifecycle(m);
         test_attached(m);
+        test_devenv_vm(m);
         vmc_container_list_t *list = NULL;
         OK(vmc_manager_list(m, &list, &err));
         CHECK(vmc_container_list_len(list) == 0, "containers left behind");

@@ -35,6 +35,7 @@ need binutils readelf
 need git git
 need qemu-system-x86 qemu-system-x86_64
 need openssh-client ssh
+need python3 python3 # the loopback CDN for the devenv install
 # What tests/guest/build.sh needs to build the guest.
 while read -r pkg; do
 	[[ -z $pkg || $pkg == \#* ]] && continue
@@ -79,6 +80,8 @@ guest=$(bash tests/guest/build.sh | tail -n1)
 
 # --- a private home; every VM in it goes away, whatever happens ----------------
 home=$(mktemp -d /tmp/vmc-c.XXXXXX)
+homes=() # one per program run
+cdn_pid=
 kill_leftovers() { # VMs recorded under $1 whose process still runs from $1
 	local dir=$1 pid
 	[[ -f $dir/containers.json ]] || return 0
@@ -91,11 +94,11 @@ kill_leftovers() { # VMs recorded under $1 whose process still runs from $1
 }
 cleanup() {
 	local dir
-	for dir in "$home"/*/; do
-		[[ -d $dir ]] || continue
-		"$out/lifecycle-shared" cleanup "$guest" "${dir%/}" 2>/dev/null || true
-		kill_leftovers "${dir%/}"
+	for dir in "${homes[@]}"; do
+		"$out/lifecycle-shared" cleanup "$guest" "$dir" 2>/dev/null || true
+		kill_leftovers "$dir"
 	done
+	[[ -z $cdn_pid ]] || kill "$cdn_pid" 2>/dev/null || true
 	rm -rf "$home"
 }
 trap cleanup EXIT
@@ -104,8 +107,31 @@ vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,possible
 	--errors-for-leak-kinds=definite,possible --error-exitcode=99
 	--child-silent-after-fork=yes --suppressions="$here/valgrind.supp")
 
+# --- a loopback CDN publishing the guest's qcow2 as dev image 1.0.0 ----------
+cdn=$home/cdn
+mkdir "$cdn"
+case $(uname -m) in
+x86_64) arch=amd64 ;;
+aarch64) arch=arm64 ;;
+*) arch=$(uname -m) ;;
+esac
+ln -s "$guest/vmtest.qcow2" "$cdn/core-devops-linux-$arch.qcow2"
+printf '{"version": "1.0.0", "images": {"core-devops-linux-%s.qcow2": {"sha256": "%s", "size": %s}}}\n' \
+	"$arch" "$(sha256sum <"$guest/vmtest.qcow2" | cut -d' ' -f1)" "$(stat -c %s "$guest/vmtest.qcow2")" \
+	>"$cdn/manifest.json"
+python3 -u -m http.server --bind 127.0.0.1 --directory "$cdn" 0 >"$home/cdn.log" 2>&1 &
+cdn_pid=$!
+for _ in $(seq 100); do
+	port=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$home/cdn.log" | head -n1)
+	[[ -n $port ]] && break
+	sleep 0.1
+done
+[[ -n ${port:-} ]] || { cat "$home/cdn.log" >&2; die "the loopback CDN did not start"; }
+export VMC_TEST_CDN_URL=http://127.0.0.1:$port
+
 # The valgrind setup must be able to fail: a deliberate leak is reported.
 mkdir "$home/probe"
+homes+=("$home/probe")
 set +e
 "${vg[@]}" "$out/leak-probe" "$home/probe" >"$home/probe.log" 2>&1
 rc=$?
@@ -116,6 +142,7 @@ log "valgrind catches a deliberate leak"
 
 for link in shared static; do
 	mkdir "$home/$link"
+	homes+=("$home/$link")
 	t0=$SECONDS
 	log "lifecycle ($link, $mode mode) under valgrind"
 	"${vg[@]}" "$out/lifecycle-$link" "$mode" "$guest" "$home/$link" ||

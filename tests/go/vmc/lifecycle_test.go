@@ -80,7 +80,7 @@ func TestNoVM(t *testing.T) {
 		t.Errorf("ApplyVariables = %q, %v", out, err)
 	}
 	_, err = vmc.ApplyVariables("${Z} ${A}", nil)
-	wantCode(t, err, 9, "missing required variables: A, Z")
+	wantCode(t, err, vmc.ErrTemplateVars, "missing required variables: A, Z")
 
 	m := newManager(t)
 	_, err = m.Get("deadbeef")

@@ -51,6 +51,7 @@ const (
 	ErrRunning         = int(C.VMC_ERROR_RUNNING)
 	ErrInvalidInput    = int(C.VMC_ERROR_INVALID_INPUT)
 	ErrTimeout         = int(C.VMC_ERROR_TIMEOUT)
+	ErrTemplateVars    = int(C.VMC_ERROR_TEMPLATE_VARIABLES)
 	ErrInvalidArgument = int(C.VMC_ERROR_INVALID_ARGUMENT)
 )
 
