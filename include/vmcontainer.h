@@ -78,11 +78,20 @@
 #define VMC_VERSION_STR(x) VMC_VERSION_STR_(x)
 #define VMC_VERSION VMC_VERSION_STR(VMC_VERSION_MAJOR) "." VMC_VERSION_STR(VMC_VERSION_MINOR) "." VMC_VERSION_STR(VMC_VERSION_PATCH)
 
-/* Marks calls whose vmc_error_code_t result must be checked. */
-#if defined(__GNUC__) || defined(__clang__)
+/* Marks calls whose vmc_error_code_t result should be checked:
+ * [[nodiscard]] in C23 and C++17, warn_unused_result with clang; a (void)
+ * cast discards a result on purpose. (GCC's warn_unused_result ignores such
+ * casts, so it is not used.) Define VMC_MUST_USE before including this
+ * header to choose otherwise. */
+#ifndef VMC_MUST_USE
+#if (defined(__cplusplus) && __cplusplus >= 201703L) || \
+    (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
+#define VMC_MUST_USE [[nodiscard]]
+#elif defined(__clang__)
 #define VMC_MUST_USE __attribute__((warn_unused_result))
 #else
 #define VMC_MUST_USE
+#endif
 #endif
 
 

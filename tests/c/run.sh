@@ -28,6 +28,7 @@ need() { # need PACKAGE COMMAND
 	command -v "$2" >/dev/null || missing+=("$1")
 }
 need gcc cc
+need g++ g++ # the header is checked as C++ too
 need libc6-dev ldd
 need pkg-config pkg-config
 need valgrind valgrind
@@ -57,8 +58,19 @@ libdir=$(pkg-config --variable=libdir vmcontainer)
 out=$libdir/tests-c
 mkdir -p "$out"
 
+# --- the header alone: strict C99/C11 and C++17 ---------------------------------
+for std in c99 c11; do
+	echo '#include <vmcontainer.h>' |
+		cc -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c - ||
+		die "include/vmcontainer.h does not compile as $std"
+done
+echo '#include <vmcontainer.h>
+int main() { vmc_error_t *e = nullptr; (void)vmc_generate_id(nullptr, &e); vmc_error_free(e); }' |
+	g++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c++ - ||
+	die "include/vmcontainer.h does not compile as C++17"
+
 # --- build the test programs ---------------------------------------------------
-cflags=(-std=c11 -Wall -Wextra -Werror -O1 -g -pthread)
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O1 -g -pthread)
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
 cc "${cflags[@]}" -o "$out/lifecycle-shared" tests/c/lifecycle.c \
 	$(pkg-config --cflags --libs vmcontainer) -Wl,-rpath,"$libdir"
