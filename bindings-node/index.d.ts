@@ -314,3 +314,265 @@ export interface WaitOptions {
   /** Seconds to wait for the guest's SSH server (default 120). */
   timeout?: number
 }
+
+export declare namespace devenv {
+  /**
+   * The portable development environment of one root directory: the
+   * `core-devops` image (download, updates) and the VM named `core-dev` that
+   * boots it with a project at `/app`.
+   */
+  export class DevOps {
+    /**
+     * The dev environment of `options.home` (default `$VMCONTAINER_HOME`,
+     * else `~/.core`), configured by its `config.yaml`; an invalid file
+     * throws `ERR_VMC_INVALID_INPUT` naming the file and line.
+     */
+    constructor(options?: devenv.DevOpsOptions | undefined | null)
+    /** The root directory. */
+    get home(): string
+    /** Where the dev image is (or will be) installed. */
+    get imagePath(): string
+    /** Whether the dev image is downloaded. */
+    isInstalled(): Promise<boolean>
+    /**
+     * Downloads, verifies (sha256) and installs the latest image from the
+     * configured source, reporting progress to `options.onProgress`.
+     * Resolves without downloading when that release is already installed.
+     * Only a complete, verified file is ever installed; a failed download
+     * leaves any previous image in place.
+     */
+    install(options?: devenv.InstallOptions | undefined | null): Promise<devenv.InstallReport>
+    /**
+     * Installs the latest image if it differs from the installed one;
+     * resolves with `null` when there is nothing newer. Refused
+     * (`ERR_VMC_RUNNING`) while the dev VM runs; a stopped dev VM is
+     * removed, since its disk belongs to the old image.
+     */
+    update(options?: devenv.InstallOptions | undefined | null): Promise<devenv.InstallReport | null>
+    /**
+     * Compares the installed version with the latest published one
+     * (`ERR_VMC_NOT_FOUND` when nothing is installed).
+     */
+    checkUpdate(): Promise<devenv.UpdateInfo>
+    /**
+     * Boots the dev VM (detached, named `core-dev`) with the project at
+     * `/app` and waits for its SSH host key. A running dev VM is refused
+     * (`ERR_VMC_RUNNING`) unless `fresh`; a stopped one with the same
+     * settings is started again with its disk.
+     */
+    boot(options?: devenv.BootOptions | undefined | null): Promise<Container>
+    /**
+     * Stops the dev VM (ACPI power-down first); its container and disk are
+     * kept for the next `boot`.
+     */
+    stop(): Promise<Container>
+    /** Whether the dev VM is running. */
+    isRunning(): Promise<boolean>
+    /**
+     * Installed, running, image version and path, container, memory, CPUs,
+     * SSH port, uptime and project.
+     */
+    status(): Promise<devenv.DevStatus>
+    /**
+     * The shell command line `test` would run: `options.command`, else
+     * the one named `options.name` in `.core/test.yaml`, else the detected
+     * one (`ERR_VMC_INVALID_INPUT` when there is none). Needs no VM.
+     */
+    testCommand(options?: devenv.TestOptions | undefined | null): Promise<string>
+    /**
+     * Runs the project's tests in the running dev VM (see `testCommand`),
+     * with `env` from `.core/test.yaml`; resolves with their exit code.
+     * The tests use this process's standard input and output, like
+     * `spawn(..., { stdio: 'inherit' })`.
+     */
+    test(options?: devenv.TestOptions | undefined | null): Promise<number>
+    /** The command `serve` would run (given or detected). Needs no VM. */
+    serveCommand(options?: devenv.ServeOptions | undefined | null): Promise<string>
+    /**
+     * Serves the project from the running dev VM on
+     * `127.0.0.1:options.port` (forwarded while it runs) until the server
+     * exits or `options.signal` aborts; resolves with the server's exit
+     * code (130 when aborted). The server uses this process's standard
+     * output, like `spawn(..., { stdio: 'inherit' })`.
+     */
+    serve(options?: devenv.ServeOptions | undefined | null): Promise<number>
+    /**
+     * Runs `command` (an argv; each element arrives as one argument) in
+     * the running dev VM over SSH with the caller's SSH agent forwarded;
+     * resolves with its exit code. It uses this process's standard input
+     * and output, like `spawn(..., { stdio: 'inherit' })`. An interactive
+     * login shell and the serial console are left to the CLI
+     * (`vmcontainer dev shell`).
+     */
+    shell(command: Array<string>, options?: devenv.ShellOptions | undefined | null): Promise<number>
+  }
+  /**
+   * Options of `boot`. Unset values come from `config.yaml` (`dev:`), then
+   * the defaults.
+   */
+  export interface BootOptions {
+    /** Memory in MB (default 4096). */
+    memory?: number
+    /** Virtual CPUs (default 2). */
+    cpus?: number
+    /** Replace a running (or stopped) dev VM with a new one. */
+    fresh?: boolean
+    /** Project directory shared at `/app` (default: the working directory). */
+    project?: string
+    /** Private key for SSH (default: `dev.ssh_key`, else ssh's own). */
+    sshKey?: string
+    /** Seconds to wait for the guest's SSH host key (default 60). */
+    timeout?: number
+  }
+  /**
+   * The command `serve` runs for the project in `dir` when none is given:
+   * `artisan` → Octane; `package.json` with a `dev` script → `npm run dev --
+   * --host 0.0.0.0`, with `start` → `npm start`; `composer.json` →
+   * FrankenPHP; `go.mod` and `main.go` → `go run .`; `manage.py` → Django;
+   * otherwise `python3 -m http.server 8000`.
+   */
+  export function detectServeCommand(dir: string): Promise<string>
+  /**
+   * The command `test` runs for the project in `dir` when none is given, or
+   * `null`: `.core/test.yaml` `command`; `composer.json` with a `test`
+   * script → `composer test`; `package.json` with a `test` script → `npm
+   * test`; `go.mod` → `go test ./...`; `pytest.ini` or `pyproject.toml` →
+   * `pytest`; `Taskfile.yaml`/`.yml` → `task test`. An invalid
+   * `.core/test.yaml` counts as absent here (`loadTestConfig` reports it).
+   */
+  export function detectTestCommand(dir: string): Promise<string | null>
+  /** Options of the `DevOps` constructor. */
+  export interface DevOpsOptions {
+    /**
+     * Root directory (default `$VMCONTAINER_HOME`, else `~/.core`); its
+     * `config.yaml` configures the image sources and the VM.
+     */
+    home?: string
+    /** `'qemu'` or `'hyperkit'` (any case); default: the best one available. */
+    hypervisor?: string
+  }
+  /** What `status` reports. */
+  export interface DevStatus {
+    /** Whether the image is downloaded. */
+    installed: boolean
+    /** Whether the dev VM is running. */
+    running: boolean
+    /** Installed image version. */
+    imageVersion?: string
+    /** The image file (present or not). */
+    imagePath: string
+    /** The dev VM's container ID (it may be stopped). */
+    containerId?: string
+    /** Its memory in MB. */
+    memory?: number
+    /** Its virtual CPUs. */
+    cpus?: number
+    /** Host port of its SSH server (running only). */
+    sshPort?: number
+    /** Seconds since it started (running only). */
+    uptime?: number
+    /** Project directory shared at `/app`. */
+    project?: string
+  }
+  /**
+   * `core-devops-{os}-{arch}.qcow2`: the dev image's file name on this host
+   * (Go's names for the OS and architecture, as go-container named it).
+   */
+  export function imageName(): string
+  /** Options of `install` and `update`. */
+  export interface InstallOptions {
+    /**
+     * Called on the JS thread as the download advances, with the bytes so
+     * far and the total (`null` when neither the source nor the server
+     * says). When JS is slower than the network intermediate values are
+     * skipped; the last one is always delivered, and none ever arrives
+     * after the Promise settles. A throw is reported as a process warning
+     * and does not stop the download.
+     */
+    onProgress?: (downloaded: number, total: number | null) => void
+  }
+  /** What `install` (and `update`) did. */
+  export interface InstallReport {
+    /** The installed image file. */
+    path: string
+    /** Installed version. */
+    version: string
+    /** Source it came from (`github` or `cdn`). */
+    source: string
+    /** Its sha256, hex. */
+    sha256: string
+    /** Its size in bytes. */
+    size: number
+    /** Bytes reused from an interrupted earlier download. */
+    resumedFrom: number
+    /**
+     * True when this release was already installed and nothing was
+     * downloaded.
+     */
+    alreadyInstalled: boolean
+  }
+  /**
+   * `<dir>/.core/test.yaml`, or `null` when there is none; an invalid file
+   * rejects with `ERR_VMC_INVALID_INPUT` naming the file and line.
+   */
+  export function loadTestConfig(dir: string): Promise<devenv.TestConfig | null>
+  /** Options of `serve` and `serveCommand`. */
+  export interface ServeOptions {
+    /** Project directory (default: the working directory). */
+    project?: string
+    /** Subdirectory of the project to serve from. */
+    path?: string
+    /** Host port on 127.0.0.1 (default 8000). */
+    port?: number
+    /** Port the server listens on in the guest (default 8000). */
+    guestPort?: number
+    /** Command instead of the detected one (an argv). */
+    command?: Array<string>
+    /**
+     * Stops serving when aborted: the server is killed, the port forward
+     * removed, and the Promise resolves with 130.
+     */
+    signal?: AbortSignal
+  }
+  /** Options of `shell`. */
+  export interface ShellOptions {
+    /** Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set. */
+    noAgent?: boolean
+  }
+  /** A named command in `.core/test.yaml`. */
+  export interface TestCommand {
+    /** Its name. */
+    name: string
+    /** The shell command line. */
+    run: string
+  }
+  /** A project's `.core/test.yaml`. */
+  export interface TestConfig {
+    /** Schema version (0 when the file does not say). */
+    version: number
+    /** Default test command (a shell command line), when set. */
+    command?: string
+    /** Named commands (`test({ name })`). */
+    commands: Array<TestCommand>
+    /** Environment for every test command. */
+    env: Record<string, string>
+  }
+  /** Options of `test` and `testCommand`. */
+  export interface TestOptions {
+    /** Project directory (default: the working directory). */
+    project?: string
+    /** A command named in `.core/test.yaml` `commands`. */
+    name?: string
+    /** An explicit command (an argv); wins over `name` and detection. */
+    command?: Array<string>
+  }
+  /** What `checkUpdate` found. */
+  export interface UpdateInfo {
+    /** Installed version. */
+    current: string
+    /** Latest published version. */
+    latest: string
+    /** Whether the latest differs from the installed one. */
+    hasUpdate: boolean
+  }
+}

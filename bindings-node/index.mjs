@@ -15,6 +15,7 @@ export const {
   applyTemplate,
   applyVariables,
   extractVariables,
+  devenv,
 } = binding
 
 export default binding

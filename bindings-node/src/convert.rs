@@ -12,7 +12,7 @@ use vmcontainer::{Error, Home, Result};
 use crate::types::{OutputCallback, RunOptions, TemplateOptions};
 
 /// A whole number in `0..=max`.
-fn whole(what: &'static str, v: f64, max: u64) -> Result<u64> {
+pub fn whole(what: &'static str, v: f64, max: u64) -> Result<u64> {
     if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v <= max as f64 {
         Ok(v as u64)
     } else {

@@ -4,6 +4,9 @@
 //! crate converts values between JavaScript and Rust and maps errors onto JS
 //! `Error` objects with a stable `code`.
 //!
+//! Exports: `Manager` and the module-level functions; the `devenv`
+//! namespace (`DevOps`, project detection) from `devenv.rs`.
+//!
 //! Every call that does I/O returns a Promise whose work runs on napi-rs's
 //! tokio runtime (`spawn_future_with_callback`), never on the event loop and
 //! never on libuv's threadpool; synchronous core calls (state-file reads)
@@ -15,14 +18,18 @@
 // only JS calls looks unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod callback;
 mod convert;
+mod devenv;
 mod error;
 mod follow;
 mod functions;
 mod manager;
+mod progress;
 mod promise;
 mod types;
 
+pub use devenv::DevOps;
 pub use error::ErrorCode;
 pub use follow::{LogLine, LogStream};
 pub use manager::Manager;

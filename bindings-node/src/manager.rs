@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use napi::bindgen_prelude::{Buffer, Function, JsObjectValue, Object, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
-use napi::{Env, JsValue};
+use napi::Env;
 use napi_derive::napi;
 use vmcontainer::manager::DEFAULT_READY_TIMEOUT;
 use vmcontainer::{LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 
+use crate::callback::report_callback_error;
 use crate::convert::{run_options, seconds};
 use crate::error::sync;
 use crate::follow::LogStream;
@@ -26,16 +27,6 @@ pub struct Manager {
     inner: LinuxKitManager,
 }
 
-/// Passes a throw from a user callback to `process.emitWarning`, so it is
-/// visible but never fatal.
-fn report_callback_error(env: &Env, e: napi::Error) -> napi::Result<()> {
-    let process: Object = env.get_global()?.get_named_property("process")?;
-    let emit: Function<Unknown, Unknown> = process.get_named_property("emitWarning")?;
-    let err = env.create_error(e)?;
-    emit.call(err.to_unknown())?;
-    Ok(())
-}
-
 /// Serial output of a foreground run, delivered to the user's callback on
 /// the JS thread without waiting for it.
 fn output_sink(cb: OutputCallback) -> impl FnMut(&[u8]) + Send {
@@ -44,10 +35,7 @@ fn output_sink(cb: OutputCallback) -> impl FnMut(&[u8]) + Send {
             Buffer::from(chunk.to_vec()),
             ThreadsafeFunctionCallMode::NonBlocking,
             |r: napi::Result<Unknown>, env| {
-                if let Err(e) = r {
-                    // Reporting is best effort; nothing may escape to Node.
-                    let _ = report_callback_error(&env, e);
-                }
+                report_callback_error(&env, r);
                 Ok(())
             },
         );

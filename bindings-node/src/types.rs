@@ -186,7 +186,8 @@ pub struct ContainerDetails {
     pub console_socket: Option<String>,
 }
 
-fn path(p: std::path::PathBuf) -> String {
+/// A path as a JS string (lossy for non-UTF-8).
+pub fn path(p: std::path::PathBuf) -> String {
     p.to_string_lossy().into_owned()
 }
 

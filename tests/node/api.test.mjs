@@ -31,6 +31,7 @@ function declaredCodes() {
 
 const API = [
   'Manager',
+  'devenv',
   'applyTemplate',
   'applyVariables',
   'detectHypervisor',

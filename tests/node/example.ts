@@ -8,6 +8,7 @@ import {
   detectImageFormat,
   extractVariables,
   listTemplates,
+  devenv,
   type Container,
   type ContainerStatus,
   type ErrorCode,
@@ -68,4 +69,49 @@ export async function demo(image: string, key: string): Promise<void> {
     onOutput: (chunk: Buffer) => process.stdout.write(chunk),
   })
   console.log(foreground.exitCode)
+}
+
+/** Installs the dev image with a progress line, then boots, tests, serves. */
+export async function devDemo(project: string): Promise<number> {
+  const serveCmd: string = await devenv.detectServeCommand(project)
+  const testCmd: string | null = await devenv.detectTestCommand(project)
+  const config: devenv.TestConfig | null = await devenv.loadTestConfig(project)
+  console.log(serveCmd, testCmd ?? 'no tests', config?.commands.map((c) => c.name), config?.env['APP_ENV'])
+  // @ts-expect-error: detectTestCommand may resolve with null
+  const bad: string = await devenv.detectTestCommand(project)
+  void bad
+
+  const dev = new devenv.DevOps({ home: '/tmp/vmcontainer-demo' })
+  const report: devenv.InstallReport = await dev.install({
+    onProgress: (downloaded: number, total: number | null) => {
+      const pct = total === null ? '?' : ((100 * downloaded) / total).toFixed(1)
+      process.stderr.write(`\r${downloaded} bytes (${pct}%)`)
+    },
+  })
+  // @ts-expect-error: total may be null
+  await dev.install({ onProgress: (_d: number, total: number) => void total })
+  console.log(report.version, report.sha256, report.alreadyInstalled)
+
+  const update: devenv.UpdateInfo = await dev.checkUpdate()
+  if (update.hasUpdate) {
+    const updated: devenv.InstallReport | null = await dev.update()
+    console.log(`${update.current} -> ${update.latest}: ${updated?.path}`)
+  }
+
+  const c: Container = await dev.boot({ memory: 4096, cpus: 2, project, timeout: 120 })
+  const s: devenv.DevStatus = await dev.status()
+  console.log(c.id, s.running, s.imageVersion, s.containerId, s.memory, s.cpus, s.sshPort, s.uptime)
+  if (await dev.isRunning()) {
+    const testExit: number = await dev.test({ project, name: 'unit' })
+    console.log(await dev.testCommand({ project }), testExit)
+    await dev.shell(['uname', '-a'], { noAgent: true })
+    // @ts-expect-error: shell takes an argv, not a command line
+    await dev.shell('uname -a')
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 60_000)
+    const served: number = await dev.serve({ project, port: 8080, guestPort: 8000, signal: stop.signal })
+    console.log(await dev.serveCommand({ project }), served)
+  }
+  const stopped: Container = await dev.stop()
+  return stopped.exitCode ?? 0
 }

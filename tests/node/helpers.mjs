@@ -129,3 +129,52 @@ export async function rejectsWith(promise, code, messagePart) {
   if (messagePart && !err.message.includes(messagePart)) throw new Error(`message ${JSON.stringify(err.message)} lacks ${JSON.stringify(messagePart)}`)
   return err
 }
+
+/**
+ * A loopback HTTP server laid out like the dev image CDN:
+ * `<url>/manifest.json` and `<url>/<image>`. `state` is live: change
+ * `version`, `image` (the bytes) or `sha256` (what the manifest publishes;
+ * default the bytes' real hash) between requests. The image is sent in
+ * `chunk`-byte pieces `delay` ms apart, so a download reports progress
+ * several times. Resolves with `{ url, state, requests,
+ * close }`.
+ */
+export async function startCdn({ name, image, version = '1.2.3', chunk = 64 * 1024, delay = 2 }) {
+  const { createServer } = await import('node:http')
+  const { createHash } = await import('node:crypto')
+  const state = { version, image, sha256: undefined, chunk, delay }
+  const requests = []
+  const server = createServer(async (req, res) => {
+    requests.push(req.url)
+    if (req.url === '/images/manifest.json') {
+      const sha256 = state.sha256 ?? createHash('sha256').update(state.image).digest('hex')
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ version: state.version, images: { [name]: { sha256, size: state.image.length } } }))
+      return
+    }
+    if (req.url === `/images/${name}`) {
+      const bytes = state.image
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
+      for (let at = 0; at < bytes.length; at += state.chunk) {
+        if (!res.write(bytes.subarray(at, at + state.chunk))) await new Promise((r) => res.once('drain', r))
+        await new Promise((r) => setTimeout(r, state.delay))
+      }
+      res.end()
+      return
+    }
+    res.writeHead(404).end('not found')
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${server.address().port}/images`
+  const close = () =>
+    new Promise((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    })
+  return { url, state, requests, close }
+}
+
+/** Writes `config.yaml` under `home` that takes dev images from the CDN at `url`. */
+export function writeCdnConfig(home, url) {
+  writeFileSync(join(home, 'config.yaml'), `version: 1\nimages:\n  source: cdn\n  cdn:\n    url: ${url}\n`)
+}

@@ -5,7 +5,8 @@
 #      scratch (the old binary is deleted first);
 #   2. the committed index.d.ts must equal the generated one;
 #   3. the TypeScript example type-checks with `tsc --noEmit --strict`;
-#   4. `node --test`: the API without a VM, then the real-VM lifecycle.
+#   4. `node --test`: the API without a VM, devenv (detection, install from
+#      a loopback CDN; no VM), then the real-VM lifecycle.
 # Exits non-zero on any failure.
 set -euo pipefail
 
@@ -38,4 +39,4 @@ echo "node tests: type-checking example.ts" >&2
 npx tsc --noEmit --strict -p tsconfig.json
 
 echo "node tests: node --test" >&2
-node --test --test-concurrency=1 api.test.mjs vm.test.mjs
+node --test --test-concurrency=1 api.test.mjs devenv.test.mjs vm.test.mjs
