@@ -7,8 +7,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::errors::to_py;
@@ -30,6 +32,36 @@ where
             // returning drops `fut`, which cancels the operation.
             None => py.check_signals()?,
         }
+    }
+}
+
+/// [`interruptible`] that also stops as soon as `stop` returns true (it is
+/// checked before every poll of `fut`, so it takes effect at the next await
+/// point, even within a slice), then raises what `error` returns.
+pub(crate) fn interruptible_unless<F, T>(
+    py: Python<'_>,
+    fut: F,
+    stop: &(dyn Fn() -> bool + Sync),
+    error: impl Fn() -> Option<PyErr>,
+) -> PyResult<T>
+where
+    F: Future<Output = vmcontainer::Result<T>> + Send,
+    T: Send,
+{
+    let mut fut = std::pin::pin!(fut);
+    let guarded = std::future::poll_fn(move |cx| {
+        if stop() {
+            Poll::Ready(None)
+        } else {
+            fut.as_mut().poll(cx).map(Some)
+        }
+    });
+    let stopped =
+        || error().unwrap_or_else(|| PyRuntimeError::new_err("the operation was stopped"));
+    match interruptible(py, async { Ok(guarded.await) })? {
+        Some(_) if stop() => Err(stopped()),
+        Some(done) => done.map_err(to_py),
+        None => Err(stopped()),
     }
 }
 

@@ -31,6 +31,7 @@ from ._errors import (
     VmContainerError,
     WaitTimeoutError,
 )
+from . import devenv
 from ._native import (
     Container,
     ExecResult,
@@ -76,6 +77,7 @@ __all__ = [
     "apply_template",
     "apply_variables",
     "detect_hypervisor",
+    "devenv",
     "detect_image_format",
     "extract_variables",
     "generate_id",

@@ -3,7 +3,7 @@
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union, final, overload
+from typing import Any, Callable, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union, final, overload
 
 from typing_extensions import Self
 
@@ -25,6 +25,14 @@ __all__ = [
     "apply_template",
     "apply_variables",
     "extract_variables",
+    "DevOps",
+    "InstallReport",
+    "UpdateInfo",
+    "DevStatus",
+    "TestConfig",
+    "detect_serve_command",
+    "detect_test_command",
+    "load_test_config",
     "__version__",
 ]
 
@@ -162,7 +170,7 @@ class Manager:
     def logs(self, id: str, follow: Literal[True]) -> LogStream: ...
     @overload
     def logs(self, id: str, follow: bool) -> Union[str, LogStream]: ...
-    def exec(self, id: str, cmd: Sequence[str]) -> ExecResult: ...
+    def exec(self, id: str, cmd: Union[List[str], Tuple[str, ...]]) -> ExecResult: ...
     def wait_ready(self, id: str, timeout: float = 120.0) -> Container: ...
 
 def detect_hypervisor() -> Hypervisor: ...
@@ -176,3 +184,136 @@ def get_template(name: str) -> str: ...
 def apply_template(name: str, vars: Mapping[str, str]) -> str: ...
 def apply_variables(content: str, vars: Mapping[str, str]) -> str: ...
 def extract_variables(content: str) -> Tuple[List[str], Dict[str, str]]: ...
+
+# --- vmcontainer.devenv -------------------------------------------------------
+
+_Progress = Callable[[int, Optional[int]], object]
+
+@final
+class InstallReport:
+    """What ``DevOps.install`` or ``DevOps.update`` did."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def resumed_from(self) -> int: ...
+    @property
+    def already_installed(self) -> bool: ...
+
+@final
+class UpdateInfo:
+    """Result of ``DevOps.check_update``."""
+
+    @property
+    def current(self) -> str: ...
+    @property
+    def latest(self) -> str: ...
+    @property
+    def has_update(self) -> bool: ...
+
+@final
+class DevStatus:
+    """Result of ``DevOps.status``."""
+
+    @property
+    def installed(self) -> bool: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def image_version(self) -> Optional[str]: ...
+    @property
+    def image_path(self) -> Path: ...
+    @property
+    def container_id(self) -> Optional[str]: ...
+    @property
+    def memory(self) -> Optional[int]: ...
+    @property
+    def cpus(self) -> Optional[int]: ...
+    @property
+    def ssh_port(self) -> Optional[int]: ...
+    @property
+    def uptime_secs(self) -> Optional[int]: ...
+    @property
+    def project(self) -> Optional[Path]: ...
+
+@final
+class TestConfig:
+    """A project's ``.core/test.yaml``."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def command(self) -> str: ...
+    @property
+    def commands(self) -> List[Tuple[str, str]]: ...
+    @property
+    def env(self) -> Dict[str, str]: ...
+
+@final
+class DevOps:
+    """The dev environment of one vmcontainer home."""
+
+    def __new__(cls, home: Optional[_Path] = None) -> Self: ...
+    def is_installed(self) -> bool: ...
+    def install(self, progress: Optional[_Progress] = None) -> InstallReport: ...
+    def check_update(self) -> UpdateInfo: ...
+    def update(self, progress: Optional[_Progress] = None) -> Optional[InstallReport]: ...
+    def boot(
+        self,
+        *,
+        memory: Optional[int] = None,
+        cpus: Optional[int] = None,
+        fresh: bool = False,
+        project: Optional[_Path] = None,
+        ssh_key: Optional[_Path] = None,
+        ready_timeout: Optional[float] = None,
+    ) -> Container: ...
+    def stop(self) -> Container: ...
+    def is_running(self) -> bool: ...
+    def status(self) -> DevStatus: ...
+    def shell(
+        self, command: Optional[List[str]] = None, *, console: bool = False, agent: bool = True
+    ) -> int: ...
+    def serve(
+        self,
+        command: Optional[List[str]] = None,
+        *,
+        project: Optional[_Path] = None,
+        path: Optional[_Path] = None,
+        port: int = 8000,
+        guest_port: int = 8000,
+    ) -> int: ...
+    def test(
+        self,
+        command: Optional[List[str]] = None,
+        *,
+        name: Optional[str] = None,
+        project: Optional[_Path] = None,
+    ) -> int: ...
+    def test_command(
+        self,
+        command: Optional[List[str]] = None,
+        *,
+        name: Optional[str] = None,
+        project: Optional[_Path] = None,
+    ) -> str: ...
+    def claude(
+        self,
+        args: Optional[List[str]] = None,
+        *,
+        model: Optional[str] = None,
+        auth: Optional[List[Literal["anthropic", "gh", "ssh", "git"]]] = None,
+        project: Optional[_Path] = None,
+    ) -> int: ...
+
+def detect_serve_command(dir: _Path) -> str: ...
+def detect_test_command(dir: _Path) -> Optional[str]: ...
+def load_test_config(dir: _Path) -> Optional[TestConfig]: ...

@@ -1,0 +1,269 @@
+"""The whole lifecycle against the real test guest: run detached, wait
+ready, exec, ports, logs (followed), fork, stop, start, remove. One VM,
+shared by the tests of this module, removed at the end even on failure."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import pytest
+
+import vmcontainer
+from conftest import BOOT_TIMEOUT
+
+VM = Tuple[vmcontainer.Manager, vmcontainer.Container]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def vm(module_home: Path, guest: Path) -> Iterator[VM]:
+    m = vmcontainer.Manager(module_home)
+    started = time.monotonic()
+    c = m.run(
+        guest / "vmtest-kernel",
+        name="py-guest",
+        memory=256,
+        ports={free_port(): 80},
+        ssh_key=guest / "id_ed25519",
+    )
+    print(f"run returned in {time.monotonic() - started:.2f}s")
+    try:
+        yield m, c
+    finally:
+        try:
+            m.remove(c.id, force=True)
+        except vmcontainer.NotFoundError:
+            pass  # the last test removed it
+
+
+def test_run_detached_returns_a_running_container(vm: VM, guest: Path) -> None:
+    m, c = vm
+    assert c.status == "running" and c.pid > 0
+    assert c.name == "py-guest" and c.memory == 256 and c.cpus == 1
+    assert c.format == "kernel+initrd" and c.hypervisor == "qemu" and c.accel == "tcg"
+    assert c.image == str(guest / "vmtest-kernel")
+    assert c.ssh_port > 0 and c.ssh_key == str(guest / "id_ed25519")
+    assert len(c.ports) == 1 and list(c.ports.values()) == [80]
+    assert abs(datetime.now(timezone.utc) - c.started_at) < timedelta(minutes=2)
+    assert [x.id for x in m.list()] == [c.id]
+    assert m.get("py-guest") == m.get(c.id[:4])
+
+
+def test_wait_ready(vm: VM) -> None:
+    m, c = vm
+    started = time.monotonic()
+    ready = m.wait_ready(c.id, timeout=BOOT_TIMEOUT)
+    print(f"ready after {time.monotonic() - started:.1f}s")
+    assert ready.id == c.id and ready.status == "running"
+
+
+def test_exec_returns_exit_code_and_both_streams(vm: VM) -> None:
+    m, c = vm
+    r = m.exec(c.id, ["sh", "-c", "echo to-out; echo to-err >&2; exit 7"])
+    assert (r.exit_code, r.stdout, r.stderr, r.ok) == (7, b"to-out\n", b"to-err\n", False)
+    ok = m.exec(c.id, ["true"])
+    assert ok.exit_code == 0 and ok.ok
+
+
+def test_exec_arguments_arrive_intact_and_output_is_bytes(vm: VM) -> None:
+    m, c = vm
+    args = ["it's", "two words", "$HOME", "a;b", "", "*"]
+    r = m.exec(c.id, ["sh", "-c", 'for a in "$@"; do printf "<%s>" "$a"; done', "sh", *args])
+    assert r.stdout.decode() == "".join(f"<{a}>" for a in args)
+    raw = m.exec(c.id, ["printf", "\\377\\000\\n"])
+    assert raw.stdout == b"\xff\x00\n"
+
+
+def test_repeated_exec_is_fast(vm: VM) -> None:
+    m, c = vm
+    times: List[float] = []
+    for _ in range(5):
+        t = time.monotonic()
+        assert m.exec(c.id, ["true"]).exit_code == 0
+        times.append(time.monotonic() - t)
+    print(f"exec median {statistics.median(times) * 1000:.0f} ms")
+    assert statistics.median(times) < 2.0
+
+
+def test_forwarded_port_reaches_the_guest(vm: VM) -> None:
+    m, c = vm
+    [host_port] = list(c.ports)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{host_port}/", timeout=30) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as e:  # busybox httpd answers 404 for an empty /www
+        status = e.code
+    assert 200 <= status < 600
+
+
+def test_gil_is_released_during_exec(vm: VM) -> None:
+    m, c = vm
+    ticks = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        m.exec(c.id, ["sleep", "2"])
+    finally:
+        done.set()
+        t.join()
+    assert ticks > 10_000, ticks
+
+
+def test_follow_yields_a_line_the_guest_writes(vm: VM) -> None:
+    m, c = vm
+    marker = f"py-marker-{os.getpid()}-{time.time_ns()}"
+    found: List[float] = []
+    stream = m.logs(c.id, follow=True)
+    # If the marker never comes, close the stream so the test fails
+    # instead of hanging.
+    watchdog = threading.Timer(120, stream.close)
+    watchdog.start()
+
+    def write() -> None:
+        time.sleep(0.5)
+        found.append(time.monotonic())
+        m.exec(c.id, ["sh", "-c", f"echo {marker} > /dev/console"])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with stream:
+            for line in stream:
+                assert isinstance(line, str)
+                if marker in line:
+                    found.append(time.monotonic())
+                    break
+    finally:
+        watchdog.cancel()
+        writer.join()
+    assert len(found) == 2, "the followed log never showed the marker"
+    print(f"marker seen {found[1] - found[0]:.3f}s after exec started")
+    assert stream.closed
+    assert marker in m.logs(c.id)
+
+
+FORK_SCRIPT = """
+import os, sys, time, vmcontainer
+m = vmcontainer.Manager()
+ID = sys.argv[1]
+assert m.exec(ID, ["true"]).exit_code == 0   # the parent's runtime is busy before fork
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        fresh = vmcontainer.Manager()
+        a = fresh.exec(ID, ["echo", "from-child"]).stdout
+        b = m.exec(ID, ["echo", "inherited"]).stdout   # the parent's object works too
+        listed = [c.id for c in fresh.list()]
+        code = 0 if (a, b, listed) == (b"from-child\\n", b"inherited\\n", [ID]) else 2
+    finally:
+        os._exit(code)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    sys.exit("the forked child hung using vmcontainer")
+assert os.waitstatus_to_exitcode(status) == 0, f"child failed: {status}"
+assert m.exec(ID, ["echo", "parent"]).stdout == b"parent\\n"   # and the parent still works
+print("fork ok")
+"""
+
+
+def test_a_forked_child_can_use_a_new_manager(vm: VM, module_home: Path) -> None:
+    # In a subprocess, so a broken fork story fails this test rather than
+    # crashing the test runner (a runtime shared across fork() can abort).
+    m, c = vm
+    p = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, c.id],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "VMCONTAINER_HOME": str(module_home)},
+    )
+    assert p.returncode == 0 and p.stdout.strip() == "fork ok", p.stdout + p.stderr
+
+
+def test_remove_of_a_running_container_needs_force(vm: VM) -> None:
+    m, c = vm
+    with pytest.raises(vmcontainer.ContainerRunningError) as e:
+        m.remove(c.id)
+    assert c.id in str(e.value)
+    with pytest.raises(vmcontainer.ContainerRunningError):
+        m.start(c.id)
+    assert m.get(c.id).status == "running"
+
+
+def test_stop_powers_off_and_ends_a_follow(vm: VM) -> None:
+    m, c = vm
+    stream = m.logs(c.id, follow=True)
+    ended = threading.Event()
+
+    def drain() -> None:
+        for _ in stream:
+            pass
+        ended.set()
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    started = time.monotonic()
+    stopped = m.stop(c.id)
+    took = time.monotonic() - started
+    print(f"stop took {took:.2f}s")
+    assert stopped.status == "stopped" and stopped.stopped_at is not None
+    assert took < 10, "ACPI power-down should not need the SIGTERM fallback"
+    assert ended.wait(10), "following did not end when the container stopped"
+    assert m.get(c.id).status == "stopped"
+    for call in (
+        lambda: m.stop(c.id),
+        lambda: m.exec(c.id, ["true"]),
+        lambda: m.wait_ready(c.id, timeout=5),
+    ):
+        with pytest.raises(vmcontainer.NotRunningError) as e:
+            call()
+        assert c.id in str(e.value)
+
+
+def test_start_boots_it_again(vm: VM) -> None:
+    m, c = vm
+    again = m.start(c.id)
+    assert again.status == "running" and again.id == c.id and again.pid != c.pid
+    m.wait_ready(c.id, timeout=BOOT_TIMEOUT)
+    assert m.exec(c.id, ["echo", "again"]).stdout == b"again\n"
+    assert m.stop(c.id).status == "stopped"
+
+
+def test_remove_deletes_record_and_log(vm: VM, module_home: Path) -> None:
+    m, c = vm
+    removed = m.remove(c.id)
+    assert removed.id == c.id
+    assert m.list() == []
+    assert not (module_home / "logs" / f"{c.id}.log").exists()
+    with pytest.raises(vmcontainer.NotFoundError):
+        m.get(c.id)
