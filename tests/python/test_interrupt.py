@@ -76,7 +76,7 @@ def test_foreground_run_blocks_and_ctrl_c_interrupts_it(tmp_path: Path) -> None:
         took = time.monotonic() - started
         assert p.returncode == -signal.SIGINT, err
         assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
-        assert took < 3, f"took {took:.1f}s to interrupt"
+        assert took < 5, f"took {took:.1f}s to interrupt"
     finally:
         if p.poll() is None:
             p.kill()
@@ -160,7 +160,7 @@ def test_ctrl_c_interrupts_a_blocking_call(blank: VM, module_home: Path, call: s
     assert "returned" not in out
     assert p.returncode == -signal.SIGINT, err
     assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
-    assert took < 2, f"{call} took {took:.2f}s to notice Ctrl-C"
+    assert took < 5, f"{call} took {took:.2f}s to notice Ctrl-C"
     # Cancelled, not half done: the VM is untouched.
     assert m.get(c.id).status == "running"
 

@@ -10,7 +10,11 @@ is the path a traceback shows).
 
 from __future__ import annotations
 
-from typing import ClassVar, List
+# `typing` costs most of an import of this package; annotations are never
+# evaluated here (PEP 563), so only type checkers need it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar, List
 
 
 class VmContainerError(Exception):
