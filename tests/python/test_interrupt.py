@@ -165,6 +165,35 @@ def test_ctrl_c_interrupts_a_blocking_call(blank: VM, module_home: Path, call: s
     assert m.get(c.id).status == "running"
 
 
+def test_close_ends_a_read_waiting_in_another_thread(blank: VM) -> None:
+    m, c = blank
+    stream = m.logs(c.id, follow=True)
+    errors: list = []  # type: ignore[type-arg]
+    reader_done = threading.Event()
+
+    def read() -> None:
+        try:
+            for _ in stream:
+                pass
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        reader_done.set()
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert not reader_done.is_set(), "the blank VM's log should keep the reader waiting"
+    # A second reader is refused rather than deadlocked.
+    with pytest.raises(RuntimeError, match="another thread"):
+        next(stream)
+    started = time.monotonic()
+    stream.close()
+    assert reader_done.wait(5), "close() did not end the waiting read"
+    assert time.monotonic() - started < 1
+    assert errors == [] and stream.closed
+    assert list(stream) == []
+
+
 def test_exit_with_a_live_follow_iterator(blank: VM, module_home: Path) -> None:
     _, c = blank
     p = spawn(
