@@ -47,6 +47,7 @@ fn concurrent_processes_lose_no_update() {
                 .args(["--ignored", "--exact", "state_worker", "--quiet"])
                 .env("VMC_STATE_PATH", &path)
                 .env("VMC_WORKER", w.to_string())
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })
