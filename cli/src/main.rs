@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use vmcontainer::options::{parse_port_spec, parse_volume_spec};
+use vmcontainer::options::{add_port_spec, parse_volume_spec};
 use vmcontainer::templates::{self, TemplateDirs};
 use vmcontainer::{Home, LinuxKitManager, RunOptions};
 
@@ -296,14 +296,7 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     for p in &args.ports {
-        let spec = parse_port_spec(p)?;
-        if let Some(b) = spec.bind {
-            if opts.bind_address.is_some_and(|prev| prev != b) {
-                bail!("invalid port mapping {p:?}: all -p flags must use the same listen address");
-            }
-            opts.bind_address = Some(b);
-        }
-        opts.ports.push((spec.host, spec.guest));
+        add_port_spec(&mut opts, p)?;
     }
     for v in &args.volumes {
         opts.volumes.push(parse_volume_spec(v)?);

@@ -378,25 +378,29 @@ fn restrict_permissions(p: &Path) {
 /// forwarded port before the guest listens.
 pub async fn wait_for_banner(port: u16, deadline: Instant) -> bool {
     loop {
-        if let Ok(Ok(mut s)) = tokio::time::timeout(
-            Duration::from_secs(2),
-            TcpStream::connect(("127.0.0.1", port)),
-        )
-        .await
+        // One attempt never runs past the caller's deadline (a guest that
+        // accepts but stays silent would otherwise hold us for seconds).
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
+        if let Ok(true) =
+            tokio::time::timeout(left.min(Duration::from_secs(5)), banner_once(port)).await
         {
-            let mut buf = [0u8; 64];
-            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
-            {
-                if buf[..n].starts_with(b"SSH-") {
-                    return true;
-                }
-            }
+            return true;
         }
         if Instant::now() >= deadline {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+async fn banner_once(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"SSH-"))
 }
 
 #[cfg(test)]
@@ -422,6 +426,32 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             "sh|-c|echo 'hi' $HOME; rm -rf /||"
         );
+    }
+
+    #[tokio::test]
+    async fn banner_wait_honours_its_deadline_and_sees_ssh() {
+        use tokio::io::AsyncWriteExt;
+        // Accepts and stays silent, like a forwarded port before sshd runs.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sp = silent.local_addr().unwrap().port();
+        let keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((c, _)) = silent.accept().await {
+                held.push(c);
+            }
+        });
+        let t = Instant::now();
+        assert!(!wait_for_banner(sp, Instant::now() + Duration::from_millis(800)).await);
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        keep.abort();
+        let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p = ssh.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = ssh.accept().await {
+                let _ = c.write_all(b"SSH-2.0-test\r\n").await;
+            }
+        });
+        assert!(wait_for_banner(p, Instant::now() + Duration::from_secs(10)).await);
     }
 
     #[test]
