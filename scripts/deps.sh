@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-pkgs=(qemu-system-x86 qemu-utils openssh-client curl)
+pkgs=(qemu-system-x86 qemu-utils openssh-client curl git)
 mapfile -t guest_pkgs < <(grep -v '^\s*#' "$here/tests/guest/host-packages.txt" | sed '/^\s*$/d')
 pkgs+=("${guest_pkgs[@]}")
 
