@@ -168,7 +168,7 @@ export declare function detectHypervisor(): HypervisorName
 export declare function detectImageFormat(path: string): Promise<ImageFormat>
 
 /** The `code` of every error the module rejects or throws with. */
-export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT_RUNNING' | 'ERR_VMC_RUNNING' | 'ERR_VMC_INVALID_INPUT' | 'ERR_VMC_HYPERVISOR_UNAVAILABLE' | 'ERR_VMC_START_FAILED' | 'ERR_VMC_TIMEOUT' | 'ERR_VMC_TEMPLATE_VARIABLES' | 'ERR_VMC_TEMPLATE' | 'ERR_VMC_LINUXKIT' | 'ERR_VMC_STATE_CORRUPT' | 'ERR_VMC_COMMUNICATION' | 'ERR_VMC_IO'
+export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT_RUNNING' | 'ERR_VMC_RUNNING' | 'ERR_VMC_INVALID_INPUT' | 'ERR_VMC_HYPERVISOR_UNAVAILABLE' | 'ERR_VMC_START_FAILED' | 'ERR_VMC_TIMEOUT' | 'ERR_VMC_TEMPLATE_VARIABLES' | 'ERR_VMC_TEMPLATE' | 'ERR_VMC_LINUXKIT' | 'ERR_VMC_STATE_CORRUPT' | 'ERR_VMC_COMMUNICATION' | 'ERR_VMC_IO' | 'ERR_VMC_DOWNLOAD' | 'ERR_VMC_CHECKSUM'
 
 /** Output of a command run in the guest. */
 export interface ExecResult {

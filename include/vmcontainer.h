@@ -187,6 +187,19 @@ typedef enum {
      */
     VMC_ERROR_IO = 14,
     /**
+     * Getting an image failed: an HTTP error or status, a bad response, a
+     * release without the image, an interrupted download (the next attempt
+     * resumes it), a refused file name from a server, or no source could
+     * provide the image (`"download"`).
+     */
+    VMC_ERROR_DOWNLOAD = 15,
+    /**
+     * The image cannot be verified: no published checksum, a malformed
+     * one, or the downloaded bytes do not match it; nothing was installed
+     * (`"checksum"`).
+     */
+    VMC_ERROR_CHECKSUM = 16,
+    /**
      * The call itself is malformed: a NULL pointer where a value is
      * required, a string that is not UTF-8, an index out of range
      * (`"invalid_argument"`). Never produced by the runtime's own logic.
@@ -1475,7 +1488,11 @@ bool vmc_devenv_is_installed(const vmc_devenv_t *d);
  * never half-installed), calling `progress` (may be NULL) as it goes.
  * Installing the release that is already there downloads nothing.
  * `report` may be NULL; otherwise free `*report` with
- * `vmc_devenv_install_report_free`.
+ * `vmc_devenv_install_report_free`. A failed download (HTTP error or
+ * status, interrupted, no source could provide the image) is
+ * `VMC_ERROR_DOWNLOAD`; an image that cannot be verified (no published
+ * checksum, a malformed one, a mismatch) is `VMC_ERROR_CHECKSUM`; a source
+ * that is not configured is `VMC_ERROR_INVALID_INPUT`.
  *
  * # Safety
  * `d` is live; `progress` NULL or a valid function fitting `user_data`;

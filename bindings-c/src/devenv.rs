@@ -84,7 +84,11 @@ pub unsafe extern "C" fn vmc_devenv_is_installed(d: *const vmc_devenv_t) -> bool
 /// never half-installed), calling `progress` (may be NULL) as it goes.
 /// Installing the release that is already there downloads nothing.
 /// `report` may be NULL; otherwise free `*report` with
-/// `vmc_devenv_install_report_free`.
+/// `vmc_devenv_install_report_free`. A failed download (HTTP error or
+/// status, interrupted, no source could provide the image) is
+/// `VMC_ERROR_DOWNLOAD`; an image that cannot be verified (no published
+/// checksum, a malformed one, a mismatch) is `VMC_ERROR_CHECKSUM`; a source
+/// that is not configured is `VMC_ERROR_INVALID_INPUT`.
 ///
 /// # Safety
 /// `d` is live; `progress` NULL or a valid function fitting `user_data`;

@@ -55,6 +55,15 @@ pub enum vmc_error_code_t {
     VMC_ERROR_COMMUNICATION = 13,
     /// Another file-system or process failure (`"io"`).
     VMC_ERROR_IO = 14,
+    /// Getting an image failed: an HTTP error or status, a bad response, a
+    /// release without the image, an interrupted download (the next attempt
+    /// resumes it), a refused file name from a server, or no source could
+    /// provide the image (`"download"`).
+    VMC_ERROR_DOWNLOAD = 15,
+    /// The image cannot be verified: no published checksum, a malformed
+    /// one, or the downloaded bytes do not match it; nothing was installed
+    /// (`"checksum"`).
+    VMC_ERROR_CHECKSUM = 16,
     /// The call itself is malformed: a NULL pointer where a value is
     /// required, a string that is not UTF-8, an index out of range
     /// (`"invalid_argument"`). Never produced by the runtime's own logic.
@@ -85,6 +94,8 @@ impl vmc_error_code_t {
             ErrorKind::StateCorrupt => VMC_ERROR_STATE_CORRUPT,
             ErrorKind::Communication => VMC_ERROR_COMMUNICATION,
             ErrorKind::Io => VMC_ERROR_IO,
+            ErrorKind::Download => VMC_ERROR_DOWNLOAD,
+            ErrorKind::Checksum => VMC_ERROR_CHECKSUM,
         }
     }
 
@@ -106,13 +117,15 @@ impl vmc_error_code_t {
             VMC_ERROR_STATE_CORRUPT => c"state_corrupt",
             VMC_ERROR_COMMUNICATION => c"communication",
             VMC_ERROR_IO => c"io",
+            VMC_ERROR_DOWNLOAD => c"download",
+            VMC_ERROR_CHECKSUM => c"checksum",
             VMC_ERROR_INVALID_ARGUMENT => c"invalid_argument",
             VMC_ERROR_INTERNAL => c"internal",
         }
     }
 
     /// Every code, for the name lookup from a plain `int`.
-    fn all() -> [vmc_error_code_t; 17] {
+    fn all() -> [vmc_error_code_t; 19] {
         [
             VMC_OK,
             VMC_ERROR_NOT_FOUND,
@@ -129,6 +142,8 @@ impl vmc_error_code_t {
             VMC_ERROR_STATE_CORRUPT,
             VMC_ERROR_COMMUNICATION,
             VMC_ERROR_IO,
+            VMC_ERROR_DOWNLOAD,
+            VMC_ERROR_CHECKSUM,
             VMC_ERROR_INVALID_ARGUMENT,
             VMC_ERROR_INTERNAL,
         ]
@@ -271,7 +286,7 @@ pub extern "C" fn vmc_error_code_name(code: c_int) -> *const c_char {
 mod tests {
     use super::*;
 
-    const KINDS: [ErrorKind; 14] = [
+    const KINDS: [ErrorKind; 16] = [
         ErrorKind::NotFound,
         ErrorKind::Ambiguous,
         ErrorKind::NotRunning,
@@ -286,6 +301,8 @@ mod tests {
         ErrorKind::StateCorrupt,
         ErrorKind::Communication,
         ErrorKind::Io,
+        ErrorKind::Download,
+        ErrorKind::Checksum,
     ];
 
     #[test]
@@ -308,6 +325,9 @@ mod tests {
         };
         assert_eq!(name(0), "ok");
         assert_eq!(name(1), "not_found");
+        assert_eq!(name(14), "io");
+        assert_eq!(name(15), "download");
+        assert_eq!(name(16), "checksum");
         assert_eq!(name(100), "invalid_argument");
         assert_eq!(name(-7), "unknown");
         assert_eq!(name(99), "unknown");

@@ -53,6 +53,15 @@ pub enum ErrorCode {
     /// Any other I/O failure.
     #[napi(value = "ERR_VMC_IO")]
     Io,
+    /// Getting an image failed: an HTTP error or status, a bad response, a
+    /// release without the image, an interrupted download, or no source could
+    /// provide it.
+    #[napi(value = "ERR_VMC_DOWNLOAD")]
+    Download,
+    /// The image cannot be verified: no published checksum, a malformed one,
+    /// or the downloaded bytes do not match it.
+    #[napi(value = "ERR_VMC_CHECKSUM")]
+    Checksum,
 }
 
 impl ErrorCode {
@@ -73,6 +82,8 @@ impl ErrorCode {
             ErrorKind::StateCorrupt => ErrorCode::StateCorrupt,
             ErrorKind::Communication => ErrorCode::Communication,
             ErrorKind::Io => ErrorCode::Io,
+            ErrorKind::Download => ErrorCode::Download,
+            ErrorKind::Checksum => ErrorCode::Checksum,
         }
     }
 
@@ -93,6 +104,8 @@ impl ErrorCode {
             ErrorCode::StateCorrupt => "ERR_VMC_STATE_CORRUPT",
             ErrorCode::Communication => "ERR_VMC_COMMUNICATION",
             ErrorCode::Io => "ERR_VMC_IO",
+            ErrorCode::Download => "ERR_VMC_DOWNLOAD",
+            ErrorCode::Checksum => "ERR_VMC_CHECKSUM",
         }
     }
 }
@@ -134,6 +147,8 @@ mod tests {
             ErrorKind::StateCorrupt,
             ErrorKind::Communication,
             ErrorKind::Io,
+            ErrorKind::Download,
+            ErrorKind::Checksum,
         ];
         for k in kinds {
             assert_eq!(

@@ -27,6 +27,8 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::StateCorrupt => "StateCorruptError",
         ErrorKind::Communication => "CommunicationError",
         ErrorKind::Io => "HostOSError",
+        ErrorKind::Download => "DownloadError",
+        ErrorKind::Checksum => "ChecksumError",
     }
 }
 

@@ -138,6 +138,16 @@ pub enum ErrorKind {
     Communication,
     /// Any other I/O failure.
     Io,
+    /// Getting an image from its source failed: an HTTP error or
+    /// unexpected status, a response that cannot be understood, a release
+    /// without the image, an interrupted download, a file name from a
+    /// server that is refused, or no source could provide the image. See
+    /// [`SourceError::kind`].
+    Download,
+    /// The image cannot be verified: no published checksum, a malformed
+    /// one, or the downloaded bytes do not match it. See
+    /// [`SourceError::kind`].
+    Checksum,
 }
 
 impl ErrorKind {
@@ -159,6 +169,8 @@ impl ErrorKind {
             ErrorKind::StateCorrupt => "state_corrupt",
             ErrorKind::Communication => "communication",
             ErrorKind::Io => "io",
+            ErrorKind::Download => "download",
+            ErrorKind::Checksum => "checksum",
         }
     }
 }

@@ -3,7 +3,8 @@
  *
  *   lifecycle unit    GUEST HOME   no VM: versions, IDs, formats, hypervisor,
  *                                  templates, options, error paths, NULLs,
- *                                  devenv without an image
+ *                                  devenv without an image, failed installs
+ *                                  from $VMC_TEST_CDN_URL/{tampered,gone}
  *   lifecycle vm      GUEST HOME   unit, then the full lifecycle on the test
  *                                  guest, a foreground run, and the devenv:
  *                                  install from $VMC_TEST_CDN_URL, boot the
@@ -649,6 +650,48 @@ static void test_devenv_unit(void) {
     free(bad);
 }
 
+/* A home under g_home whose config.yaml takes dev images from `url`. */
+static vmc_devenv_t *devenv_for(const char *dir_name, const char *url) {
+    char *dir = path_in(g_home, dir_name);
+    mkdir(dir, 0700);
+    char *cfg = path_in(dir, "config.yaml");
+    char text[1024];
+    snprintf(text, sizeof text, "version: 1\nimages:\n  source: cdn\n  cdn:\n    url: %s\n", url);
+    write_file(cfg, text);
+    vmc_devenv_t *d = NULL;
+    OK(vmc_devenv_new(dir, &d, &err));
+    free(cfg);
+    free(dir);
+    return d;
+}
+
+/* Installs that fail: a checksum mismatch, and an image the CDN answers
+ * with 404 (see run.sh for the two broken releases). */
+static void test_devenv_install_errors(void) {
+    const char *url = getenv("VMC_TEST_CDN_URL");
+    if (url == NULL || url[0] == '\0') fail(__FILE__, __LINE__, "VMC_TEST_CDN_URL is not set");
+    CHECK(strcmp(vmc_error_code_name(VMC_ERROR_DOWNLOAD), "download") == 0, "");
+    CHECK(strcmp(vmc_error_code_name(VMC_ERROR_CHECKSUM), "checksum") == 0, "");
+    CHECK(VMC_ERROR_IO == 14 && VMC_ERROR_DOWNLOAD == 15 && VMC_ERROR_CHECKSUM == 16, "");
+    char sub[512];
+    vmc_devenv_install_report_t *r = (vmc_devenv_install_report_t *)1;
+
+    snprintf(sub, sizeof sub, "%s/tampered", url);
+    vmc_devenv_t *d = devenv_for("dl-tampered", sub);
+    FAILS(vmc_devenv_install(d, NULL, NULL, &r, &err), VMC_ERROR_CHECKSUM, "checksum mismatch");
+    CHECK(r == NULL, "report set after a failure");
+    CHECK(!vmc_devenv_is_installed(d), "");
+    vmc_devenv_free(d);
+
+    snprintf(sub, sizeof sub, "%s/gone", url);
+    d = devenv_for("dl-gone", sub);
+    r = (vmc_devenv_install_report_t *)1;
+    FAILS(vmc_devenv_install(d, NULL, NULL, &r, &err), VMC_ERROR_DOWNLOAD, "HTTP 404");
+    CHECK(r == NULL, "report set after a failure");
+    CHECK(!vmc_devenv_is_installed(d), "");
+    vmc_devenv_free(d);
+}
+
 struct progress_state {
     pthread_t caller;
     int calls;
@@ -800,6 +843,7 @@ int main(int argc, char **argv) {
     test_bad_arguments(m);
     test_error_paths(m);
     test_devenv_unit();
+    test_devenv_install_errors();
 
     if (strcmp(argv[1], "vm") == 0) {
         test_lifecycle(m);

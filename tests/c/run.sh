@@ -131,6 +131,14 @@ ln -s "$guest/vmtest.qcow2" "$cdn/core-devops-linux-$arch.qcow2"
 printf '{"version": "1.0.0", "images": {"core-devops-linux-%s.qcow2": {"sha256": "%s", "size": %s}}}\n' \
 	"$arch" "$(sha256sum <"$guest/vmtest.qcow2" | cut -d' ' -f1)" "$(stat -c %s "$guest/vmtest.qcow2")" \
 	>"$cdn/manifest.json"
+# Two broken releases for the install error paths: tampered/ publishes a
+# checksum that does not match its image, gone/ a manifest without the image.
+mkdir "$cdn/tampered" "$cdn/gone"
+printf 'not really a qcow2 image\n' >"$cdn/tampered/core-devops-linux-$arch.qcow2"
+for dir in tampered gone; do
+	printf '{"version": "1.0.0", "images": {"core-devops-linux-%s.qcow2": {"sha256": "%s", "size": 25}}}\n' \
+		"$arch" "$(printf 'other bytes' | sha256sum | cut -d' ' -f1)" >"$cdn/$dir/manifest.json"
+done
 python3 -u -m http.server --bind 127.0.0.1 --directory "$cdn" 0 >"$home/cdn.log" 2>&1 &
 cdn_pid=$!
 for _ in $(seq 100); do

@@ -303,7 +303,7 @@ describe('install from a loopback CDN', () => {
     try {
       const { error } = await install(d)
       assert.ok(error instanceof Error, 'install rejected')
-      assert.equal(error.code, 'ERR_VMC_COMMUNICATION')
+      assert.equal(error.code, 'ERR_VMC_CHECKSUM')
       assert.match(error.message, /checksum mismatch/)
       assert.ok(error.message.includes(cdn.state.sha256), 'the message names the expected hash')
       assert.equal(existsSync(d.imagePath), false)
@@ -314,6 +314,37 @@ describe('install from a loopback CDN', () => {
       await rejectsWith(d.checkUpdate(), 'ERR_VMC_NOT_FOUND')
     } finally {
       cdn.state.sha256 = undefined
+    }
+  })
+
+  test('a missing image and a dropped download reject with ERR_VMC_DOWNLOAD', async () => {
+    const home = cdnHome()
+    const d = new devenv.DevOps({ home })
+    cdn.state.imageStatus = 404
+    try {
+      const { error } = await install(d)
+      assert.ok(error instanceof Error, 'install rejected')
+      assert.equal(error.code, 'ERR_VMC_DOWNLOAD')
+      assert.match(error.message, /HTTP 404/)
+      assert.ok(error.message.includes(`${cdn.url}/${name}`), 'the message names the URL')
+      assert.equal(existsSync(d.imagePath), false)
+
+      // Every attempt drops the connection half-way: interrupted, resumable.
+      cdn.state.imageStatus = undefined
+      cdn.state.cutAfter = image.length / 2
+      const dropped = await install(d)
+      assert.equal(dropped.error?.code, 'ERR_VMC_DOWNLOAD')
+      assert.match(dropped.error.message, /interrupted/)
+      assert.equal(existsSync(d.imagePath), false)
+
+      // The next attempt, with the fault gone, installs.
+      cdn.state.cutAfter = undefined
+      const { result, error: none } = await install(d)
+      assert.equal(none, undefined)
+      assert.equal(result.size, image.length)
+    } finally {
+      cdn.state.imageStatus = undefined
+      cdn.state.cutAfter = undefined
     }
   })
 
@@ -328,7 +359,7 @@ describe('install from a loopback CDN', () => {
     cdn.state.sha256 = createHash('sha256').update('not the new bytes').digest('hex')
     try {
       const { error } = await install(d, undefined, 'update')
-      assert.equal(error?.code, 'ERR_VMC_COMMUNICATION')
+      assert.equal(error?.code, 'ERR_VMC_CHECKSUM')
       assert.ok(readFileSync(d.imagePath).equals(image), 'the old image is untouched')
       assert.equal((await d.status()).imageVersion, '1.2.3')
       cdn.state.sha256 = undefined

@@ -136,13 +136,14 @@ export async function rejectsWith(promise, code, messagePart) {
  * `version`, `image` (the bytes) or `sha256` (what the manifest publishes;
  * default the bytes' real hash) between requests. The image is sent in
  * `chunk`-byte pieces `delay` ms apart, so a download reports progress
- * several times. Resolves with `{ url, state, requests,
- * close }`.
+ * several times. Faults: `imageStatus` (e.g. 404) answers the image with
+ * that status instead, `cutAfter` drops the connection after that many
+ * bytes of it. Resolves with `{ url, state, requests, close }`.
  */
 export async function startCdn({ name, image, version = '1.2.3', chunk = 64 * 1024, delay = 2 }) {
   const { createServer } = await import('node:http')
   const { createHash } = await import('node:crypto')
-  const state = { version, image, sha256: undefined, chunk, delay }
+  const state = { version, image, sha256: undefined, chunk, delay, imageStatus: undefined, cutAfter: undefined }
   const requests = []
   const server = createServer(async (req, res) => {
     requests.push(req.url)
@@ -153,13 +154,19 @@ export async function startCdn({ name, image, version = '1.2.3', chunk = 64 * 10
       return
     }
     if (req.url === `/images/${name}`) {
+      if (state.imageStatus !== undefined) {
+        res.writeHead(state.imageStatus).end('no image here')
+        return
+      }
       const bytes = state.image
+      const end = Math.min(state.cutAfter ?? bytes.length, bytes.length)
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
-      for (let at = 0; at < bytes.length; at += state.chunk) {
-        if (!res.write(bytes.subarray(at, at + state.chunk))) await new Promise((r) => res.once('drain', r))
+      for (let at = 0; at < end; at += state.chunk) {
+        if (!res.write(bytes.subarray(at, Math.min(at + state.chunk, end)))) await new Promise((r) => res.once('drain', r))
         await new Promise((r) => setTimeout(r, state.delay))
       }
-      res.end()
+      if (end < bytes.length) res.destroy()
+      else res.end()
       return
     }
     res.writeHead(404).end('not found')

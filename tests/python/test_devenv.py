@@ -4,6 +4,7 @@ the dev VM with the project at /app (one VM, removed at the end)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -124,6 +125,64 @@ def cdn(guest: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path) -> Iterator[str]:
+    """The URL of an HTTP server on 127.0.0.1 serving `root`, in a thread of
+    this process (it answers while the caller releases the GIL)."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root))
+    )
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_wrong_checksum_or_a_missing_image_raises_its_own_error(home: Path, tmp_path: Path) -> None:
+    name = devenv.DevOps(home).status().image_path.name
+    image = b"not really a qcow2 image\n" * 1000
+    root = tmp_path / "cdn"
+    # tampered/: the image with a checksum that does not match its bytes.
+    # gone/: a manifest with the right checksum, but no image (HTTP 404).
+    for sub, digest, with_image in [
+        ("tampered", hashlib.sha256(b"other bytes").hexdigest(), True),
+        ("gone", hashlib.sha256(image).hexdigest(), False),
+    ]:
+        (root / sub).mkdir(parents=True)
+        (root / sub / "manifest.json").write_text(
+            json.dumps({"version": "1.0.0", "images": {name: {"sha256": digest, "size": len(image)}}})
+        )
+        if with_image:
+            (root / sub / name).write_bytes(image)
+    with serve_directory(root) as url:
+        (home / "config.yaml").write_text(f"version: 1\nimages:\n  source: cdn\n  cdn:\n    url: {url}/tampered\n")
+        dev = devenv.DevOps()
+        with pytest.raises(vmcontainer.ChecksumError) as e:
+            dev.install()
+        assert e.value.kind == "checksum"
+        assert "checksum mismatch" in str(e.value)
+        assert hashlib.sha256(b"other bytes").hexdigest() in str(e.value)
+        assert isinstance(e.value, vmcontainer.DownloadError)
+        assert not isinstance(e.value, vmcontainer.CommunicationError)
+        assert not dev.is_installed()
+        images = home / "images"
+        left = [p.name for p in images.iterdir() if not p.name.endswith(".lock")] if images.exists() else []
+        assert left == [], left
+
+        (home / "config.yaml").write_text(f"version: 1\nimages:\n  source: cdn\n  cdn:\n    url: {url}/gone\n")
+        dev = devenv.DevOps()
+        with pytest.raises(vmcontainer.DownloadError) as d:
+            dev.install()
+        assert type(d.value) is vmcontainer.DownloadError
+        assert d.value.kind == "download"
+        assert isinstance(d.value, ConnectionError)
+        assert "HTTP 404" in str(d.value) and f"{url}/gone/{name}" in str(d.value)
+        assert not dev.is_installed()
 
 
 def configure(home: Path, url: str, guest: Path) -> None:

@@ -70,12 +70,17 @@ def test_exceptions_share_a_base_and_live_in_vmcontainer() -> None:
         "state_corrupt",
         "communication",
         "io",
+        "download",
+        "checksum",
     }
     # Built-in meanings carry over, without shadowing the built-ins.
     assert issubclass(vmcontainer.InvalidInputError, ValueError)
     assert issubclass(vmcontainer.NotFoundError, LookupError)
     assert issubclass(vmcontainer.WaitTimeoutError, TimeoutError)
     assert issubclass(vmcontainer.HostOSError, OSError)
+    assert issubclass(vmcontainer.DownloadError, ConnectionError)
+    assert issubclass(vmcontainer.ChecksumError, vmcontainer.DownloadError)
+    assert not issubclass(vmcontainer.DownloadError, vmcontainer.CommunicationError)
     assert vmcontainer.WaitTimeoutError is not TimeoutError
 
 

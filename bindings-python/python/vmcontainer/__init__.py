@@ -16,8 +16,10 @@ package re-exports it and defines the exception classes.
 
 from ._errors import (
     AmbiguousError,
+    ChecksumError,
     CommunicationError,
     ContainerRunningError,
+    DownloadError,
     HostOSError,
     HypervisorUnavailableError,
     InvalidInputError,
@@ -53,9 +55,11 @@ from ._native import (
 
 __all__ = [
     "AmbiguousError",
+    "ChecksumError",
     "CommunicationError",
     "Container",
     "ContainerRunningError",
+    "DownloadError",
     "ExecResult",
     "HostOSError",
     "Hypervisor",

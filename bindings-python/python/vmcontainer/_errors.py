@@ -112,6 +112,25 @@ class HostOSError(VmContainerError, OSError):
     kind: ClassVar[str] = "io"
 
 
+class DownloadError(VmContainerError, ConnectionError):
+    """Getting an image failed: an HTTP error or status, a bad response, a
+    release without the image, an interrupted download (the next attempt
+    resumes it), a refused file name from a server, or no source could
+    provide the image. Also the base of :class:`ChecksumError`, so
+    ``except DownloadError`` covers every failure to obtain a verified image.
+    """
+
+    kind: ClassVar[str] = "download"
+
+
+class ChecksumError(DownloadError):
+    """The image cannot be verified: no published checksum, a malformed one,
+    or the downloaded bytes do not match it. Nothing was installed and any
+    previous image is kept."""
+
+    kind: ClassVar[str] = "checksum"
+
+
 ALL_ERRORS = (
     VmContainerError,
     NotFoundError,
@@ -128,6 +147,8 @@ ALL_ERRORS = (
     StateCorruptError,
     CommunicationError,
     HostOSError,
+    DownloadError,
+    ChecksumError,
 )
 
 for _cls in ALL_ERRORS:

@@ -240,12 +240,12 @@ impl ImageManager {
         let mut failures = Vec::new();
         for s in &self.sources {
             if let Err(e) = s.check_available() {
-                failures.push(format!("{}: {e}", s.name()));
+                failures.push((s.name(), e));
                 continue;
             }
             match s.latest().await {
                 Ok(r) => return Ok((s.clone(), r)),
-                Err(e) => failures.push(format!("{}: {e}", s.name())),
+                Err(e) => failures.push((s.name(), e)),
             }
         }
         Err(SourceError::NoSource {
@@ -322,6 +322,7 @@ impl ImageManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::test_server::{Reply, TestServer};
 
     const GO_MANIFEST: &str = r#"{"images":{"core-devops-linux-amd64.qcow2":{"version":"v1.2.0","downloaded":"2025-02-01T10:00:00.123456+01:00","source":"github"}},"note":"kept"}"#;
 
@@ -396,7 +397,123 @@ mod tests {
         let home = Home::new(d.path());
         let cfg = Config::parse(Path::new("c.yaml"), "images: {source: cdn}\n").unwrap();
         let m = ImageManager::new(&home, &cfg).unwrap();
-        let e = m.resolve_latest().await.unwrap_err().to_string();
-        assert!(e.contains("images.cdn.url"), "{e}");
+        let e = m.resolve_latest().await.unwrap_err();
+        assert!(e.to_string().contains("images.cdn.url"), "{e}");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+    }
+
+    /// An image manager for `x.qcow2` on a CDN at `server` + `path`.
+    fn cdn_manager(dir: &Path, server: &TestServer, path: &str) -> ImageManager {
+        let client = sources::http_client().unwrap();
+        let cdn: Arc<dyn ImageSource> =
+            Arc::new(CdnSource::new(&server.url(path), "x.qcow2", client));
+        ImageManager::with_sources(dir, "x.qcow2", vec![cdn])
+    }
+
+    fn publish(server: &TestServer, path: &str, sha256: &str, image: Option<Reply>) {
+        let manifest = serde_json::json!({
+            "version": "1.0.0",
+            "images": {"x.qcow2": {"sha256": sha256, "size": 4096}},
+        });
+        server.route(
+            &format!("{path}/manifest.json"),
+            Reply::ok(manifest.to_string()),
+        );
+        if let Some(r) = image {
+            server.route(&format!("{path}/x.qcow2"), r);
+        }
+    }
+
+    fn sha256_hex(data: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn failed_downloads_and_checksums_have_their_own_kinds() {
+        use crate::ErrorKind as K;
+        let server = TestServer::start();
+        let image = vec![7u8; 4096];
+        let sha = sha256_hex(&image);
+        let d = tempfile::tempdir().unwrap();
+        let install = |path: &str| {
+            let m = cdn_manager(d.path(), &server, path);
+            async move {
+                let e = m.install(&mut |_, _| {}).await.unwrap_err();
+                assert!(!m.is_installed(), "{e}");
+                e
+            }
+        };
+
+        // The manifest names the image, which answers 404.
+        publish(&server, "/gone", &sha, None);
+        let e = install("/gone").await;
+        assert_eq!(e.kind(), K::Download, "{e}");
+        assert!(e.to_string().contains("HTTP 404"), "{e}");
+
+        // The manifest itself fails: no source could provide the image.
+        server.route(
+            "/broken/manifest.json",
+            Reply {
+                status: 500,
+                body: b"oops".to_vec(),
+                cut_after: None,
+            },
+        );
+        let e = install("/broken").await;
+        assert_eq!(e.kind(), K::Download, "{e}");
+        assert!(
+            e.to_string()
+                .contains("no image source could provide x.qcow2"),
+            "{e}"
+        );
+
+        // The body stops half-way on every attempt.
+        publish(
+            &server,
+            "/cut",
+            &sha,
+            Some(Reply {
+                cut_after: Some(1000),
+                ..Reply::ok(image.clone())
+            }),
+        );
+        let e = install("/cut").await;
+        assert_eq!(e.kind(), K::Download, "{e}");
+        assert!(e.to_string().contains("interrupted"), "{e}");
+
+        // Bytes that do not match the published checksum.
+        let wrong = sha256_hex(b"other bytes");
+        publish(&server, "/tampered", &wrong, Some(Reply::ok(image.clone())));
+        let e = install("/tampered").await;
+        assert_eq!(e.kind(), K::Checksum, "{e}");
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+        assert!(
+            e.to_string().contains(&wrong) && e.to_string().contains(&sha),
+            "{e}"
+        );
+
+        // A malformed published checksum, and none at all.
+        publish(
+            &server,
+            "/badsum",
+            "not-hex",
+            Some(Reply::ok(image.clone())),
+        );
+        assert_eq!(install("/badsum").await.kind(), K::Checksum);
+        server.route("/nosum/manifest.json", Reply::ok(r#"{"version": "1"}"#));
+        server.route("/nosum/x.qcow2", Reply::ok(image.clone()));
+        let e = install("/nosum").await;
+        assert_eq!(e.kind(), K::Checksum, "{e}");
+        assert!(e.to_string().contains("no sha256"), "{e}");
+
+        // And the same server with everything right installs.
+        publish(&server, "/good", &sha, Some(Reply::ok(image.clone())));
+        let m = cdn_manager(d.path(), &server, "/good");
+        let r = m.install(&mut |_, _| {}).await.unwrap();
+        assert_eq!((r.sha256, r.size), (sha, 4096));
     }
 }

@@ -11,6 +11,8 @@ pub mod cdn;
 pub mod checksum;
 pub mod download;
 pub mod github;
+#[cfg(test)]
+pub(crate) mod test_server;
 
 use std::path::{Path, PathBuf};
 
@@ -32,12 +34,14 @@ pub enum SourceError {
         reason: String,
     },
     /// No configured source could resolve the image; one line per source.
-    #[error("no image source could provide {image}: {}", failures.join("; "))]
+    #[error("no image source could provide {image}: {}", join_failures(failures))]
     NoSource {
         /// The image that was looked for.
         image: String,
-        /// `source: error` for each source tried.
-        failures: Vec<String>,
+        /// Each source in the order tried (`github`, `cdn`) with why it
+        /// could not provide the image ([`SourceError::Unavailable`] when it
+        /// is not configured).
+        failures: Vec<(&'static str, SourceError)>,
     },
     /// The HTTP request failed (connection, TLS, protocol).
     #[error("GET {url}: {reason}")]
@@ -163,14 +167,54 @@ impl SourceError {
         }
     }
 
-    /// The stable kind bindings see: configuration problems are invalid
-    /// input, local files are I/O, everything from the network is
-    /// communication.
+    /// The stable kind bindings see:
+    ///
+    /// - [`ErrorKind::Checksum`](crate::ErrorKind::Checksum): the image
+    ///   cannot be verified — [`NoChecksum`](Self::NoChecksum),
+    ///   [`BadChecksum`](Self::BadChecksum),
+    ///   [`ChecksumMismatch`](Self::ChecksumMismatch).
+    /// - [`ErrorKind::Download`](crate::ErrorKind::Download): getting it
+    ///   failed — [`Http`](Self::Http), [`Status`](Self::Status),
+    ///   [`BadResponse`](Self::BadResponse),
+    ///   [`MissingAsset`](Self::MissingAsset),
+    ///   [`Interrupted`](Self::Interrupted),
+    ///   [`UnsafeName`](Self::UnsafeName).
+    /// - [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput): a
+    ///   source that is merely not configured
+    ///   ([`Unavailable`](Self::Unavailable)) — the fix is in
+    ///   `config.yaml` or the environment, and nothing was downloaded.
+    /// - [`ErrorKind::Io`](crate::ErrorKind::Io): a local file operation
+    ///   ([`Io`](Self::Io)).
+    /// - [`NoSource`](Self::NoSource) takes the kind of what went wrong
+    ///   with the sources that were actually tried: their common kind
+    ///   (a CDN-only setup whose release has no checksum is `Checksum`),
+    ///   `Download` when they failed in different ways, and `InvalidInput`
+    ///   when no source is configured, so none was tried.
     pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
         match self {
-            SourceError::Unavailable { .. } => crate::ErrorKind::InvalidInput,
-            SourceError::Io { .. } => crate::ErrorKind::Io,
-            _ => crate::ErrorKind::Communication,
+            SourceError::Unavailable { .. } => K::InvalidInput,
+            SourceError::Io { .. } => K::Io,
+            SourceError::NoChecksum { .. }
+            | SourceError::BadChecksum { .. }
+            | SourceError::ChecksumMismatch { .. } => K::Checksum,
+            SourceError::Http { .. }
+            | SourceError::Status { .. }
+            | SourceError::BadResponse { .. }
+            | SourceError::MissingAsset { .. }
+            | SourceError::Interrupted { .. }
+            | SourceError::UnsafeName { .. } => K::Download,
+            SourceError::NoSource { failures, .. } => {
+                let mut tried = failures
+                    .iter()
+                    .filter(|(_, e)| !matches!(e, SourceError::Unavailable { .. }))
+                    .map(|(_, e)| e.kind());
+                match tried.next() {
+                    None => K::InvalidInput,
+                    Some(first) if tried.all(|k| k == first) => first,
+                    Some(_) => K::Download,
+                }
+            }
         }
     }
 
@@ -182,6 +226,15 @@ impl SourceError {
             _ => false,
         }
     }
+}
+
+/// `source: error; source: error` for [`SourceError::NoSource`].
+fn join_failures(failures: &[(&'static str, SourceError)]) -> String {
+    failures
+        .iter()
+        .map(|(name, e)| format!("{name}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One downloadable release of an image, as a source resolved it.
@@ -245,4 +298,114 @@ pub fn http_client() -> Result<reqwest::Client, SourceError> {
             url: String::new(),
             reason: format!("cannot build the HTTP client: {e}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind as K;
+
+    fn status(code: u16) -> SourceError {
+        SourceError::Status {
+            url: "http://h/x".into(),
+            status: code,
+            hint: String::new(),
+        }
+    }
+
+    fn mismatch() -> SourceError {
+        SourceError::ChecksumMismatch {
+            path: "/i/x.qcow2".into(),
+            expected: "a".repeat(64),
+            actual: "b".repeat(64),
+        }
+    }
+
+    fn unavailable() -> SourceError {
+        SourceError::Unavailable {
+            source_name: "github",
+            reason: "no repository".into(),
+        }
+    }
+
+    #[test]
+    fn download_and_checksum_failures_have_their_own_kinds() {
+        let http = SourceError::Http {
+            url: "http://h/x".into(),
+            reason: "connection refused".into(),
+        };
+        let interrupted = SourceError::Interrupted {
+            url: "http://h/x".into(),
+            received: 10,
+            reason: "connection reset".into(),
+        };
+        let bad_response = SourceError::BadResponse {
+            url: "http://h/m.json".into(),
+            reason: "invalid manifest JSON".into(),
+        };
+        let missing = SourceError::MissingAsset {
+            source_name: "cdn",
+            version: "1".into(),
+            image: "x.qcow2".into(),
+        };
+        let unsafe_name = download::safe_file_name("../x", "http://h/m.json").unwrap_err();
+        for e in [
+            http,
+            status(404),
+            status(500),
+            interrupted,
+            bad_response,
+            missing,
+            unsafe_name,
+        ] {
+            assert_eq!(e.kind(), K::Download, "{e}");
+            assert_eq!(crate::Error::from(e).kind(), K::Download);
+        }
+        let no_checksum = SourceError::NoChecksum {
+            source_name: "cdn",
+            image: "x.qcow2".into(),
+            looked: "http://h/m.json".into(),
+        };
+        let bad_checksum = checksum::parse_hex("http://h/m.json", "xyz").unwrap_err();
+        for e in [no_checksum, bad_checksum, mismatch()] {
+            assert_eq!(e.kind(), K::Checksum, "{e}");
+            assert_eq!(crate::Error::from(e).kind(), K::Checksum);
+        }
+        assert_eq!(unavailable().kind(), K::InvalidInput);
+        let io = SourceError::io("create", "/i/x", std::io::Error::other("disk full"));
+        assert_eq!(io.kind(), K::Io);
+        assert_eq!(K::Download.as_str(), "download");
+        assert_eq!(K::Checksum.as_str(), "checksum");
+    }
+
+    #[test]
+    fn no_source_takes_the_kind_of_the_sources_tried() {
+        let none = |failures: Vec<(&'static str, SourceError)>| SourceError::NoSource {
+            image: "x.qcow2".into(),
+            failures,
+        };
+        // Nothing configured, so nothing tried: a configuration problem.
+        assert_eq!(none(vec![]).kind(), K::InvalidInput);
+        assert_eq!(
+            none(vec![("github", unavailable())]).kind(),
+            K::InvalidInput
+        );
+        // Only the tried sources count.
+        let e = none(vec![("github", unavailable()), ("cdn", mismatch())]);
+        assert_eq!(e.kind(), K::Checksum);
+        let e = none(vec![("github", status(404)), ("cdn", status(503))]);
+        assert_eq!(e.kind(), K::Download);
+        // Different failures: the image could not be obtained.
+        let e = none(vec![("github", status(404)), ("cdn", mismatch())]);
+        assert_eq!(e.kind(), K::Download);
+        // The message still says what each source answered.
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no image source could provide x.qcow2: github: {}; cdn: {}",
+                status(404),
+                mismatch()
+            )
+        );
+    }
 }
