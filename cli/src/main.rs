@@ -304,8 +304,12 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     let m = manager()?;
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
-            let content =
-                templates::apply_template(&template_dirs()?, t, &parse_vars(&args.vars)?)?;
+            let vars = parse_vars(&args.vars)?;
+            let (_, raw) = templates::get_template(&template_dirs()?, t)?;
+            let content = templates::apply_variables(&raw, &vars)?;
+            let (memory, cpus) = templates::resources(&raw, &vars);
+            opts.memory = opts.memory.or(memory);
+            opts.cpus = opts.cpus.or(cpus);
             let work = m.home().root().join("builds").join(t);
             let spin = output::spinner(format!("building template {t} with linuxkit"));
             let iso = vmcontainer::linuxkit::build_iso(&content, t, &work).await;

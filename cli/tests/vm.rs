@@ -302,3 +302,56 @@ fn kill_9_of_qemu_shows_as_stopped_and_detached_vm_outlives_its_starter() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
 }
+
+#[test]
+fn run_from_a_template_builds_with_linuxkit_and_takes_its_size() {
+    let _slots = vm_slots(1);
+    let home = TestHome::new();
+    // A stand-in `linuxkit` (the real one cannot be installed here) that
+    // records its arguments and "builds" the test guest's ISO.
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("linuxkit");
+    let iso = guest().join("vmtest.iso");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" > \"{args}\"\nwhile [ $# -gt 1 ]; do case $1 in --name) n=$2;; --dir) d=$2;; esac; shift; done\ncp \"$1\" \"{yml}\"\ncp \"{iso}\" \"$d/$n.iso\"\n",
+            args = bin.path().join("args").display(),
+            yml = bin.path().join("built.yml").display(),
+            iso = iso.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = home
+        .cmd(&[
+            "run",
+            "-d",
+            "--template",
+            "server-php",
+            "--var",
+            "SSH_KEY=ssh-ed25519 AAAATEST me",
+            "--var",
+            "APP_NAME=shop",
+        ])
+        .env("VMCONTAINER_LINUXKIT", &fake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let args = std::fs::read_to_string(bin.path().join("args")).unwrap();
+    assert!(
+        args.starts_with("build --format iso-bios --name server-php"),
+        "{args}"
+    );
+    let yml = std::fs::read_to_string(bin.path().join("built.yml")).unwrap();
+    assert!(yml.contains("ssh-ed25519 AAAATEST me") && yml.contains("shop") && !yml.contains("${"));
+    let c = home.inspect(&id);
+    assert_eq!(
+        (c["memory"].as_u64(), c["cpus"].as_u64()),
+        (Some(512), Some(1))
+    );
+    assert_eq!(c["format"], "iso");
+    home.wait_log(&id, "VMTEST READY");
+}

@@ -130,6 +130,20 @@ pub fn apply_template(
     apply_variables(&content, vars)
 }
 
+/// The VM size a template asks for: its `MEMORY` (MB) and `CPUS` variables
+/// as given in `vars`, else their defaults in the template. LinuxKit YAML has
+/// no field for either, so `run --template` uses these when the caller set
+/// neither.
+pub fn resources(content: &str, vars: &BTreeMap<String, String>) -> (Option<u32>, Option<u32>) {
+    let (_, defaults) = extract_variables(content);
+    let get = |name: &str| {
+        vars.get(name)
+            .or_else(|| defaults.get(name))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+    };
+    (get("MEMORY"), get("CPUS"))
+}
+
 /// Replaces `${VAR}` and `${VAR:-default}` in one pass; values are inserted
 /// verbatim, so a value containing `${OTHER}` is not expanded again.
 pub fn apply_variables(
@@ -518,5 +532,14 @@ mod tests {
             err.to_string().contains(&bad.display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn resources_come_from_vars_then_defaults() {
+        let t = "m: ${MEMORY:-2048}\nc: ${CPUS:-2}\n";
+        assert_eq!(resources(t, &BTreeMap::new()), (Some(2048), Some(2)));
+        let vars = BTreeMap::from([("MEMORY".to_string(), "512".to_string())]);
+        assert_eq!(resources(t, &vars), (Some(512), Some(2)));
+        assert_eq!(resources("no vars", &BTreeMap::new()), (None, None));
     }
 }
