@@ -10,7 +10,6 @@ use std::ffi::{c_char, CString};
 use std::path::Path;
 use std::ptr;
 
-use vmcontainer::home::{absolute, Home};
 use vmcontainer::templates::{self, TemplateDirs};
 
 use crate::error::{vmc_error_code_t, vmc_error_t};
@@ -21,12 +20,7 @@ use crate::ffi::{
 
 /// Where templates are looked up for `home`.
 fn dirs(home: Option<&str>) -> FfiResult<TemplateDirs> {
-    let root = match home {
-        Some(h) => absolute(Path::new(h)),
-        None => Home::from_env()?.root().to_path_buf(),
-    };
-    let cwd = std::env::current_dir().ok();
-    Ok(TemplateDirs::new(&root, cwd.as_deref()))
+    Ok(TemplateDirs::resolve(home.map(Path::new), None)?)
 }
 
 /// `count` name/value pairs from two parallel arrays.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vmcontainer::options::parse_port_spec;
 use vmcontainer::templates::TemplateDirs;
-use vmcontainer::{Error, Home, Result};
+use vmcontainer::{Error, Result};
 
 use crate::types::{OutputCallback, RunOptions, TemplateOptions};
 
@@ -103,15 +103,10 @@ pub fn template_dirs(o: Option<TemplateOptions>) -> Result<TemplateDirs> {
         home: None,
         cwd: None,
     });
-    let home = match o.home {
-        Some(h) => vmcontainer::home::absolute(Path::new(&h)),
-        None => Home::from_env()?.root().to_path_buf(),
-    };
-    let cwd = match o.cwd {
-        Some(c) => Some(PathBuf::from(c)),
-        None => std::env::current_dir().ok(),
-    };
-    Ok(TemplateDirs::new(&home, cwd.as_deref()))
+    TemplateDirs::resolve(
+        o.home.as_deref().map(Path::new),
+        o.cwd.as_deref().map(Path::new),
+    )
 }
 
 #[cfg(test)]

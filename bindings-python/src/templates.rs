@@ -43,9 +43,7 @@ impl Template {
 
 /// Where templates are looked up: the same places as the CLI's.
 fn dirs() -> vmcontainer::Result<TemplateDirs> {
-    let home = vmcontainer::Home::from_env()?;
-    let cwd = std::env::current_dir().ok();
-    Ok(TemplateDirs::new(home.root(), cwd.as_deref()))
+    TemplateDirs::resolve(None, None)
 }
 
 /// Built-in templates, then workspace and user templates by name.

@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use vmcontainer::options::{add_port_spec, parse_volume_spec};
 use vmcontainer::templates::{self, TemplateDirs};
-use vmcontainer::{Home, LinuxKitManager, RunOptions};
+use vmcontainer::{LinuxKitManager, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -196,9 +196,7 @@ fn manager() -> Result<LinuxKitManager> {
 }
 
 fn template_dirs() -> Result<TemplateDirs> {
-    let home = Home::from_env()?;
-    let cwd = std::env::current_dir().ok();
-    Ok(TemplateDirs::new(home.root(), cwd.as_deref()))
+    Ok(TemplateDirs::resolve(None, None)?)
 }
 
 async fn dispatch(cmd: Command) -> Result<ExitCode> {

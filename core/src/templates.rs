@@ -82,8 +82,23 @@ impl TemplateDirs {
     pub fn new(home: &Path, cwd: Option<&Path>) -> Self {
         TemplateDirs {
             workspace: cwd.map(|c| c.join(".core").join("linuxkit")),
-            user: Some(home.join("linuxkit")),
+            user: Some(crate::Home::new(home).templates_dir()),
         }
+    }
+
+    /// The locations every front end uses: `home` or else
+    /// `$VMCONTAINER_HOME`/`~/.core`, and `cwd` or else the process's
+    /// current directory (none if it cannot be read).
+    pub fn resolve(home: Option<&Path>, cwd: Option<&Path>) -> crate::Result<Self> {
+        let home = match home {
+            Some(h) => crate::Home::new(crate::home::absolute(h)),
+            None => crate::Home::from_env()?,
+        };
+        let cwd = match cwd {
+            Some(c) => Some(c.to_path_buf()),
+            None => std::env::current_dir().ok(),
+        };
+        Ok(Self::new(home.root(), cwd.as_deref()))
     }
 }
 
