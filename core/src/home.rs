@@ -72,10 +72,6 @@ impl Home {
     pub fn config_path(&self) -> PathBuf {
         self.root.join("config.yaml")
     }
-    /// `known_hosts`.
-    pub fn known_hosts_path(&self) -> PathBuf {
-        self.root.join("known_hosts")
-    }
     /// `containers/<id>/`: the container's persistent files (disk overlay,
     /// pinned host keys, template builds).
     pub fn instance_dir(&self, id: &str) -> PathBuf {
@@ -186,6 +182,5 @@ mod tests {
             PathBuf::from("/r/logs/0a1b2c3d.log")
         );
         assert_eq!(h.templates_dir(), PathBuf::from("/r/linuxkit"));
-        assert_eq!(h.known_hosts_path(), PathBuf::from("/r/known_hosts"));
     }
 }

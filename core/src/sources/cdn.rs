@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
 use super::checksum::{parse_hex, parse_sha256sum};
-use super::download::{fetch, safe_file_name, Downloaded, Progress, Request};
+use super::download::{fetch, safe_file_name, Downloaded, Progress};
 use super::{ImageSource, Release, SourceError};
 
 /// Largest manifest or checksum file we read: they are a few hundred bytes.
@@ -204,17 +204,7 @@ impl ImageSource for CdnSource {
         dir: &'a Path,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<Downloaded, SourceError>> {
-        Box::pin(async move {
-            let req = Request {
-                url: &release.url,
-                headers: &release.headers,
-                bearer: None,
-                file_name: &release.file_name,
-                sha256: &release.sha256,
-                size: release.size,
-            };
-            fetch(&self.client, &req, dir, progress).await
-        })
+        Box::pin(async move { fetch(&self.client, &release.request(None), dir, progress).await })
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::cdn::get_small;
 use super::checksum::{parse_digest, parse_sha256sum};
-use super::download::{fetch, safe_file_name, Downloaded, Progress, Request};
+use super::download::{fetch, safe_file_name, Downloaded, Progress};
 use super::{ImageSource, Release, SourceError};
 
 /// The public API, used when `GITHUB_API_URL` is unset.
@@ -239,15 +239,13 @@ impl ImageSource for GitHubSource {
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<Downloaded, SourceError>> {
         Box::pin(async move {
-            let req = Request {
-                url: &release.url,
-                headers: &release.headers,
-                bearer: self.token.as_deref(),
-                file_name: &release.file_name,
-                sha256: &release.sha256,
-                size: release.size,
-            };
-            fetch(&self.client, &req, dir, progress).await
+            fetch(
+                &self.client,
+                &release.request(self.token.as_deref()),
+                dir,
+                progress,
+            )
+            .await
         })
     }
 }

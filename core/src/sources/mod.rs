@@ -258,6 +258,21 @@ pub struct Release {
     pub size: Option<u64>,
 }
 
+impl Release {
+    /// The download request for this release; `bearer` is the source's
+    /// token, added only at download time.
+    pub fn request<'a>(&'a self, bearer: Option<&'a str>) -> download::Request<'a> {
+        download::Request {
+            url: &self.url,
+            headers: &self.headers,
+            bearer,
+            file_name: &self.file_name,
+            sha256: &self.sha256,
+            size: self.size,
+        }
+    }
+}
+
 /// A place dev images can be downloaded from.
 pub trait ImageSource: Send + Sync + std::fmt::Debug {
     /// `github` or `cdn`.
