@@ -85,7 +85,7 @@ impl VmSpec {
     }
     /// Console socket path.
     pub fn console_socket(&self) -> PathBuf {
-        self.runtime_dir.join("console.sock")
+        console_socket(&self.runtime_dir)
     }
     /// Pid file path.
     pub fn pid_file(&self) -> PathBuf {
@@ -96,6 +96,10 @@ impl VmSpec {
 /// QMP socket inside a runtime directory.
 pub fn qmp_socket(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("qmp.sock")
+}
+/// Serial console socket inside a runtime directory.
+pub fn console_socket(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("console.sock")
 }
 /// Pid file inside a runtime directory.
 pub fn pid_file(runtime_dir: &Path) -> PathBuf {

@@ -141,7 +141,7 @@ impl LinuxKitManager {
             log_path: self.home.log_path(&c.id),
             instance_dir: self.home.instance_dir(&c.id),
             qmp_socket: c.runtime_dir.as_deref().map(hypervisor::qmp_socket),
-            console_socket: c.runtime_dir.as_ref().map(|d| d.join("console.sock")),
+            console_socket: c.runtime_dir.as_deref().map(hypervisor::console_socket),
             container: c,
         })
     }
