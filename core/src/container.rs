@@ -6,17 +6,20 @@
 //! `extra` so a round trip never drops another tool's data.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::image::ImageFormat;
 
 /// Lifecycle status, serialized as the lower-case strings go-container used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// A value this version does not know (a newer version's, or a hand edit)
+/// is kept as [`Status::Unknown`] and written back unchanged, so one such
+/// record never makes the state file unreadable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Status {
     /// The hypervisor process is alive.
     Running,
@@ -27,18 +30,64 @@ pub enum Status {
     /// Written by go-container after a SIGKILL; read and preserved, never
     /// produced by this runtime.
     Killed,
+    /// A status string this version does not know, kept verbatim.
+    Unknown(String),
 }
 
 impl Status {
     /// The JSON string of this status.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Status::Running => "running",
             Status::Stopped => "stopped",
             Status::Error => "error",
             Status::Killed => "killed",
+            Status::Unknown(s) => s,
         }
     }
+
+    /// The status a JSON string names; anything else is [`Status::Unknown`].
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "running" => Status::Running,
+            "stopped" => Status::Stopped,
+            "error" => Status::Error,
+            "killed" => Status::Killed,
+            other => Status::Unknown(other.to_string()),
+        }
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Status;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a status string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Status, E> {
+                Ok(Status::parse(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Reads `null` as the type's default: go-container and hand edits write
+/// `"name": null`, which must not make the whole state file unreadable.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl std::fmt::Display for Status {
@@ -63,34 +112,58 @@ pub struct Container {
     /// 8 lowercase hex characters.
     pub id: String,
     /// Human-readable name, unique among containers.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub name: String,
     /// Image path as given to `run` (made absolute).
     pub image: String,
     /// Last known status.
     pub status: Status,
     /// PID of the hypervisor process.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub pid: i32,
     /// When the VM was (last) started.
     pub started_at: DateTime<Utc>,
     /// Forwarded ports, host port → guest port.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub ports: BTreeMap<u16, u16>,
     /// Memory in MB.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_u32",
+        deserialize_with = "null_default"
+    )]
     pub memory: u32,
     /// Number of virtual CPUs.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_u32",
+        deserialize_with = "null_default"
+    )]
     pub cpus: u32,
     /// Host port forwarded to the guest's SSH port 22 on loopback.
-    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_u16",
+        deserialize_with = "null_default"
+    )]
     pub ssh_port: u16,
     /// Private key that `exec` uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key: Option<String>,
     /// Shared directories, host path → guest path (9p, tag = guest basename).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
     pub volumes: BTreeMap<String, String>,
     /// Hypervisor name (`qemu`, `hyperkit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,12 +174,28 @@ pub struct Container {
     /// Detected image format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<ImageFormat>,
-    /// Address forwarded ports listen on (default 127.0.0.1).
+    /// Listen address of every forwarded port that has no entry in
+    /// `bind_addresses`, as vmcontainer recorded it before each mapping
+    /// kept its own address. Absent (go-container, and every record written
+    /// now) means 127.0.0.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_address: Option<IpAddr>,
+    /// Listen address of each forwarded port that does not listen on
+    /// 127.0.0.1, by host port. A mapping without an entry listens on
+    /// `bind_address`, else 127.0.0.1.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_default"
+    )]
+    pub bind_addresses: BTreeMap<u16, IpAddr>,
     /// Whether `ssh_port` was picked automatically (and may be re-picked by
     /// `start`).
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
     pub ssh_port_auto: bool,
     /// Directory with the QMP socket, console socket and pid file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +218,26 @@ pub struct Container {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Container {
+    /// The address forwarded host port `host` listens on.
+    pub fn bind_address_of(&self, host: u16) -> IpAddr {
+        self.bind_addresses
+            .get(&host)
+            .copied()
+            .or(self.bind_address)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Every forwarded port as `(listen address, host port, guest port)`,
+    /// ordered by host port.
+    pub fn port_forwards(&self) -> Vec<(IpAddr, u16, u16)> {
+        self.ports
+            .iter()
+            .map(|(h, g)| (self.bind_address_of(*h), *h, *g))
+            .collect()
+    }
+}
+
 /// Options for [`crate::LinuxKitManager::run`]. `Default` gives go-container's
 /// defaults (1024 MB, 1 CPU) with an automatically chosen SSH port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,8 +258,12 @@ pub struct RunOptions {
     pub ssh_port: Option<u16>,
     /// Private key for `exec`.
     pub ssh_key: Option<PathBuf>,
-    /// Address forwarded ports listen on; `None` means 127.0.0.1.
+    /// Address forwarded ports listen on unless `bind_addresses` names
+    /// one for them; `None` means 127.0.0.1.
     pub bind_address: Option<IpAddr>,
+    /// Listen address of individual mappings, by host port (the `IP` of
+    /// `-p IP:HOST:GUEST`); each wins over `bind_address` for its port.
+    pub bind_addresses: BTreeMap<u16, IpAddr>,
 }
 
 /// Default memory in MB when [`RunOptions::memory`] is unset.

@@ -2,6 +2,7 @@
 //! message read out of context (a log line, a Python traceback) still says
 //! what to fix.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use crate::devenv::DevenvError;
@@ -19,10 +20,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No container has this ID, ID prefix or name.
-    #[error("container not found: {0}")]
+    #[error("container not found: {}", shown(.0))]
     NotFound(String),
     /// The reference matches more than one container.
-    #[error("container reference {query:?} is ambiguous: it matches {}", matches.join(", "))]
+    #[error("container reference {:?} is ambiguous: it matches {}", shown(.query), shown_list(.matches))]
     Ambiguous {
         /// What the caller asked for.
         query: String,
@@ -36,7 +37,7 @@ pub enum Error {
     #[error("container {0} is running; stop it first (or force removal)")]
     Running(String),
     /// A caller-supplied value is invalid.
-    #[error("invalid {what} {value:?}: {reason}")]
+    #[error("invalid {what} {:?}: {reason}", shown(.value))]
     InvalidInput {
         /// Which input (e.g. "memory", "port mapping").
         what: &'static str,
@@ -73,15 +74,14 @@ pub enum Error {
         secs: f64,
     },
     /// A file-system or process operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {error}", path.display())]
     Io {
         /// What was being done.
         op: &'static str,
         /// The path involved.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The state file could not be read, locked or written.
     #[error(transparent)]
@@ -219,7 +219,71 @@ impl Error {
         Error::Io {
             op,
             path: path.into(),
-            source,
+            error: source,
         }
+    }
+}
+
+/// How many characters of a caller's value a message repeats.
+pub const SHOWN_CHARS: usize = 200;
+
+/// `value` cut to at most `max` characters, saying how much was left out,
+/// for use in a message: a 100 kB argument must not become a 100 kB error
+/// line. The error values themselves keep the whole input.
+pub fn clip(value: &str, max: usize) -> Cow<'_, str> {
+    match value.char_indices().nth(max) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => Cow::Owned(format!(
+            "{}…({} more bytes)",
+            &value[..cut],
+            value.len() - cut
+        )),
+    }
+}
+
+/// [`clip`] to [`SHOWN_CHARS`].
+pub fn shown(value: &str) -> Cow<'_, str> {
+    clip(value, SHOWN_CHARS)
+}
+
+/// A list of values for a message: the first few, then how many more.
+pub fn shown_list(values: &[String]) -> String {
+    const FIRST: usize = 10;
+    let mut out = values
+        .iter()
+        .take(FIRST)
+        .map(|v| shown(v).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if values.len() > FIRST {
+        out.push_str(&format!(" and {} more", values.len() - FIRST));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_clipped_in_messages_only() {
+        let long = "x".repeat(100_000);
+        let e = Error::invalid("name", long.clone(), "too long");
+        let msg = e.to_string();
+        assert!(msg.len() < 400, "{}", msg.len());
+        assert!(msg.contains("more bytes"), "{msg}");
+        match e {
+            Error::InvalidInput { value, .. } => assert_eq!(value, long),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(clip("héllo", 2), "hé…(3 more bytes)");
+        assert_eq!(clip("héllo", 5), "héllo");
+        let many: Vec<String> = (0..25).map(|i| format!("{i:08x}")).collect();
+        let l = shown_list(&many);
+        assert!(l.ends_with(" and 15 more") && l.starts_with("00000000, "), "{l}");
+        let amb = Error::Ambiguous { query: "0".into(), matches: many };
+        assert!(amb.to_string().contains("and 15 more"), "{amb}");
+        let nf = Error::NotFound("y".repeat(5000)).to_string();
+        assert!(nf.len() < 400, "{nf}");
     }
 }

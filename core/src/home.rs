@@ -78,6 +78,46 @@ impl Home {
         self.root.join("containers").join(id)
     }
 
+    /// `containers/<id>/disk.qcow2`: the container's copy-on-write overlay.
+    pub fn disk_path(&self, id: &str) -> PathBuf {
+        self.instance_dir(id).join("disk.qcow2")
+    }
+
+    /// The runtime directories this home can derive for `id`: the instance
+    /// directory, and the short fallbacks under `$XDG_RUNTIME_DIR` and
+    /// `/tmp` (either may have been in use when the container started).
+    pub fn runtime_dir_candidates(&self, id: &str) -> Vec<PathBuf> {
+        let mut out = vec![self.instance_dir(id)];
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+            out.push(self.shared_runtime_dir(Path::new(&x), id));
+        }
+        out.push(self.shared_runtime_dir(Path::new("/tmp"), id));
+        out
+    }
+
+    /// The record's runtime directory, if it is one this home derives for
+    /// the container (see [`Home::runtime_dir_candidates`]). A record is
+    /// input — a hand edit or a hostile file can hold any path — so any
+    /// other value is never used: no socket there is connected to and
+    /// nothing there is deleted.
+    pub fn trusted_runtime_dir(&self, id: &str, recorded: Option<&Path>) -> Option<PathBuf> {
+        let recorded = recorded?;
+        if !crate::id::is_valid_id(id) {
+            return None;
+        }
+        self.runtime_dir_candidates(id)
+            .into_iter()
+            .find(|c| c == recorded)
+    }
+
+    fn shared_runtime_dir(&self, base: &Path, id: &str) -> PathBuf {
+        let uid = nix::unistd::getuid().as_raw();
+        base.join(format!("vmc-{uid}")).join(format!(
+            "{:08x}-{id}",
+            fnv32(self.root.as_os_str().as_encoded_bytes())
+        ))
+    }
+
     /// A runtime directory for `id` whose socket paths fit the OS limit:
     /// `containers/<id>` itself when short enough, otherwise
     /// `$XDG_RUNTIME_DIR` or `/tmp` + `vmc-<uid>/<hash>-<id>`.
@@ -88,13 +128,9 @@ impl Home {
         }
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
-            .filter(|p| p.is_dir())
+            .filter(|p| !p.as_os_str().is_empty() && p.is_dir())
             .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let uid = nix::unistd::getuid().as_raw();
-        let dir = base.join(format!("vmc-{uid}")).join(format!(
-            "{:08x}-{id}",
-            fnv32(self.root.as_os_str().as_encoded_bytes())
-        ));
+        let dir = self.shared_runtime_dir(&base, id);
         if socket_len(&dir) > MAX_SOCKET_PATH {
             return Err(Error::invalid(
                 "runtime directory",
@@ -171,6 +207,35 @@ mod tests {
         // Two deep homes never share a runtime directory.
         let other = Home::new(format!("/tmp/{}", "e/".repeat(60)));
         assert_ne!(other.runtime_dir_for("abcd1234").unwrap(), dir);
+    }
+
+    #[test]
+    fn only_derived_runtime_dirs_are_trusted() {
+        let h = Home::new("/tmp/h");
+        let id = "abcd1234";
+        for c in h.runtime_dir_candidates(id) {
+            assert_eq!(h.trusted_runtime_dir(id, Some(&c)), Some(c.clone()));
+        }
+        let deep = Home::new(format!("/tmp/{}", "d/".repeat(60)));
+        let dir = deep.runtime_dir_for(id).unwrap();
+        assert_eq!(deep.trusted_runtime_dir(id, Some(&dir)), Some(dir));
+        for bad in [
+            "/",
+            "/tmp",
+            "/home/user",
+            "/tmp/h/containers/abcd1234/..",
+            "/tmp/h/containers/ffff0000",
+            "/tmp/h/containers/abcd1234/x",
+        ] {
+            assert_eq!(h.trusted_runtime_dir(id, Some(Path::new(bad))), None, "{bad}");
+        }
+        assert_eq!(h.trusted_runtime_dir(id, None), None);
+        // An invalid ID never yields a directory, even a "derived" one.
+        let evil = "../../x";
+        assert_eq!(
+            h.trusted_runtime_dir(evil, Some(&h.instance_dir(evil))),
+            None
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+use crate::regular_file::{is_regular, OpenError};
+
 /// A bootable image format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ImageFormat {
@@ -73,11 +76,18 @@ impl KernelImage {
     /// The kernel command line from the cmdline file (trimmed), or empty.
     pub fn read_cmdline(&self) -> std::io::Result<String> {
         match &self.cmdline {
-            Some(p) => Ok(std::fs::read_to_string(p)?.trim().to_string()),
+            Some(p) => Ok(crate::regular_file::read_to_string(p, MAX_CMDLINE)
+                .map_err(crate::regular_file::OpenError::into_io)?
+                .trim()
+                .to_string()),
             None => Ok(String::new()),
         }
     }
 }
+
+/// A kernel command line longer than this is not one (Linux allows a few
+/// kB); the limit keeps a wrong file from being read whole.
+const MAX_CMDLINE: u64 = 64 * 1024;
 
 const KERNEL_SUFFIX: &str = "-kernel";
 const INITRD_SUFFIX: &str = "-initrd.img";
@@ -94,14 +104,14 @@ pub fn resolve_kernel_image(path: &Path) -> Option<KernelImage> {
         .unwrap_or(s);
     let kernel = PathBuf::from(format!("{prefix}{KERNEL_SUFFIX}"));
     let initrd = PathBuf::from(format!("{prefix}{INITRD_SUFFIX}"));
-    if !kernel.is_file() || !initrd.is_file() {
+    if !is_regular(&kernel) || !is_regular(&initrd) {
         return None;
     }
     let cmdline = PathBuf::from(format!("{prefix}{CMDLINE_SUFFIX}"));
     Some(KernelImage {
         kernel,
         initrd,
-        cmdline: cmdline.is_file().then_some(cmdline),
+        cmdline: is_regular(&cmdline).then_some(cmdline),
     })
 }
 
@@ -121,8 +131,9 @@ pub fn format_from_extension(path: &Path) -> ImageFormat {
 }
 
 /// Format implied by the file's content, if it carries a known signature.
+/// Only regular files are read (a FIFO would block the read forever).
 pub fn format_from_content(path: &Path) -> Option<ImageFormat> {
-    let mut f = File::open(path).ok()?;
+    let mut f = crate::regular_file::open(path).ok()?;
     let mut head = [0u8; 32];
     let n = read_up_to(&mut f, &mut head);
     if n >= 4 && &head[..4] == b"QFI\xfb" {
@@ -165,6 +176,38 @@ pub fn detect_image_format(path: &Path) -> ImageFormat {
         return f;
     }
     format_from_extension(path)
+}
+
+/// Checks that `path` names an image `run` can boot and returns its
+/// format. What is refused, each with a message naming the path: nothing
+/// there; a directory, device or FIFO (which would block the format
+/// sniffing forever); an empty file; a `.iso` without an ISO 9660 volume
+/// descriptor (QEMU would boot it to nothing, forever); an unknown format.
+pub fn check_image(path: &Path) -> Result<ImageFormat> {
+    if resolve_kernel_image(path).is_some() {
+        return Ok(ImageFormat::KernelInitrd);
+    }
+    let shown = || path.display().to_string();
+    let md = crate::regular_file::check(path).map_err(|e| match e {
+        OpenError::Missing(_) => Error::ImageNotFound(path.to_path_buf()),
+        other => Error::invalid("image", shown(), other.describe()),
+    })?;
+    if md.len() == 0 {
+        return Err(Error::invalid("image", shown(), "the file is empty"));
+    }
+    let sniffed = format_from_content(path);
+    let format = sniffed.unwrap_or_else(|| format_from_extension(path));
+    if format == ImageFormat::Iso && sniffed.is_none() {
+        return Err(Error::invalid(
+            "image",
+            shown(),
+            "it is named .iso but has no ISO 9660 volume descriptor (\"CD001\" at offset 0x8001): it is not a bootable ISO",
+        ));
+    }
+    if format == ImageFormat::Unknown {
+        return Err(Error::UnknownFormat(path.to_path_buf()));
+    }
+    Ok(format)
 }
 
 #[cfg(test)]
@@ -229,6 +272,36 @@ mod tests {
             detect_image_format(&d.path().join("solo-kernel")),
             ImageFormat::Unknown
         );
+    }
+
+    #[test]
+    fn unbootable_paths_are_refused_by_what_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let msg = |p: &Path| check_image(p).unwrap_err().to_string();
+        assert!(msg(&d.path().join("none.iso")).contains("image not found"));
+        assert!(msg(d.path()).contains("is a directory"), "{}", msg(d.path()));
+        let zero = msg(Path::new("/dev/zero"));
+        assert!(zero.contains("character device"), "{zero}");
+        let fifo = d.path().join("pipe.iso");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let t = std::time::Instant::now();
+        assert!(msg(&fifo).contains("is a FIFO"), "{}", msg(&fifo));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(detect_image_format(&fifo), ImageFormat::Iso);
+        let empty = write(d.path(), "empty.qcow2", b"");
+        assert!(msg(&empty).contains("empty"), "{}", msg(&empty));
+        let garbage = write(d.path(), "garbage.iso", &[7u8; 40000]);
+        assert!(msg(&garbage).contains("volume descriptor"), "{}", msg(&garbage));
+        let short = write(d.path(), "short.iso", b"x");
+        assert!(msg(&short).contains("volume descriptor"));
+        let text = write(d.path(), "notes.txt", b"hello");
+        assert!(msg(&text).contains("unknown image format"));
+        let mut iso = vec![0u8; 0x8006];
+        iso[0x8001..0x8006].copy_from_slice(b"CD001");
+        let good = write(d.path(), "good.iso", &iso);
+        assert_eq!(check_image(&good).unwrap(), ImageFormat::Iso);
+        let raw = write(d.path(), "disk.img", &[0u8; 512]);
+        assert_eq!(check_image(&raw).unwrap(), ImageFormat::Raw);
     }
 
     #[test]

@@ -50,12 +50,12 @@ pub enum LinuxKitError {
         path: PathBuf,
     },
     /// Writing the YAML, preparing the output or starting linuxkit failed.
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: {error}", .path.display())]
     Io {
         /// The file, directory or binary involved.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -133,7 +133,7 @@ async fn build_iso_with(
     let linuxkit = linuxkit.ok_or(LinuxKitError::NotInstalled)?;
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| LinuxKitError::Io { path, source }
+        move |error| LinuxKitError::Io { path, error }
     };
 
     tokio::fs::DirBuilder::new()

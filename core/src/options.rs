@@ -26,8 +26,9 @@ pub struct RunConfig {
     pub ssh_port: Option<u16>,
     /// Absolute path of the private key.
     pub ssh_key: Option<PathBuf>,
-    /// Address forwarded ports listen on.
-    pub bind: IpAddr,
+    /// Listen address of each forwarded port that does not listen on
+    /// 127.0.0.1, by host port (what the record keeps).
+    pub binds: BTreeMap<u16, IpAddr>,
 }
 
 /// The 9p mount tag for a guest path: its base name, as go-container used.
@@ -135,17 +136,8 @@ pub fn validate(opts: &RunOptions) -> Result<RunConfig> {
             .to_string();
         volumes.insert(host, guest.clone());
     }
-    let ssh_key = match &opts.ssh_key {
-        Some(k) if !k.is_file() => {
-            return Err(Error::invalid(
-                "ssh key",
-                k.display().to_string(),
-                "no such file",
-            ))
-        }
-        Some(k) => Some(absolute(k)),
-        None => None,
-    };
+    let ssh_key = opts.ssh_key.as_deref().map(check_ssh_key).transpose()?;
+    let binds = listen_addresses(opts, &ports)?;
     Ok(RunConfig {
         name: opts.name.clone(),
         memory,
@@ -154,8 +146,83 @@ pub fn validate(opts: &RunOptions) -> Result<RunConfig> {
         volumes,
         ssh_port,
         ssh_key,
-        bind: opts.bind_address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        binds,
     })
+}
+
+/// The listen address of every mapping that does not listen on 127.0.0.1:
+/// its own (`bind_addresses`), else the options' `bind_address`.
+fn listen_addresses(
+    opts: &RunOptions,
+    ports: &BTreeMap<u16, u16>,
+) -> Result<BTreeMap<u16, IpAddr>> {
+    for host in opts.bind_addresses.keys() {
+        if !ports.contains_key(host) {
+            return Err(Error::invalid(
+                "listen address",
+                format!("{}:{host}", opts.bind_addresses[host]),
+                format!("host port {host} is not forwarded"),
+            ));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for host in ports.keys() {
+        let addr = opts
+            .bind_addresses
+            .get(host)
+            .copied()
+            .or(opts.bind_address)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        if addr.is_ipv6() {
+            return Err(Error::invalid(
+                "listen address",
+                addr.to_string(),
+                "QEMU's user network forwards IPv4 addresses only",
+            ));
+        }
+        if addr != IpAddr::V4(Ipv4Addr::LOCALHOST) {
+            out.insert(*host, addr);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the private key `exec` will use, so that a key ssh would refuse
+/// fails `run` rather than the first `exec`: it must be a regular file and,
+/// like OpenSSH requires, not readable by others when it is ours.
+pub fn check_ssh_key(key: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let shown = || key.display().to_string();
+    let md = crate::regular_file::check(key).map_err(|e| match e {
+        crate::regular_file::OpenError::Missing(_) => {
+            Error::invalid("ssh key", shown(), "no such file")
+        }
+        other => Error::invalid("ssh key", shown(), other.describe()),
+    })?;
+    let mode = md.permissions().mode() & 0o777;
+    if md.uid() == nix::unistd::getuid().as_raw() && mode & 0o077 != 0 {
+        return Err(Error::invalid(
+            "ssh key",
+            shown(),
+            format!(
+                "its permissions {mode:04o} let other users read it, and ssh refuses such a key; run chmod 600 {}",
+                shown()
+            ),
+        ));
+    }
+    Ok(absolute(key))
+}
+
+/// Parses a listen address (`127.0.0.1`, `0.0.0.0`, `[::1]`) as every front
+/// end accepts it.
+pub fn parse_bind_address(text: &str) -> Result<IpAddr> {
+    let trimmed = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    trimmed
+        .parse()
+        .map_err(|_| Error::invalid("bind address", text, "not an IP address"))
 }
 
 /// A parsed `-p` value: `[IP:]HOST:GUEST`.
@@ -180,57 +247,72 @@ fn port_number(spec: &str, s: &str) -> Result<u16> {
         Err(_) => Err(Error::invalid(
             "port mapping",
             spec,
-            format!("{s:?} is not a port number"),
+            format!("{:?} is not a port number", crate::error::shown(s)),
         )),
     }
 }
 
-/// Parses `HOST:GUEST` or `IP:HOST:GUEST`.
+/// Parses `HOST:GUEST` or `IP:HOST:GUEST` (an IPv6 address in brackets,
+/// `[::1]:8080:80`).
 pub fn parse_port_spec(spec: &str) -> Result<PortSpec> {
-    let (bind, rest) = match spec.rsplitn(3, ':').collect::<Vec<_>>().as_slice() {
-        [guest, host, ip] => (Some((*ip, *host, *guest)), None),
-        [guest, host] => (None, Some((*host, *guest))),
-        _ => {
-            return Err(Error::invalid(
-                "port mapping",
-                spec,
-                "expected HOST:GUEST or IP:HOST:GUEST",
-            ))
+    const FORM: &str = "expected HOST:GUEST or IP:HOST:GUEST";
+    let (ip, ports) = if let Some(rest) = spec.strip_prefix('[') {
+        let (ip, rest) = rest.split_once(']').ok_or_else(|| {
+            Error::invalid("port mapping", spec, "an IPv6 address needs a closing ']'")
+        })?;
+        let ports = rest.strip_prefix(':').ok_or_else(|| {
+            Error::invalid("port mapping", spec, format!("{FORM} after the address"))
+        })?;
+        (Some(ip), ports)
+    } else {
+        match spec.matches(':').count() {
+            1 => (None, spec),
+            2 => {
+                let (ip, ports) = spec.split_once(':').expect("two colons");
+                (Some(ip), ports)
+            }
+            0 => return Err(Error::invalid("port mapping", spec, FORM)),
+            n => {
+                return Err(Error::invalid(
+                    "port mapping",
+                    spec,
+                    format!(
+                        "{FORM} ({} fields; write an IPv6 address in brackets)",
+                        n + 1
+                    ),
+                ))
+            }
         }
     };
-    if let Some((ip, host, guest)) = bind {
-        let ip = ip.trim_matches(|c| c == '[' || c == ']');
-        let addr: IpAddr = ip.parse().map_err(|_| {
-            Error::invalid("port mapping", spec, format!("{ip:?} is not an IP address"))
-        })?;
-        return Ok(PortSpec {
-            bind: Some(addr),
-            host: port_number(spec, host)?,
-            guest: port_number(spec, guest)?,
-        });
-    }
-    let (host, guest) = rest.expect("two parts");
+    let (host, guest) = ports
+        .split_once(':')
+        .filter(|(_, g)| !g.contains(':'))
+        .ok_or_else(|| Error::invalid("port mapping", spec, FORM))?;
+    let bind = match ip {
+        None => None,
+        Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+            Error::invalid(
+                "port mapping",
+                spec,
+                format!("{:?} is not an IP address", crate::error::shown(ip)),
+            )
+        })?),
+    };
     Ok(PortSpec {
-        bind: None,
+        bind,
         host: port_number(spec, host)?,
         guest: port_number(spec, guest)?,
     })
 }
 
 /// Parses a `-p` value and adds it to `opts`. A spec that names a listen
-/// address sets [`RunOptions::bind_address`]; every spec that names one must
-/// name the same address, since all forwards share it.
+/// address sets it for that mapping only (in
+/// [`RunOptions::bind_addresses`]); the others keep `bind_address`, which
+/// defaults to 127.0.0.1.
 pub fn add_port_spec(opts: &mut RunOptions, spec: &str) -> Result<()> {
     let p = parse_port_spec(spec)?;
     if let Some(bind) = p.bind {
-        if opts.bind_address.is_some_and(|prev| prev != bind) {
-            return Err(Error::invalid(
-                "port mapping",
-                spec,
-                "all port mappings must use the same listen address",
-            ));
-        }
-        opts.bind_address = Some(bind);
+        opts.bind_addresses.insert(p.host, bind);
     }
     opts.ports.push((p.host, p.guest));
     Ok(())
@@ -262,7 +344,7 @@ mod tests {
     fn defaults() {
         let c = validate(&opts()).unwrap();
         assert_eq!((c.memory, c.cpus, c.ssh_port), (1024, 1, None));
-        assert_eq!(c.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(c.binds.is_empty());
     }
 
     #[test]
@@ -362,16 +444,79 @@ mod tests {
     }
 
     #[test]
-    fn port_specs_share_one_listen_address() {
+    fn each_mapping_keeps_its_own_listen_address() {
         let mut o = opts();
         add_port_spec(&mut o, "8080:80").unwrap();
         add_port_spec(&mut o, "0.0.0.0:8443:443").unwrap();
-        add_port_spec(&mut o, "0.0.0.0:9000:90").unwrap();
-        assert_eq!(o.ports, [(8080, 80), (8443, 443), (9000, 90)]);
-        assert_eq!(o.bind_address, Some("0.0.0.0".parse().unwrap()));
-        let e = add_port_spec(&mut o, "127.0.0.1:1:2").unwrap_err();
-        assert!(e.to_string().contains("same listen address"), "{e}");
-        assert_eq!(o.ports.len(), 3);
+        add_port_spec(&mut o, "127.0.0.1:9000:90").unwrap();
+        add_port_spec(&mut o, "192.168.1.5:9001:91").unwrap();
+        assert_eq!(o.ports, [(8080, 80), (8443, 443), (9000, 90), (9001, 91)]);
+        assert_eq!(o.bind_address, None);
+        let c = validate(&o).unwrap();
+        // Only the non-loopback ones are recorded; 8080 stays on loopback.
+        let want: BTreeMap<u16, IpAddr> = [
+            (8443, "0.0.0.0".parse().unwrap()),
+            (9001, "192.168.1.5".parse().unwrap()),
+        ]
+        .into();
+        assert_eq!(c.binds, want);
+        // A default address applies to mappings without their own; an
+        // explicit 127.0.0.1 still wins over it.
+        o.bind_address = Some("10.0.0.1".parse().unwrap());
+        let c = validate(&o).unwrap();
+        assert_eq!(c.binds[&8080], "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(!c.binds.contains_key(&9000));
+        assert_eq!(c.binds[&8443], "0.0.0.0".parse::<IpAddr>().unwrap());
+        let mut v6 = opts();
+        add_port_spec(&mut v6, "[::1]:8080:80").unwrap();
+        assert!(err(v6).contains("IPv4"));
+        let stray = RunOptions {
+            bind_addresses: [(1234, "0.0.0.0".parse().unwrap())].into(),
+            ..opts()
+        };
+        assert!(err(stray).contains("not forwarded"));
+    }
+
+    #[test]
+    fn malformed_port_specs_say_what_is_wrong() {
+        let e = parse_port_spec("8080:80:90:100").unwrap_err().to_string();
+        assert!(e.contains("4 fields") && e.contains("8080:80:90:100"), "{e}");
+        assert!(!e.contains("not an IP address"), "{e}");
+        let e = parse_port_spec("localhost:80:80").unwrap_err().to_string();
+        assert!(e.contains("\"localhost\" is not an IP address"), "{e}");
+        let p = parse_port_spec("[::1]:8080:80").unwrap();
+        assert_eq!(p.bind, Some("::1".parse().unwrap()));
+        assert!(parse_port_spec("[::1:8080:80").is_err());
+        assert!(parse_port_spec("[::1]8080:80").is_err());
+        assert!(parse_port_spec(":80").unwrap_err().to_string().contains("\"\""));
+        assert_eq!(parse_bind_address("[::1]").unwrap(), "::1".parse::<IpAddr>().unwrap());
+        assert!(parse_bind_address("nope").is_err());
+    }
+
+    #[test]
+    fn ssh_keys_ssh_would_refuse_are_refused_at_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let e = err(RunOptions {
+            ssh_key: Some(d.path().into()),
+            ..opts()
+        });
+        assert!(e.contains("is a directory") && !e.contains("no such file"), "{e}");
+        let key = d.path().join("id");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = err(RunOptions {
+            ssh_key: Some(key.clone()),
+            ..opts()
+        });
+        assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ok = validate(&RunOptions {
+            ssh_key: Some(key.clone()),
+            ..opts()
+        })
+        .unwrap();
+        assert_eq!(ok.ssh_key, Some(key));
     }
 
     #[test]

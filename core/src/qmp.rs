@@ -13,13 +13,12 @@ use tokio::net::UnixStream;
 #[derive(Debug, thiserror::Error)]
 pub enum QmpError {
     /// Connecting or talking to the socket failed.
-    #[error("QMP socket {}: {source}", path.display())]
+    #[error("QMP socket {}: {error}", path.display())]
     Io {
         /// The socket.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// QEMU answered with an error or something unexpected.
     #[error("QMP socket {}: {message}", path.display())]
@@ -46,7 +45,7 @@ impl Qmp {
     pub async fn connect(path: &Path) -> Result<Self, QmpError> {
         let io = |source| QmpError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let stream = UnixStream::connect(path).await.map_err(io)?;
         let (r, w) = stream.into_split();
@@ -75,7 +74,7 @@ impl Qmp {
         tokio::time::timeout(IO_TIMEOUT, self.writer.write_all(line.as_bytes()))
             .await
             .map_err(|_| self.protocol(format!("timed out sending {command}")))?
-            .map_err(|source| QmpError::Io { path, source })?;
+            .map_err(|error| QmpError::Io { path, error })?;
         loop {
             let reply = self.read_message().await?;
             if reply.get("event").is_some() {
@@ -112,7 +111,7 @@ impl Qmp {
             .map_err(|_| self.protocol("timed out waiting for a reply".into()))?
             .map_err(|source| QmpError::Io {
                 path: self.path.clone(),
-                source,
+                error: source,
             })?;
         if n == 0 {
             return Err(self.protocol("connection closed by QEMU".into()));

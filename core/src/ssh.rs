@@ -31,13 +31,12 @@ pub enum SshError {
         reason: &'static str,
     },
     /// Starting or talking to ssh failed.
-    #[error("ssh to 127.0.0.1:{port}: {source}")]
+    #[error("ssh to 127.0.0.1:{port}: {error}")]
     Io {
         /// The guest's SSH port.
         port: u16,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The guest's host key could not be learned.
     #[error("could not learn the SSH host key of the guest on 127.0.0.1:{port}: {detail}")]
@@ -168,9 +167,16 @@ impl SshTarget {
         } else {
             SshError::Io {
                 port: self.port,
-                source,
+                error: source,
             }
         }
+    }
+
+    /// Checks that every path ssh will be given (known_hosts, control
+    /// socket, key) can be passed to it, so a bad one is refused when the
+    /// container is created rather than at its first exec.
+    pub fn check(&self) -> Result<(), SshError> {
+        self.base_args("yes").map(|_| ())
     }
 
     /// Whether host keys for this container have been pinned.
@@ -212,6 +218,7 @@ impl SshTarget {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&self.lock_path)
         else {
             return;

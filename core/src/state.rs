@@ -8,13 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::container::Container;
+use crate::error::shown;
+use crate::id::is_valid_id;
 
 /// Errors of the state store. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -27,29 +32,256 @@ pub enum StateError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The path is not something the store may read or replace: a
+    /// symbolic link, a directory, a FIFO, a device.
+    #[error("state file {} {reason}", path.display())]
+    Unusable {
+        /// The state file or its lock file.
+        path: PathBuf,
+        /// What it is and why that is refused.
+        reason: String,
+    },
+    /// One record cannot be used (its ID is not 8 lowercase hex
+    /// characters, differs from its key, or the record does not parse).
+    /// The rest of the file works; `remove` can always delete the record.
+    #[error("state file {}: record {:?} is damaged ({reason}); it was left untouched — remove it (vmcontainer rm {}) or repair the file", path.display(), shown(key), shown(key))]
+    Damaged {
+        /// The state file.
+        path: PathBuf,
+        /// The record's key in `containers`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Reading, writing or locking failed.
-    #[error("state file {}: {op}: {source}", path.display())]
+    #[error("state file {}: {op}: {error}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
         /// What was being done.
         op: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (shown in the message, so not also a `source`).
+        error: std::io::Error,
     },
+}
+
+/// A record that cannot be used, kept verbatim so that writing the file
+/// never drops it. Nothing but removal touches it, and removal deletes no
+/// file on its behalf unless its key is a valid ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DamagedRecord {
+    /// Why it cannot be used.
+    pub reason: String,
+    /// The record as stored.
+    pub raw: serde_json::Value,
 }
 
 /// The whole file: `{"containers": {"<id>": Container}}` plus any other
 /// top-level fields, kept verbatim.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateFile {
     /// Containers by ID.
-    #[serde(default)]
     pub containers: BTreeMap<String, Container>,
+    /// Records that cannot be used, by key (see [`DamagedRecord`]). They are
+    /// written back inside `containers`.
+    pub damaged: BTreeMap<String, DamagedRecord>,
     /// Unknown top-level fields.
-    #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StateFile {
+    /// Parses the text of a state file. A key repeated in any object is an
+    /// error (a JSON reader would silently keep one of the two); a record
+    /// that cannot be used lands in [`StateFile::damaged`] instead of
+    /// failing the whole file. `Err` is why the file cannot be read.
+    pub fn from_json(bytes: &[u8]) -> Result<StateFile, String> {
+        let syntax = |e: serde_json::Error| {
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            )
+        };
+        if let Some(dup) = crate::json_keys::find_duplicate_key(bytes).map_err(syntax)? {
+            return Err(dup.to_string());
+        }
+        let mut file = match serde_json::from_slice::<Parts<Container>>(bytes) {
+            Ok(parts) => parts.into_state(),
+            Err(fast) => {
+                // Some record does not parse: split the file into raw
+                // records and keep the ones that fail as damaged.
+                let parts = serde_json::from_slice::<Parts<Box<RawValue>>>(bytes)
+                    .map_err(|_| syntax(fast))?;
+                let mut file = StateFile {
+                    extra: parts.extra,
+                    ..Default::default()
+                };
+                for (key, raw) in parts.records {
+                    match serde_json::from_str::<Container>(raw.get()) {
+                        Ok(c) => {
+                            file.containers.insert(key, c);
+                        }
+                        Err(e) => {
+                            let reason = e.to_string();
+                            let raw = serde_json::from_str(raw.get()).unwrap_or_default();
+                            file.damaged.insert(key, DamagedRecord { reason, raw });
+                        }
+                    }
+                }
+                file
+            }
+        };
+        file.quarantine_invalid_ids();
+        Ok(file)
+    }
+
+    /// Moves records whose key is not a valid ID, or whose `id` differs
+    /// from the key, to `damaged`: file paths are made from IDs, so such a
+    /// record must never be used to name one.
+    fn quarantine_invalid_ids(&mut self) {
+        let bad: Vec<String> = self
+            .containers
+            .iter()
+            .filter(|(k, c)| !is_valid_id(k) || c.id != **k)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in bad {
+            let c = self.containers.remove(&key).expect("key just listed");
+            let reason = if !is_valid_id(&key) {
+                "its key is not an ID of 8 lowercase hex characters".to_string()
+            } else {
+                format!("its id {:?} differs from its key", shown(&c.id))
+            };
+            let raw = serde_json::to_value(&c).unwrap_or_default();
+            self.damaged.insert(key, DamagedRecord { reason, raw });
+        }
+    }
+
+    /// The text written to disk (pretty JSON and a final newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("a state file always serializes");
+        json.push(b'\n');
+        json
+    }
+}
+
+/// The top level of the file with records of type `R` (parsed, or raw).
+struct Parts<R> {
+    records: Vec<(String, R)>,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Parts<Container> {
+    fn into_state(self) -> StateFile {
+        // Keys are unique (checked before parsing), and BTreeMap builds
+        // from a sorted vector in one pass instead of a search per insert.
+        StateFile {
+            containers: self.records.into_iter().collect(),
+            damaged: BTreeMap::new(),
+            extra: self.extra,
+        }
+    }
+}
+
+impl<'de, R: DeserializeOwned> Deserialize<'de> for Parts<R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Top<R>(std::marker::PhantomData<R>);
+        impl<'de, R: DeserializeOwned> Visitor<'de> for Top<R> {
+            type Value = Parts<R>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"an object {"containers": {...}}"#)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<R>, A::Error> {
+                let mut parts = Parts {
+                    records: Vec::new(),
+                    extra: serde_json::Map::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "containers" {
+                        let recs: Option<Records<R>> = map.next_value()?;
+                        parts.records = recs.map(|r| r.0).unwrap_or_default();
+                    } else {
+                        let v = map.next_value()?;
+                        parts.extra.insert(key, v);
+                    }
+                }
+                Ok(parts)
+            }
+        }
+        d.deserialize_map(Top(std::marker::PhantomData))
+    }
+}
+
+/// The `containers` object as a vector in file order.
+struct Records<R>(Vec<(String, R)>);
+
+impl<'de, R: DeserializeOwned> Deserialize<'de> for Records<R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<R>(std::marker::PhantomData<R>);
+        impl<'de, R: DeserializeOwned> Visitor<'de> for V<R> {
+            type Value = Records<R>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of containers by ID")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Records<R>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<String, R>()? {
+                    out.push((k, v));
+                }
+                Ok(Records(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for StateFile {
+    /// Parses without the duplicate-key check and without keeping
+    /// unparseable records (use [`StateFile::from_json`] for files).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut s = Parts::<Container>::deserialize(d)?.into_state();
+        s.quarantine_invalid_ids();
+        if let Some((k, _)) = s.damaged.iter().next() {
+            return Err(de::Error::custom(format!("record {:?} has an invalid ID", shown(k))));
+        }
+        Ok(s)
+    }
+}
+
+impl Serialize for StateFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// Both kinds of record, merged in key order.
+        struct All<'a>(&'a StateFile);
+        impl Serialize for All<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.containers.len() + self.0.damaged.len()))?;
+                let mut good = self.0.containers.iter().peekable();
+                let mut bad = self.0.damaged.iter().peekable();
+                loop {
+                    let take_good = match (good.peek(), bad.peek()) {
+                        (Some((g, _)), Some((b, _))) => g < b,
+                        (Some(_), None) => true,
+                        (None, Some(_)) => false,
+                        (None, None) => break,
+                    };
+                    if take_good {
+                        let (k, c) = good.next().expect("peeked");
+                        m.serialize_entry(k, c)?;
+                    } else {
+                        let (k, d) = bad.next().expect("peeked");
+                        m.serialize_entry(k, &d.raw)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("containers", &All(self))?;
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 /// Access to one `containers.json`.
@@ -79,10 +311,13 @@ impl StateStore {
     /// Reads the current state without locking (writes are atomic). A
     /// missing file is an empty state.
     pub fn load(&self) -> Result<StateFile, StateError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(StateFile::default()),
-            Err(e) => return Err(self.io("read", e)),
+        Ok(self.load_bytes()?.0)
+    }
+
+    /// The state and the exact bytes it was parsed from.
+    fn load_bytes(&self) -> Result<(StateFile, Vec<u8>), StateError> {
+        let Some(bytes) = self.read()? else {
+            return Ok((StateFile::default(), Vec::new()));
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(StateError::Corrupt {
@@ -90,14 +325,28 @@ impl StateStore {
                 reason: "the file is empty".into(),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+        let state = StateFile::from_json(&bytes).map_err(|reason| StateError::Corrupt {
             path: self.path.clone(),
-            reason: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        })
+            reason,
+        })?;
+        Ok((state, bytes))
+    }
+
+    /// Reads the file, refusing anything but a regular file: a symbolic
+    /// link would be replaced by the next write (so the two would silently
+    /// diverge), and a FIFO would block the read forever.
+    fn read(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let mut f = match open_regular(&self.path, OpenOptions::new().read(true)) {
+            Ok(f) => f,
+            Err(StateError::Io { error, .. }) if error.kind() == ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(|e| self.io("read", e))?;
+        Ok(Some(bytes))
     }
 
     /// Runs `f` on the state under the exclusive cross-process lock and
@@ -108,11 +357,13 @@ impl StateStore {
         E: From<StateError>,
     {
         let _lock = self.lock()?;
-        let mut state = self.load()?;
-        let before = state.clone();
+        let (mut state, before) = self.load_bytes()?;
         let out = f(&mut state)?;
-        if state != before {
-            self.write(&state)?;
+        // Comparing the text we would write with the text we read costs a
+        // memcmp; cloning and comparing 100,000 records cost far more.
+        let json = state.to_json();
+        if json != before {
+            self.write(&json)?;
         }
         Ok(out)
     }
@@ -120,28 +371,31 @@ impl StateStore {
     fn lock(&self) -> Result<File, StateError> {
         if let Some(dir) = self.path.parent() {
             crate::home::Home::ensure_dir(dir).map_err(|e| match e {
-                crate::error::Error::Io { source, .. } => self.io("create directory", source),
+                crate::error::Error::Io { error, .. } => self.io("create directory", error),
                 other => self.io("create directory", std::io::Error::other(other.to_string())),
             })?;
         }
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&self.lock_path)
-            .map_err(|e| self.io("open lock file", e))?;
+        let f = open_regular(
+            &self.lock_path,
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600),
+        )?;
         // std's lock() is flock(2): released on close, including when the
         // process dies, so a crashed writer never wedges the others.
         f.lock().map_err(|e| self.io("lock", e))?;
         Ok(f)
     }
 
-    fn write(&self, state: &StateFile) -> Result<(), StateError> {
+    fn write(&self, json: &[u8]) -> Result<(), StateError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let mut json = serde_json::to_vec_pretty(state)
-            .map_err(|e| self.io("serialize", std::io::Error::other(e)))?;
-        json.push(b'\n');
+        // The rename below would replace a link with a file; refuse instead
+        // (a link created since we read the file).
+        if fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(unusable(&self.path, &symlink_reason()));
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(".containers.json.")
             .tempfile_in(dir)
@@ -149,7 +403,7 @@ impl StateStore {
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o600))
             .map_err(|e| self.io("chmod temporary file", e))?;
-        tmp.write_all(&json)
+        tmp.write_all(json)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| self.io("write temporary file", e))?;
         tmp.persist(&self.path)
@@ -160,13 +414,39 @@ impl StateStore {
         Ok(())
     }
 
-    fn io(&self, op: &'static str, source: std::io::Error) -> StateError {
+    fn io(&self, op: &'static str, error: std::io::Error) -> StateError {
         StateError::Io {
             path: self.path.clone(),
             op,
-            source,
+            error,
         }
     }
+}
+
+fn unusable(path: &Path, reason: &str) -> StateError {
+    StateError::Unusable {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn symlink_reason() -> String {
+    "is a symbolic link; vmcontainer does not follow links for its state (every write replaces the file, which would cut the link) — move the real file into place".into()
+}
+
+/// Opens `path` without following a final symbolic link and without
+/// blocking on a FIFO, and checks that it is a regular file.
+fn open_regular(path: &Path, opts: &mut OpenOptions) -> Result<File, StateError> {
+    use crate::regular_file::{open_with, OpenError};
+    open_with(path, opts, false).map_err(|e| match e {
+        OpenError::Symlink => unusable(path, &symlink_reason()),
+        OpenError::NotRegular(_) => unusable(path, &e.describe()),
+        OpenError::Missing(error) | OpenError::Io(error) => StateError::Io {
+            path: path.to_path_buf(),
+            op: "open",
+            error,
+        },
+    })
 }
 
 #[cfg(test)]

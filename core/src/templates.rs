@@ -37,20 +37,20 @@ pub enum TemplateError {
         names: Vec<String>,
     },
     /// A template directory exists but could not be listed.
-    #[error("cannot read template directory {}: {source}", .path.display())]
+    #[error("cannot read template directory {}: {error}", .path.display())]
     ReadDir {
         /// The directory.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A template file could not be read (or is not UTF-8).
-    #[error("cannot read template file {}: {source}", .path.display())]
+    #[error("cannot read template file {}: {error}", .path.display())]
     ReadFile {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -293,7 +293,7 @@ fn template(name: &str, content: &str, path: Option<PathBuf>) -> Template {
 fn read_file(path: &Path) -> Result<String, TemplateError> {
     fs::read_to_string(path).map_err(|source| TemplateError::ReadFile {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })
 }
 
@@ -315,7 +315,7 @@ fn disk_templates(dirs: &TemplateDirs) -> Result<BTreeMap<String, PathBuf>, Temp
 fn scan_dir(dir: &Path) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
     let read_err = |source| TemplateError::ReadDir {
         path: dir.to_path_buf(),
-        source,
+        error: source,
     };
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,

@@ -15,7 +15,7 @@ impl LinuxKitManager {
     /// in its own directory, a master socket in its runtime directory.
     pub(super) fn ssh_target(&self, c: &Container) -> SshTarget {
         let instance = self.home.instance_dir(&c.id);
-        let rd = c.runtime_dir.clone().unwrap_or_else(|| instance.clone());
+        let rd = self.runtime_dir(c).unwrap_or_else(|| instance.clone());
         SshTarget {
             port: c.ssh_port,
             key: c.ssh_key.as_ref().map(Into::into),

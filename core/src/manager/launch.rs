@@ -15,7 +15,8 @@ use crate::container::{Container, RunOptions, Status};
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
 use crate::hypervisor::{BootImage, PortForward, Share, VmSpec};
-use crate::image::{detect_image_format, resolve_kernel_image, ImageFormat};
+use crate::image::{check_image, detect_image_format, resolve_kernel_image, ImageFormat};
+use crate::state::StateFile;
 use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};
@@ -75,13 +76,7 @@ impl LinuxKitManager {
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
         let image = absolute(image);
-        let format = detect_image_format(&image);
-        if format != ImageFormat::KernelInitrd && !image.is_file() {
-            return Err(Error::ImageNotFound(image));
-        }
-        if format == ImageFormat::Unknown {
-            return Err(Error::UnknownFormat(image));
-        }
+        let format = check_image(&image)?;
         if !self.hypervisor.available() {
             return Err(match crate::hypervisor::detect_hypervisor() {
                 Err(e) => e,
@@ -93,20 +88,20 @@ impl LinuxKitManager {
         }
         let st = self.state.load()?;
         if let Some(n) = &cfg.name {
-            if st.containers.values().any(|c| &c.name == n) {
-                return Err(Error::invalid(
-                    "name",
-                    n,
-                    "a container with this name already exists",
-                ));
-            }
+            check_name_free(&st, n)?;
         }
+        // A new ID never equals an existing name either: IDs win when a
+        // reference is resolved, so that name would become unreachable.
         let id = loop {
             let id = crate::id::generate_id();
-            if !st.containers.contains_key(&id) {
+            if !st.containers.contains_key(&id)
+                && !st.damaged.contains_key(&id)
+                && !st.containers.values().any(|c| c.name == id)
+            {
                 break id;
             }
         };
+        drop(st);
         let mut record = Container {
             id: id.clone(),
             name: cfg.name.clone().unwrap_or_else(|| id.clone()),
@@ -126,7 +121,8 @@ impl LinuxKitManager {
             hypervisor: Some(self.hypervisor.name().to_string()),
             accel: None,
             format: Some(format),
-            bind_address: Some(cfg.bind),
+            bind_address: None,
+            bind_addresses: cfg.binds.clone(),
             ssh_port_auto: cfg.ssh_port.is_none(),
             runtime_dir: None,
             disk: None,
@@ -135,6 +131,23 @@ impl LinuxKitManager {
             stopped_at: None,
             extra: Default::default(),
         };
+        // `exec` passes these paths to ssh, which cannot take some of them
+        // (a `"` in the home, say): refuse now, not at the first exec.
+        let runtime_dir = self.home.runtime_dir_for(&id)?;
+        let probe = Container {
+            runtime_dir: Some(runtime_dir),
+            ..record.clone()
+        };
+        if let Err(e) = self.ssh_target(&probe).check() {
+            return Err(match e {
+                crate::ssh::SshError::Unsafe {
+                    what,
+                    value,
+                    reason,
+                } => Error::invalid(what, value, reason),
+                other => other.into(),
+            });
+        }
         let result = self.launch_new(&mut record, on_output.is_some()).await;
         let launched = match result {
             Ok(l) => l,
@@ -144,11 +157,13 @@ impl LinuxKitManager {
             }
         };
         let saved = self.state.update(|s| {
-            if s.containers.values().any(|c| c.name == record.name) {
+            // Another process may have taken the name (or the ID) since.
+            check_name_free(s, &record.name)?;
+            if s.containers.contains_key(&id) {
                 return Err(Error::invalid(
                     "name",
                     &record.name,
-                    "a container with this name already exists",
+                    "a container with this ID was created meanwhile",
                 ));
             }
             s.containers.insert(id.clone(), record.clone());
@@ -174,6 +189,12 @@ impl LinuxKitManager {
         if record.ssh_port_auto {
             record.ssh_port = 0;
         }
+        let format = record.format.unwrap_or(ImageFormat::Unknown);
+        if format.is_disk() && record.disk.is_none() {
+            // A record without an overlay (go-container's): give it one, so
+            // the image it names is never written.
+            self.prepare_overlay(&mut record)?;
+        }
         self.launch(&mut record, false).await?;
         let id = record.id.clone();
         self.update_container(&id, |c| {
@@ -184,19 +205,25 @@ impl LinuxKitManager {
 
     /// First launch: prepares the directories and the overlay disk.
     async fn launch_new(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
-        let instance = self.home.instance_dir(&record.id);
-        Home::ensure_dir(&instance)?;
-        let format = record.format.unwrap_or(ImageFormat::Unknown);
-        if format.is_disk() {
-            let disk = self.hypervisor.prepare_disk(
-                Path::new(&record.image),
-                format,
-                &instance.join("disk.qcow2"),
-            )?;
-            restrict(&disk)?;
-            record.disk = Some(disk);
+        Home::ensure_dir(&self.home.instance_dir(&record.id))?;
+        if record.format.unwrap_or(ImageFormat::Unknown).is_disk() {
+            self.prepare_overlay(record)?;
         }
         self.launch(record, foreground).await
+    }
+
+    /// Creates the container's copy-on-write overlay over its image.
+    fn prepare_overlay(&self, record: &mut Container) -> Result<()> {
+        Home::ensure_dir(&self.home.instance_dir(&record.id))?;
+        let format = record.format.unwrap_or(ImageFormat::Unknown);
+        let disk = self.hypervisor.prepare_disk(
+            Path::new(&record.image),
+            format,
+            &self.home.disk_path(&record.id),
+        )?;
+        restrict(&disk)?;
+        record.disk = Some(disk);
+        Ok(())
     }
 
     fn boot_image(&self, record: &Container) -> Result<BootImage> {
@@ -208,16 +235,33 @@ impl LinuxKitManager {
                     resolve_kernel_image(&image)
                         .ok_or_else(|| Error::ImageNotFound(image.clone()))?,
                 ),
-                f @ (ImageFormat::Qcow2 | ImageFormat::Vmdk | ImageFormat::Raw) => {
+                ImageFormat::Qcow2 | ImageFormat::Vmdk | ImageFormat::Raw => {
+                    // The record's `disk` is input: QEMU writes to it, so it
+                    // must be the overlay this home derives, nothing else.
+                    let own = self.home.disk_path(&record.id);
                     match &record.disk {
-                        Some(d) if d != &image => BootImage::Disk {
-                            path: d.clone(),
+                        Some(d) if *d == own => BootImage::Disk {
+                            path: own,
                             format: "qcow2",
                         },
-                        _ => BootImage::Disk {
-                            path: image,
-                            format: f.as_str(),
-                        },
+                        Some(d) => {
+                            return Err(Error::invalid(
+                                "disk",
+                                d.display().to_string(),
+                                format!(
+                                    "container {}'s record names a disk other than its overlay {}; refusing to let the VM write there",
+                                    record.id,
+                                    own.display()
+                                ),
+                            ))
+                        }
+                        None => {
+                            return Err(Error::invalid(
+                                "disk",
+                                "",
+                                format!("container {} has no overlay disk", record.id),
+                            ))
+                        }
                     }
                 }
                 ImageFormat::Unknown => return Err(Error::UnknownFormat(image)),
@@ -241,19 +285,18 @@ impl LinuxKitManager {
         let log_path = self.home.log_path(&record.id);
         create_private_file(&log_path)?;
         let accel = self.hypervisor.accel()?;
-        let bind = record
-            .bind_address
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         let mut ports = vec![PortForward {
             bind: std::net::Ipv4Addr::LOCALHOST.into(),
             host: record.ssh_port,
             guest: 22,
         }];
-        ports.extend(record.ports.iter().map(|(h, g)| PortForward {
-            bind,
-            host: *h,
-            guest: *g,
-        }));
+        // Each mapping keeps its own listen address (one hostfwd rule each).
+        ports.extend(
+            record
+                .port_forwards()
+                .into_iter()
+                .map(|(bind, host, guest)| PortForward { bind, host, guest }),
+        );
         let shares = record
             .volumes
             .iter()
@@ -408,6 +451,26 @@ impl LinuxKitManager {
     }
 }
 
+/// Refuses `name` if a container already has it as its name, or has it
+/// as its ID (a name equal to an ID would be shadowed by that ID).
+fn check_name_free(st: &StateFile, name: &str) -> Result<()> {
+    if st.containers.contains_key(name) || st.damaged.contains_key(name) {
+        return Err(Error::invalid(
+            "name",
+            name,
+            "it is the ID of another container; a name must not equal an ID",
+        ));
+    }
+    if st.containers.values().any(|c| c.name == name) {
+        return Err(Error::invalid(
+            "name",
+            name,
+            "a container with this name already exists",
+        ));
+    }
+    Ok(())
+}
+
 /// Makes an existing file readable only by us.
 fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -416,14 +479,26 @@ fn restrict(path: &Path) -> Result<()> {
 }
 
 /// Creates (or keeps) a file readable only by us.
+///
+/// The path is derived from the container's ID, but whatever is there is
+/// not trusted: a symbolic link is not followed (a chmod would land on its
+/// target) and a FIFO is refused rather than blocking.
 pub(crate) fn create_private_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("create", path, e))?;
+    let f = crate::regular_file::open_with(
+        path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600),
+        false,
+    )
+    .map_err(|e| match e {
+        crate::regular_file::OpenError::Missing(e) | crate::regular_file::OpenError::Io(e) => {
+            Error::io("create", path, e)
+        }
+        other => Error::invalid("file", path.display().to_string(), other.describe()),
+    })?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io("chmod", path, e))
 }

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use nix::sys::signal::Signal;
 
-use super::{identity, LinuxKitManager};
+use super::{identity, may_run, reconcile, resolve_in, Found, LinuxKitManager};
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::hypervisor::qmp_socket;
+use crate::id::is_valid_id;
 use crate::process::Identity;
 use crate::qmp::Qmp;
 
@@ -35,12 +36,12 @@ impl LinuxKitManager {
     /// whatever state it reached, and the next `list` reconciles it.
     pub async fn stop(&self, reference: &str, timeout: Duration) -> Result<Container> {
         let c = self.get(reference)?;
-        if c.status != Status::Running {
+        if !may_run(&c) {
             return Err(Error::NotRunning(c.id));
         }
         let ident = identity(&c);
         let mut powered_down = false;
-        if let Some(rd) = &c.runtime_dir {
+        if let Some(rd) = &self.runtime_dir(&c) {
             if let Ok(mut q) = Qmp::connect(&qmp_socket(rd)).await {
                 powered_down = q.execute("system_powerdown", None).await.is_ok();
             }
@@ -64,9 +65,23 @@ impl LinuxKitManager {
     /// Deletes a container's record, log, disk overlay and runtime
     /// directory. A running container is refused unless `force`, which
     /// stops it first.
+    ///
+    /// A damaged record (see [`crate::state::DamagedRecord`]) can always be
+    /// removed by its key: only the record goes, plus the files this home
+    /// derives from the key when the key is a valid ID. The returned record
+    /// is then what could be read of it, with status `damaged`.
     pub async fn remove(&self, reference: &str, force: bool) -> Result<Container> {
-        let c = self.get(reference)?;
-        if c.status == Status::Running {
+        let mut st = self.state.load()?;
+        let id = match resolve_in(&st, reference)? {
+            Found::Container(id) => id,
+            Found::Damaged(key) => return self.remove_damaged(&key, force).await,
+        };
+        let c = st
+            .containers
+            .remove(&id)
+            .ok_or_else(|| Error::NotFound(reference.to_string()))?;
+        drop(st);
+        if may_run(&c) && identity(&c).is_current() {
             if !force {
                 return Err(Error::Running(c.id));
             }
@@ -75,24 +90,86 @@ impl LinuxKitManager {
                 Err(e) => return Err(e),
             }
         }
-        let removed = self.state.update(|s| {
+        let mut removed = self.state.update(|s| {
             s.containers
                 .remove(&c.id)
                 .ok_or_else(|| Error::NotFound(c.id.clone()))
         })?;
-        let _ = std::fs::remove_file(self.home.log_path(&c.id));
-        let _ = std::fs::remove_dir_all(self.home.instance_dir(&c.id));
-        if let Some(rd) = &c.runtime_dir {
+        if removed.status == Status::Running && !identity(&removed).is_current() {
+            reconcile(&mut removed);
+        }
+        self.delete_files(&removed.id, self.runtime_dir(&removed).into_iter().collect());
+        Ok(removed)
+    }
+
+    /// Deletes the files of container `id`: its log, its instance directory
+    /// and `runtime_dirs` — all paths this home derives from a valid ID.
+    fn delete_files(&self, id: &str, runtime_dirs: Vec<std::path::PathBuf>) {
+        if !is_valid_id(id) {
+            return;
+        }
+        let _ = std::fs::remove_file(self.home.log_path(id));
+        let _ = std::fs::remove_dir_all(self.home.instance_dir(id));
+        for rd in runtime_dirs {
             let _ = std::fs::remove_dir_all(rd);
         }
-        Ok(removed)
+    }
+
+    async fn remove_damaged(&self, key: &str, force: bool) -> Result<Container> {
+        let st = self.state.load()?;
+        let raw = st
+            .damaged
+            .get(key)
+            .map(|d| d.raw.clone())
+            .ok_or_else(|| Error::NotFound(key.to_string()))?;
+        drop(st);
+        // A record whose key is an ID may still have a live hypervisor:
+        // find it by the recorded PID, and recognise it by its start time
+        // or by the `-name vmcontainer-<id>` QEMU was given.
+        let marker = format!("vmcontainer-{key}");
+        let ident = Identity {
+            pid: raw
+                .get("pid")
+                .and_then(|p| p.as_i64())
+                .and_then(|p| i32::try_from(p).ok())
+                .unwrap_or(0),
+            start_time: raw.get("pid_start_time").and_then(|t| t.as_u64()),
+            marker: &marker,
+        };
+        if is_valid_id(key) && ident.is_current() {
+            if !force {
+                return Err(Error::Running(key.to_string()));
+            }
+            ident.signal(Signal::SIGTERM);
+            if !wait_gone(&ident, TERM_GRACE).await {
+                ident.signal(Signal::SIGKILL);
+                wait_gone(&ident, TERM_GRACE).await;
+            }
+        }
+        self.state.update(|s| {
+            s.damaged
+                .remove(key)
+                .map(|_| ())
+                .ok_or_else(|| Error::NotFound(key.to_string()))
+        })?;
+        self.delete_files(key, self.home.runtime_dir_candidates(key));
+        let mut shown: Container = serde_json::from_value(raw.clone()).unwrap_or_else(|_| {
+            serde_json::from_value(serde_json::json!({
+                "id": key, "image": "", "status": "damaged",
+                "started_at": "1970-01-01T00:00:00Z",
+            }))
+            .expect("a minimal record parses")
+        });
+        shown.id = key.to_string();
+        shown.status = Status::Unknown("damaged".into());
+        Ok(shown)
     }
 
     /// Waits until the guest's SSH server answers, then pins its host key.
     /// Fails early if the VM stops while waiting.
     pub async fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
         let c = self.get(reference)?;
-        if c.status != Status::Running {
+        if !may_run(&c) {
             return Err(Error::NotRunning(c.id));
         }
         let ident = identity(&c);

@@ -18,7 +18,7 @@ use crate::home::Home;
 use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
-use crate::state::{StateFile, StateStore};
+use crate::state::{StateError, StateFile, StateStore};
 
 /// Default time `stop` gives the guest to power off before signalling.
 pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -48,6 +48,20 @@ pub struct Inspect {
     pub qmp_socket: Option<PathBuf>,
     /// Serial console socket.
     pub console_socket: Option<PathBuf>,
+    /// Every forwarded port with the address it listens on (the SSH
+    /// forward, always on 127.0.0.1, is `ssh_port`).
+    pub forwards: Vec<Forward>,
+}
+
+/// One forwarded port as [`Inspect`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forward {
+    /// Listen address on the host.
+    pub bind: std::net::IpAddr,
+    /// Host port.
+    pub host: u16,
+    /// Guest port.
+    pub guest: u16,
 }
 
 impl LinuxKitManager {
@@ -86,7 +100,33 @@ impl LinuxKitManager {
 
     /// Resolves an exact ID, an exact name, or a unique ID prefix to an ID.
     pub fn resolve(&self, reference: &str) -> Result<String> {
-        resolve_in(&self.state.load()?, reference)
+        let st = self.state.load()?;
+        match resolve_in(&st, reference)? {
+            Found::Container(id) => Ok(id),
+            Found::Damaged(key) => Err(self.damaged(&st, &key)),
+        }
+    }
+
+    /// The error for using damaged record `key`.
+    fn damaged(&self, st: &StateFile, key: &str) -> Error {
+        StateError::Damaged {
+            path: self.state.path().to_path_buf(),
+            key: key.to_string(),
+            reason: st
+                .damaged
+                .get(key)
+                .map(|d| d.reason.clone())
+                .unwrap_or_default(),
+        }
+        .into()
+    }
+
+    /// Records of the state file that cannot be used, as errors naming
+    /// each and saying how to remove it. `list` leaves them out; a front
+    /// end shows these beside the listing so they are never hidden.
+    pub fn damaged_records(&self) -> Result<Vec<Error>> {
+        let st = self.state.load()?;
+        Ok(st.damaged.keys().map(|k| self.damaged(&st, k)).collect())
     }
 
     /// Every known container, with dead "running" ones reconciled to
@@ -118,10 +158,12 @@ impl LinuxKitManager {
 
     /// One container by ID, prefix or name (reconciled like `list`).
     pub fn get(&self, reference: &str) -> Result<Container> {
-        let id = self.resolve(reference)?;
-        let c = self
-            .state
-            .load()?
+        let mut st = self.state.load()?;
+        let id = match resolve_in(&st, reference)? {
+            Found::Container(id) => id,
+            Found::Damaged(key) => return Err(self.damaged(&st, &key)),
+        };
+        let c = st
             .containers
             .remove(&id)
             .ok_or_else(|| Error::NotFound(reference.to_string()))?;
@@ -137,13 +179,26 @@ impl LinuxKitManager {
     /// The record plus the paths of its files.
     pub fn inspect(&self, reference: &str) -> Result<Inspect> {
         let c = self.get(reference)?;
+        let rd = self.runtime_dir(&c);
         Ok(Inspect {
             log_path: self.home.log_path(&c.id),
             instance_dir: self.home.instance_dir(&c.id),
-            qmp_socket: c.runtime_dir.as_deref().map(hypervisor::qmp_socket),
-            console_socket: c.runtime_dir.as_deref().map(hypervisor::console_socket),
+            qmp_socket: rd.as_deref().map(hypervisor::qmp_socket),
+            console_socket: rd.as_deref().map(hypervisor::console_socket),
+            forwards: c
+                .port_forwards()
+                .into_iter()
+                .map(|(bind, host, guest)| Forward { bind, host, guest })
+                .collect(),
             container: c,
         })
+    }
+
+    /// The container's runtime directory if its record names one this home
+    /// derives for it (see [`Home::trusted_runtime_dir`]).
+    fn runtime_dir(&self, c: &Container) -> Option<PathBuf> {
+        self.home
+            .trusted_runtime_dir(&c.id, c.runtime_dir.as_deref())
     }
 
     /// The container's whole serial log.
@@ -158,6 +213,7 @@ impl LinuxKitManager {
         let c = self.get(reference)?;
         let path = self.home.log_path(&c.id);
         Home::ensure_dir(&self.home.logs_dir())?;
+        launch::create_private_file(&path)?;
         let running = c.status == Status::Running;
         let ident = identity(&c);
         LogFollower::open(&path, Box::new(move || running && ident.is_current()))
@@ -178,6 +234,16 @@ impl LinuxKitManager {
             f(c)?;
             Ok(c.clone())
         })
+    }
+}
+
+/// Whether `c`'s hypervisor may be running: it is recorded as running, or
+/// its status is one this version does not know and its process is alive.
+fn may_run(c: &Container) -> bool {
+    match c.status {
+        Status::Running => true,
+        Status::Unknown(_) => identity(c).is_current(),
+        _ => false,
     }
 }
 
@@ -202,7 +268,14 @@ fn identity(c: &Container) -> Identity<'static> {
     }
 }
 
-fn resolve_in(st: &StateFile, reference: &str) -> Result<String> {
+/// What a reference names: a usable container, or a damaged record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Found {
+    Container(String),
+    Damaged(String),
+}
+
+fn resolve_in(st: &StateFile, reference: &str) -> Result<Found> {
     if reference.is_empty() {
         return Err(Error::invalid(
             "container reference",
@@ -211,7 +284,10 @@ fn resolve_in(st: &StateFile, reference: &str) -> Result<String> {
         ));
     }
     if st.containers.contains_key(reference) {
-        return Ok(reference.to_string());
+        return Ok(Found::Container(reference.to_string()));
+    }
+    if st.damaged.contains_key(reference) {
+        return Ok(Found::Damaged(reference.to_string()));
     }
     let by_name: Vec<&String> = st
         .containers
@@ -220,24 +296,27 @@ fn resolve_in(st: &StateFile, reference: &str) -> Result<String> {
         .map(|c| &c.id)
         .collect();
     if let [id] = by_name.as_slice() {
-        return Ok((*id).clone());
+        return Ok(Found::Container((*id).clone()));
     }
-    let by_prefix: Vec<String> = st
-        .containers
-        .keys()
-        .filter(|id| id.starts_with(reference))
-        .cloned()
-        .collect();
-    match by_prefix.len() {
-        1 => Ok(by_prefix[0].clone()),
-        0 if by_name.len() > 1 => Err(Error::Ambiguous {
+    // Keys are sorted, so the IDs with this prefix are one range.
+    let prefixed = |keys: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+        keys.take_while(|k| k.starts_with(reference))
+            .cloned()
+            .collect()
+    };
+    let good = prefixed(&mut st.containers.range(reference.to_string()..).map(|(k, _)| k));
+    let bad = prefixed(&mut st.damaged.range(reference.to_string()..).map(|(k, _)| k));
+    match (good.len(), bad.len()) {
+        (1, 0) => Ok(Found::Container(good[0].clone())),
+        (0, 1) => Ok(Found::Damaged(bad[0].clone())),
+        (0, 0) if by_name.len() > 1 => Err(Error::Ambiguous {
             query: reference.into(),
             matches: by_name.into_iter().cloned().collect(),
         }),
-        0 => Err(Error::NotFound(reference.to_string())),
+        (0, 0) => Err(Error::NotFound(reference.to_string())),
         _ => Err(Error::Ambiguous {
             query: reference.into(),
-            matches: by_prefix,
+            matches: good.into_iter().chain(bad).collect(),
         }),
     }
 }
@@ -260,11 +339,12 @@ mod tests {
         for (id, name) in [("abc12345", "web"), ("abd00000", "db"), ("ffff0000", "abc")] {
             st.containers.insert(id.into(), rec(id, name));
         }
-        assert_eq!(resolve_in(&st, "abc12345").unwrap(), "abc12345");
-        assert_eq!(resolve_in(&st, "web").unwrap(), "abc12345");
+        let c = |id: &str| Found::Container(id.to_string());
+        assert_eq!(resolve_in(&st, "abc12345").unwrap(), c("abc12345"));
+        assert_eq!(resolve_in(&st, "web").unwrap(), c("abc12345"));
         // A name beats a prefix.
-        assert_eq!(resolve_in(&st, "abc").unwrap(), "ffff0000");
-        assert_eq!(resolve_in(&st, "abd").unwrap(), "abd00000");
+        assert_eq!(resolve_in(&st, "abc").unwrap(), c("ffff0000"));
+        assert_eq!(resolve_in(&st, "abd").unwrap(), c("abd00000"));
         let amb = resolve_in(&st, "ab").unwrap_err();
         assert!(matches!(amb, Error::Ambiguous { .. }), "{amb}");
         assert!(amb.to_string().contains("abc12345") && amb.to_string().contains("abd00000"));
@@ -272,5 +352,17 @@ mod tests {
             resolve_in(&st, "zz").unwrap_err(),
             Error::NotFound(_)
         ));
+        // Damaged records are found by key or prefix, never by name.
+        st.damaged.insert(
+            "../../x".into(),
+            crate::state::DamagedRecord {
+                reason: "bad".into(),
+                raw: serde_json::json!({"name": "evil"}),
+            },
+        );
+        let d = Found::Damaged("../../x".into());
+        assert_eq!(resolve_in(&st, "../../x").unwrap(), d);
+        assert_eq!(resolve_in(&st, "../").unwrap(), d);
+        assert!(matches!(resolve_in(&st, "evil"), Err(Error::NotFound(_))));
     }
 }

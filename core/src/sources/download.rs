@@ -108,7 +108,7 @@ pub async fn fetch(
     let name = safe_file_name(req.file_name, req.url)?;
     let sha256 = super::checksum::parse_hex(req.url, req.sha256)?;
     crate::home::Home::ensure_dir(dir).map_err(|e| match e {
-        crate::Error::Io { op, path, source } => SourceError::io(op, path, source),
+        crate::Error::Io { op, path, error } => SourceError::io(op, path, error),
         other => SourceError::io(
             "create directory",
             dir,

@@ -131,15 +131,14 @@ pub enum SourceError {
         reason: &'static str,
     },
     /// A local file operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {error}", path.display())]
     Io {
         /// What was being done.
         op: &'static str,
         /// The path involved.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -148,7 +147,7 @@ impl SourceError {
         SourceError::Io {
             op,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
