@@ -9,7 +9,7 @@ use vmcontainer::Container;
 
 use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
 use crate::ffi::{self, guard, guard_value, malloc_bytes, obj, out_arg, to_cstring};
-use crate::types::{static_name, vmc_image_format_t, vmc_status_t};
+use crate::types::{vmc_image_format_t, vmc_status_t};
 
 /// A snapshot of a container record (it does not change when the container
 /// does: fetch a new one with `vmc_manager_get`). Release with
@@ -26,6 +26,8 @@ pub struct vmc_container_t {
     ssh_key: Option<CString>,
     hypervisor: Option<CString>,
     accel: Option<CString>,
+    status: CString,
+    port_binds: Vec<CString>,
     volumes: Vec<(CString, CString)>,
 }
 
@@ -49,6 +51,12 @@ impl vmc_container_t {
             ssh_key: opt(&record.ssh_key),
             hypervisor: opt(&record.hypervisor),
             accel: opt(&record.accel),
+            status: to_cstring(record.status.as_str()),
+            port_binds: record
+                .port_forwards()
+                .iter()
+                .map(|(bind, _, _)| to_cstring(bind.to_string()))
+                .collect(),
             volumes: record
                 .volumes
                 .iter()
@@ -103,20 +111,19 @@ pub unsafe extern "C" fn vmc_container_image(c: *const vmc_container_t) -> *cons
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_status(c: *const vmc_container_t) -> vmc_status_t {
     field(c, vmc_status_t::VMC_STATUS_ERROR, |c| {
-        c.record.status.into()
+        (&c.record.status).into()
     })
 }
 
-/// The status as its state-file string (`"running"`, ...): static, never
-/// freed. NULL for NULL.
+/// The status as its state-file string (`"running"`, ...; for
+/// `VMC_STATUS_UNKNOWN` the text the file holds), borrowed from the
+/// snapshot. NULL for NULL.
 ///
 /// # Safety
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_status_name(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| {
-        static_name(c.record.status.as_str()).as_ptr()
-    })
+    field(c, ptr::null(), |c| c.status.as_ptr())
 }
 
 /// PID of the hypervisor process (0 when unknown or for NULL).
@@ -272,6 +279,22 @@ pub unsafe extern "C" fn vmc_container_port_at(
         guest.write(g);
     }
     true
+}
+
+/// The address port forward `index` (ordered by host port, as in
+/// `vmc_container_port_at`) listens on, e.g. `"127.0.0.1"` or `"0.0.0.0"`;
+/// borrowed from the snapshot. NULL when out of range or for NULL.
+///
+/// # Safety
+/// See `vmc_container_id`.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_port_bind_address(
+    c: *const vmc_container_t,
+    index: usize,
+) -> *const c_char {
+    field(c, ptr::null(), |c| {
+        c.port_binds.get(index).map_or(ptr::null(), |s| s.as_ptr())
+    })
 }
 
 /// Number of shared directories.

@@ -4,13 +4,12 @@
 //! all at once), except where a setter has to parse text.
 
 use std::ffi::c_char;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
-use vmcontainer::options::{add_port_spec, parse_volume_spec};
+use vmcontainer::options::{add_port_spec, parse_bind_address, parse_volume_spec};
 use vmcontainer::RunOptions;
 
-use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
+use crate::error::{vmc_error_code_t, vmc_error_t};
 use crate::ffi::{self, guard, guard_value, obj_mut, str_arg, FfiResult};
 
 /// Options for a run. Defaults: foreground (not detached), 1024 MB, 1 CPU,
@@ -179,8 +178,9 @@ pub unsafe extern "C" fn vmc_run_options_set_ssh_key(
     }
 }
 
-/// Address forwarded ports listen on (default `127.0.0.1`), e.g.
-/// `"0.0.0.0"` or `"::1"`. Not an IP address → `VMC_ERROR_INVALID_INPUT`.
+/// Address forwarded ports listen on unless their spec names one (default
+/// `127.0.0.1`), e.g. `"0.0.0.0"`. Not an IP address →
+/// `VMC_ERROR_INVALID_INPUT`.
 ///
 /// # Safety
 /// See `vmc_run_options_set_name`.
@@ -194,15 +194,7 @@ pub unsafe extern "C" fn vmc_run_options_set_bind_address(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_options(opts, err, |o| {
-            let text = str_arg(address, "address")?;
-            let ip: IpAddr = text.parse().map_err(|_| {
-                Failure::from(vmcontainer::Error::invalid(
-                    "bind address",
-                    text,
-                    "not an IP address",
-                ))
-            })?;
-            o.bind_address = Some(ip);
+            o.bind_address = Some(parse_bind_address(str_arg(address, "address")?)?);
             Ok(())
         })
     }
@@ -230,7 +222,7 @@ pub unsafe extern "C" fn vmc_run_options_add_port(
 }
 
 /// Adds a port forward written like the CLI's `-p`: `HOST:GUEST` or
-/// `IP:HOST:GUEST` (every spec naming an address must name the same one).
+/// `IP:HOST:GUEST`; an address given here applies to this mapping only.
 /// A malformed spec → `VMC_ERROR_INVALID_INPUT`.
 ///
 /// # Safety

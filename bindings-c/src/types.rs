@@ -35,15 +35,19 @@ pub enum vmc_status_t {
     /// `"killed"`: written by go-container after a SIGKILL; read, never
     /// produced.
     VMC_STATUS_KILLED = 3,
+    /// A status this version does not know (a newer version's), kept as
+    /// written; `vmc_container_status_name` gives its text.
+    VMC_STATUS_UNKNOWN = 100,
 }
 
-impl From<Status> for vmc_status_t {
-    fn from(s: Status) -> Self {
+impl From<&Status> for vmc_status_t {
+    fn from(s: &Status) -> Self {
         match s {
             Status::Running => vmc_status_t::VMC_STATUS_RUNNING,
             Status::Stopped => vmc_status_t::VMC_STATUS_STOPPED,
             Status::Error => vmc_status_t::VMC_STATUS_ERROR,
             Status::Killed => vmc_status_t::VMC_STATUS_KILLED,
+            Status::Unknown(_) => vmc_status_t::VMC_STATUS_UNKNOWN,
         }
     }
 }
@@ -118,13 +122,13 @@ pub(crate) fn static_name(name: &str) -> &'static CStr {
 }
 
 /// The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
-/// `"unknown"` for any other number. A static string, never freed.
+/// `"unknown"` for `VMC_STATUS_UNKNOWN` and any other number. A static string, never freed.
 #[no_mangle]
 pub extern "C" fn vmc_status_name(status: c_int) -> *const c_char {
     guard_value(c"unknown", || {
         statuses()
             .iter()
-            .find(|s| vmc_status_t::from(**s) as c_int == status)
+            .find(|s| vmc_status_t::from(*s) as c_int == status)
             .map(|s| static_name(s.as_str()))
     })
     .as_ptr()
@@ -157,7 +161,7 @@ mod tests {
     fn names_match_the_state_file() {
         for s in statuses() {
             assert_eq!(
-                text(vmc_status_name(vmc_status_t::from(s) as c_int)),
+                text(vmc_status_name(vmc_status_t::from(&s) as c_int)),
                 s.as_str()
             );
         }

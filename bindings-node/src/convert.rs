@@ -1,11 +1,10 @@
 //! JS inputs to core values. JS has only doubles, so every number is checked
 //! here before it narrows; everything else is validated by the core.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vmcontainer::options::parse_port_spec;
+use vmcontainer::options::{add_port_spec, parse_bind_address};
 use vmcontainer::templates::TemplateDirs;
 use vmcontainer::{Error, Result};
 
@@ -45,27 +44,7 @@ pub fn run_options(
     let Some(o) = o else {
         return Ok((vmcontainer::RunOptions::default(), None));
     };
-    let mut ports = Vec::new();
-    for (host, guest) in o.ports.unwrap_or_default() {
-        let spec = format!("{host}:{guest}");
-        let p = parse_port_spec(&spec)?;
-        if p.bind.is_some() {
-            return Err(Error::invalid(
-                "port mapping",
-                spec,
-                "keys are host ports; set bindAddress for the listen address",
-            ));
-        }
-        ports.push((p.host, p.guest));
-    }
-    let bind_address = match o.bind_address {
-        None => None,
-        Some(a) => Some(
-            a.parse::<IpAddr>()
-                .map_err(|_| Error::invalid("bind address", a.clone(), "not an IP address"))?,
-        ),
-    };
-    let opts = vmcontainer::RunOptions {
+    let mut opts = vmcontainer::RunOptions {
         name: o.name,
         detach: o.detach.unwrap_or(false),
         memory: o
@@ -78,7 +57,6 @@ pub fn run_options(
             .map(|c| whole("cpus", c, u32::MAX.into()))
             .transpose()?
             .map(|c| c as u32),
-        ports,
         volumes: o
             .volumes
             .unwrap_or_default()
@@ -91,8 +69,18 @@ pub fn run_options(
             .transpose()?
             .map(|p| p as u16),
         ssh_key: o.ssh_key.map(PathBuf::from),
-        bind_address,
+        bind_address: o
+            .bind_address
+            .as_deref()
+            .map(parse_bind_address)
+            .transpose()?,
+        ..Default::default()
     };
+    // `"8080": 80` or `"0.0.0.0:8080": 80`: the core's `-p` parser reads
+    // the key and value as one spec.
+    for (host, guest) in o.ports.unwrap_or_default() {
+        add_port_spec(&mut opts, &format!("{host}:{guest}"))?;
+    }
     Ok((opts, o.on_output))
 }
 
@@ -177,6 +165,16 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(o.ports, vec![(8080, 80)]);
+        let (o, _) = run_options(Some(RunOptions {
+            ports: Some(BTreeMap::from([
+                ("0.0.0.0:8443".into(), 443.0),
+                ("8080".into(), 80.0),
+            ])),
+            ..opts()
+        }))
+        .unwrap();
+        assert_eq!(o.bind_addresses.len(), 1);
+        assert_eq!(o.bind_addresses[&8443].to_string(), "0.0.0.0");
     }
 
     #[test]

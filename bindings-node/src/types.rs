@@ -21,15 +21,19 @@ pub enum ContainerStatus {
     Error,
     /// Written by go-container after a SIGKILL (read, never produced).
     Killed,
+    /// A status this version does not know (a newer version's); the
+    /// container's `statusText` holds it.
+    Unknown,
 }
 
-impl From<vmcontainer::Status> for ContainerStatus {
-    fn from(s: vmcontainer::Status) -> Self {
+impl From<&vmcontainer::Status> for ContainerStatus {
+    fn from(s: &vmcontainer::Status) -> Self {
         match s {
             vmcontainer::Status::Running => ContainerStatus::Running,
             vmcontainer::Status::Stopped => ContainerStatus::Stopped,
             vmcontainer::Status::Error => ContainerStatus::Error,
             vmcontainer::Status::Killed => ContainerStatus::Killed,
+            vmcontainer::Status::Unknown(_) => ContainerStatus::Unknown,
         }
     }
 }
@@ -103,6 +107,9 @@ pub struct Container {
     pub image: String,
     /// Last known status (reconciled with the process on every read).
     pub status: ContainerStatus,
+    /// The status exactly as the state file has it (differs from `status`
+    /// only for `'unknown'`).
+    pub status_text: String,
     /// PID of the hypervisor process.
     pub pid: i32,
     /// When the VM was (last) started.
@@ -125,8 +132,12 @@ pub struct Container {
     pub accel: Option<String>,
     /// Detected image format.
     pub format: Option<ImageFormat>,
-    /// Address forwarded ports listen on.
+    /// Address forwarded ports listen on, as recorded before each mapping
+    /// kept its own (see `bindAddresses`).
     pub bind_address: Option<String>,
+    /// Listen address of every forwarded port that does not listen on
+    /// 127.0.0.1: host port → address.
+    pub bind_addresses: BTreeMap<String, String>,
     /// Exit code of the hypervisor, when known.
     pub exit_code: Option<i32>,
     /// When the VM was seen to stop.
@@ -141,8 +152,15 @@ impl From<vmcontainer::Container> for Container {
                 .iter()
                 .map(|(h, g)| (h.to_string(), u32::from(*g)))
                 .collect(),
+            bind_addresses: c
+                .port_forwards()
+                .into_iter()
+                .filter(|(a, _, _)| !a.is_loopback())
+                .map(|(a, h, _)| (h.to_string(), a.to_string()))
+                .collect(),
             volumes: c.volumes.into_iter().collect(),
-            status: c.status.into(),
+            status: (&c.status).into(),
+            status_text: c.status.as_str().to_string(),
             pid: c.pid,
             started_at: c.started_at,
             memory: c.memory,
@@ -241,7 +259,8 @@ pub struct RunOptions {
     pub memory: Option<f64>,
     /// Virtual CPUs (default 1).
     pub cpus: Option<f64>,
-    /// Forwarded ports: host port → guest port.
+    /// Forwarded ports: host port → guest port. A key may name its own
+    /// listen address, `'0.0.0.0:8080'` (like the CLI's `-p`).
     pub ports: Option<BTreeMap<String, f64>>,
     /// Shared directories (9p): host directory → absolute guest path.
     pub volumes: Option<BTreeMap<String, String>>,
@@ -249,7 +268,8 @@ pub struct RunOptions {
     pub ssh_port: Option<f64>,
     /// Private key `exec` uses.
     pub ssh_key: Option<String>,
-    /// Address forwarded ports listen on (default `127.0.0.1`).
+    /// Address forwarded ports listen on unless their key names one
+    /// (default `127.0.0.1`).
     pub bind_address: Option<String>,
     /// Foreground runs only: called with each piece of serial output. A
     /// throw inside it is reported as a process warning, never fatal.

@@ -40,9 +40,10 @@ impl Container {
     fn image(&self) -> &str {
         &self.inner.image
     }
-    /// `running`, `stopped` or `error` (`killed` in go-container files).
+    /// `running`, `stopped` or `error` (`killed` in go-container files; a
+    /// newer version's status as written).
     #[getter]
-    fn status(&self) -> &'static str {
+    fn status(&self) -> &str {
         self.inner.status.as_str()
     }
     /// PID of the hypervisor process.
@@ -105,10 +106,22 @@ impl Container {
     fn format(&self) -> Option<&'static str> {
         self.inner.format.map(|f| f.as_str())
     }
-    /// Address forwarded ports listen on.
+    /// Address forwarded ports listen on, as recorded before each mapping
+    /// kept its own (see `bind_addresses`).
     #[getter]
     fn bind_address(&self) -> Option<String> {
         self.inner.bind_address.map(|a| a.to_string())
+    }
+    /// Listen address of every forwarded port that does not listen on
+    /// 127.0.0.1, host port → address.
+    #[getter]
+    fn bind_addresses(&self) -> BTreeMap<u16, String> {
+        self.inner
+            .port_forwards()
+            .into_iter()
+            .filter(|(a, _, _)| !a.is_loopback())
+            .map(|(a, h, _)| (h, a.to_string()))
+            .collect()
     }
     /// Exit code of the hypervisor, when known (foreground runs).
     #[getter]

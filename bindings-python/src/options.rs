@@ -3,13 +3,12 @@
 //! is the core's (`vmcontainer::options`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use vmcontainer::options::parse_port_spec;
+use vmcontainer::options::{add_port_spec, parse_bind_address};
 use vmcontainer::RunOptions;
 
 use crate::errors::{invalid, to_py};
@@ -54,13 +53,21 @@ impl<K: Ord, V> Pairs<K, V> {
     }
 }
 
+/// A key of `ports`: a host port, or `"IP:HOST"` naming the mapping's own
+/// listen address.
+#[derive(FromPyObject)]
+pub(crate) enum PortKey {
+    Port(i64),
+    Spec(String),
+}
+
 /// The keyword arguments of `Manager.run`, as Python gave them.
 pub(crate) struct RunArgs {
     pub name: Option<String>,
     pub detach: bool,
     pub memory: Option<i64>,
     pub cpus: Option<i64>,
-    pub ports: Option<Pairs<i64, i64>>,
+    pub ports: Option<Pairs<PortKey, i64>>,
     pub volumes: Option<Pairs<PathBuf, String>>,
     pub ssh_port: Option<i64>,
     pub ssh_key: Option<PathBuf>,
@@ -75,18 +82,6 @@ fn u32_arg(what: &'static str, v: Option<i64>) -> PyResult<Option<u32>> {
 impl RunArgs {
     /// Converts to the core's options.
     pub fn into_options(self) -> PyResult<RunOptions> {
-        let ports = self
-            .ports
-            .map(|p| p.0)
-            .unwrap_or_default()
-            .into_iter()
-            // The core's own parser gives the same message as the CLI's -p.
-            .map(|(host, guest)| {
-                parse_port_spec(&format!("{host}:{guest}"))
-                    .map(|p| (p.host, p.guest))
-                    .map_err(to_py)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
         let ssh_port = self
             .ssh_port
             // 0 means "pick one", as in the core.
@@ -97,21 +92,30 @@ impl RunArgs {
             .transpose()?;
         let bind_address = self
             .bind_address
-            .map(|a| {
-                a.parse::<IpAddr>()
-                    .map_err(|_| invalid("bind address", &a, "not an IP address"))
-            })
-            .transpose()?;
-        Ok(RunOptions {
+            .as_deref()
+            .map(parse_bind_address)
+            .transpose()
+            .map_err(to_py)?;
+        let mut opts = RunOptions {
             name: self.name,
             detach: self.detach,
             memory: u32_arg("memory", self.memory)?,
             cpus: u32_arg("cpus", self.cpus)?,
-            ports,
             volumes: self.volumes.map(|v| v.0).unwrap_or_default(),
             ssh_port,
             ssh_key: self.ssh_key,
             bind_address,
-        })
+            ..Default::default()
+        };
+        // The core's own `-p` parser reads each pair, so messages match
+        // the CLI's and a key may name its listen address.
+        for (key, guest) in self.ports.map(|p| p.0).unwrap_or_default() {
+            let host = match key {
+                PortKey::Port(p) => p.to_string(),
+                PortKey::Spec(s) => s,
+            };
+            add_port_spec(&mut opts, &format!("{host}:{guest}")).map_err(to_py)?;
+        }
+        Ok(opts)
     }
 }

@@ -170,9 +170,23 @@ fn download_bar() -> ProgressBar {
 }
 
 async fn install(dev: &DevOps, update: bool) -> Result<Option<vmcontainer::devenv::InstallReport>> {
-    let pb = download_bar();
+    // Until the first byte arrives, a spinner with the time spent says that
+    // the sources are being asked (each has a deadline:
+    // VMCONTAINER_HTTP_TIMEOUT), so a silent server is never a silent wait.
+    let pb = output::spinner(format!(
+        "looking up the latest dev image (gives up after {:.0} s without an answer)",
+        vmcontainer::sources::http_timeout().as_secs_f64()
+    ));
     let bar = pb.clone();
+    let mut started = false;
     let mut progress = move |done: u64, total: Option<u64>| {
+        if !started {
+            started = true;
+            let style = download_bar().style();
+            bar.disable_steady_tick();
+            bar.set_style(style);
+            bar.set_message("download");
+        }
         if let Some(t) = total {
             bar.set_length(t);
         }

@@ -203,8 +203,8 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Run(args) => run(args).await,
         Command::Ps { all, json } => {
-            let list: Vec<_> = manager()?
-                .list()?
+            let (list, damaged) = manager()?.list_with_damaged()?;
+            let list: Vec<_> = list
                 .into_iter()
                 .filter(|c| all || c.status == vmcontainer::Status::Running)
                 .collect();
@@ -212,6 +212,10 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 output::json(&list)?;
             } else {
                 output::ps_table(&list);
+            }
+            // Never hidden: each damaged record is named with how to fix it.
+            for e in damaged {
+                output::warn(&e.to_string());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -278,7 +282,10 @@ fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
     vars.iter()
         .map(|v| match v.split_once('=') {
             Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
-            _ => bail!("invalid --var {v:?}: expected KEY=VALUE"),
+            _ => bail!(
+                "invalid --var {:?}: expected KEY=VALUE",
+                vmcontainer::error::shown(v)
+            ),
         })
         .collect()
 }
@@ -305,7 +312,13 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
             let vars = parse_vars(&args.vars)?;
             let (_, raw) = templates::get_template(&template_dirs()?, t)?;
             let content = templates::apply_variables(&raw, &vars)?;
-            let (memory, cpus) = templates::resources(&raw, &vars);
+            let (memory, cpus) = templates::resources(&raw, &vars)?;
+            for name in templates::unused_variables(&raw, &vars) {
+                output::warn(&format!(
+                    "--var {}: template {t} does not use this variable",
+                    vmcontainer::error::shown(&name)
+                ));
+            }
             opts.memory = opts.memory.or(memory);
             opts.cpus = opts.cpus.or(cpus);
             let work = m.home().root().join("builds").join(t);
@@ -364,11 +377,14 @@ fn templates_cmd(action: Option<TemplateAction>, json: bool) -> Result<ExitCode>
     let dirs = template_dirs()?;
     match action {
         None => {
-            let list = templates::list_templates(&dirs)?;
+            let listing = templates::scan_templates(&dirs)?;
             if json {
-                output::json(&list)?;
+                output::json(&listing.templates)?;
             } else {
-                output::templates_table(&list);
+                output::templates_table(&listing.templates);
+            }
+            for e in listing.skipped {
+                output::warn(&format!("skipped: {e}"));
             }
         }
         Some(TemplateAction::Show { name }) => {

@@ -6,10 +6,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vmcontainer::templates::Template;
 use vmcontainer::{Container, Status};
 
-/// Prints `v` as pretty JSON.
+/// Prints `v` as pretty JSON, streamed (a listing of 100,000 containers
+/// is tens of MB: no second copy of it in memory).
 pub fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, v)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(())
+}
+
+/// A one-line warning on stderr.
+pub fn warn(msg: &str) {
+    eprintln!("vmcontainer: warning: {}", msg.replace('\n', " "));
 }
 
 fn ago(c: &Container) -> String {
@@ -29,10 +39,17 @@ pub fn ps_table(list: &[Container]) {
         "ID", "NAME", "STATUS", "UP", "SSH", "PORTS"
     );
     for c in list {
+        // A mapping that listens beyond loopback says where.
         let ports = c
-            .ports
+            .port_forwards()
             .iter()
-            .map(|(h, g)| format!("{h}->{g}"))
+            .map(|(bind, h, g)| {
+                if bind.is_loopback() {
+                    format!("{h}->{g}")
+                } else {
+                    format!("{bind}:{h}->{g}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(",");
         let up = if c.status == Status::Running {

@@ -193,6 +193,7 @@ impl Error {
             Error::State(StateError::Corrupt { .. }) => ErrorKind::StateCorrupt,
             Error::State(_) => ErrorKind::Io,
             Error::Template(TemplateError::MissingVariables { .. }) => ErrorKind::TemplateVariables,
+            Error::Template(TemplateError::InvalidValue { .. }) => ErrorKind::InvalidInput,
             Error::Template(_) => ErrorKind::Template,
             Error::LinuxKit(_) => ErrorKind::LinuxKit,
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,

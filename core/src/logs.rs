@@ -16,11 +16,24 @@ use crate::error::{Error, Result};
 /// Reads the whole log. A container that never wrote output has an empty
 /// log, not an error.
 pub fn read_log(path: &Path) -> Result<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io("read log", path, e)),
-    }
+    use crate::regular_file::{open_with, OpenError};
+    // Not through a link, and never blocking on a FIFO in its place.
+    let mut f = match open_with(path, std::fs::OpenOptions::new().read(true), false) {
+        Ok(f) => f,
+        Err(OpenError::Missing(_)) => return Ok(Vec::new()),
+        Err(OpenError::Io(e)) => return Err(Error::io("read log", path, e)),
+        Err(other) => {
+            return Err(Error::invalid(
+                "log",
+                path.display().to_string(),
+                other.describe(),
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)
+        .map_err(|e| Error::io("read log", path, e))?;
+    Ok(out)
 }
 
 /// Checks whether the producer of the log is still running.
@@ -50,14 +63,25 @@ impl std::fmt::Debug for LogFollower {
 
 impl LogFollower {
     /// Follows `path` from its start; ends once `alive` returns false and
-    /// the remaining output is drained. Creates the file if missing.
+    /// the remaining output is drained. Creates the file (0600, like every
+    /// file the runtime makes) if missing; refuses a link or a FIFO there.
     pub fn open(path: &Path, alive: Liveness) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| Error::io("open log", path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = crate::regular_file::open_with(
+            path,
+            std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600),
+            false,
+        )
+        .map_err(|e| match e {
+            crate::regular_file::OpenError::Missing(e) | crate::regular_file::OpenError::Io(e) => {
+                Error::io("open log", path, e)
+            }
+            other => Error::invalid("log", path.display().to_string(), other.describe()),
+        })?;
         let (tx, wake) = mpsc::channel(1);
         // If notifications are unavailable we still work, by the timer.
         let watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
@@ -139,6 +163,23 @@ mod tests {
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_followed_log_is_created_private_and_links_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("new.log");
+        let f = LogFollower::open(&p, Box::new(|| false)).unwrap();
+        drop(f);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let target = d.path().join("elsewhere");
+        let link = d.path().join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(LogFollower::open(&link, Box::new(|| false)).is_err());
+        assert!(read_log(&link).is_err());
+        assert!(!target.exists());
+    }
 
     #[tokio::test]
     async fn follow_delivers_existing_then_new_lines_then_ends() {

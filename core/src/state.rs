@@ -533,6 +533,121 @@ mod tests {
         assert!(store.load().unwrap_err().to_string().contains("empty"));
     }
 
+    fn rec(id: &str) -> serde_json::Value {
+        serde_json::json!({"id": id, "image": "/i.iso", "status": "stopped", "pid": 0,
+            "started_at": "2025-01-01T00:00:00Z"})
+    }
+
+    #[test]
+    fn bad_ids_and_unparseable_records_are_quarantined_and_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("containers.json");
+        let mut other = rec("0a0a0a0a");
+        other["id"] = "ffffffff".into();
+        let file = serde_json::json!({"containers": {
+            "../../x": rec("../../x"),
+            "0a0a0a0a": other,
+            "0b0b0b0b": {"id": "0b0b0b0b", "status": "running"},
+            "0c0c0c0c": rec("0c0c0c0c"),
+        }, "top": 1});
+        fs::write(&p, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+        let store = StateStore::new(&p);
+        let st = store.load().unwrap();
+        assert_eq!(st.containers.keys().collect::<Vec<_>>(), ["0c0c0c0c"]);
+        assert_eq!(st.damaged.len(), 3);
+        assert!(st.damaged["../../x"].reason.contains("8 lowercase hex"));
+        assert!(st.damaged["0a0a0a0a"].reason.contains("differs from its key"));
+        assert!(st.damaged["0b0b0b0b"].reason.contains("missing field"), "{:?}", st.damaged["0b0b0b0b"]);
+        // A write keeps every damaged record verbatim.
+        store
+            .update(|s| {
+                s.containers.get_mut("0c0c0c0c").unwrap().memory = 7;
+                Ok::<_, StateError>(())
+            })
+            .unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        assert_eq!(raw["containers"]["0b0b0b0b"], file["containers"]["0b0b0b0b"]);
+        assert_eq!(raw["containers"]["0a0a0a0a"]["id"], "ffffffff");
+        assert_eq!(raw["containers"]["../../x"]["id"], "../../x");
+        assert_eq!(raw["containers"]["0c0c0c0c"]["memory"], 7);
+        assert_eq!(raw["top"], 1);
+    }
+
+    #[test]
+    fn unknown_status_and_null_fields_load_and_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("containers.json");
+        let mut r = rec("0a0a0a0a");
+        r["status"] = "paused".into();
+        r["name"] = serde_json::Value::Null;
+        r["ports"] = serde_json::Value::Null;
+        r["memory"] = serde_json::Value::Null;
+        fs::write(&p, serde_json::json!({"containers": {"0a0a0a0a": r}}).to_string()).unwrap();
+        let store = StateStore::new(&p);
+        let st = store.load().unwrap();
+        let c = &st.containers["0a0a0a0a"];
+        assert_eq!(c.status, Status::Unknown("paused".into()));
+        assert_eq!(c.status.to_string(), "paused");
+        assert_eq!(c.name, "");
+        assert!(st.damaged.is_empty());
+        store.update(|_| Ok::<_, StateError>(())).unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        assert_eq!(raw["containers"]["0a0a0a0a"]["status"], "paused");
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("containers.json");
+        let one = rec("0a0a0a0a").to_string();
+        let two = rec("0b0b0b0b").to_string();
+        for text in [
+            format!(r#"{{"containers": {{"0a0a0a0a": {one}, "0a0a0a0a": {one}}}}}"#),
+            format!(r#"{{"containers": {{"0a0a0a0a": {one}}}, "containers": {{"0b0b0b0b": {two}}}}}"#),
+            format!(r#"{{"containers": {{"0a0a0a0a": {}}}}}"#, one.replacen("\"pid\"", "\"name\": \"a\", \"name\": \"b\", \"pid\"", 1)),
+        ] {
+            fs::write(&p, &text).unwrap();
+            let e = StateStore::new(&p).load().unwrap_err().to_string();
+            assert!(e.contains("duplicate key") && e.contains(&p.display().to_string()), "{e}");
+            assert!(StateStore::new(&p).update(|_| Ok::<_, StateError>(())).is_err());
+            assert_eq!(fs::read_to_string(&p).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn links_fifos_and_directories_are_refused_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let p = d.path().join("containers.json");
+        // A symlinked state file: neither read through nor replaced.
+        let real = outside.path().join("real.json");
+        fs::write(&real, r#"{"containers": {}}"#).unwrap();
+        std::os::unix::fs::symlink(&real, &p).unwrap();
+        let store = StateStore::new(&p);
+        let e = store.load().unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains(&p.display().to_string()), "{e}");
+        assert!(store.update(|_| Ok::<_, StateError>(())).is_err());
+        assert!(fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        fs::remove_file(&p).unwrap();
+        let _ = fs::remove_file(d.path().join("containers.json.lock"));
+        // A symlinked lock file: its target is never created.
+        let target = outside.path().join("created-by-lock");
+        std::os::unix::fs::symlink(&target, d.path().join("containers.json.lock")).unwrap();
+        let e = store.update(|_| Ok::<_, StateError>(())).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!target.exists());
+        fs::remove_file(d.path().join("containers.json.lock")).unwrap();
+        // A FIFO fails at once instead of blocking the read.
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let t = std::time::Instant::now();
+        let e = store.load().unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+        assert!(store.load().unwrap_err().to_string().contains("directory"));
+    }
+
     #[test]
     fn missing_file_is_empty_state() {
         let d = tempfile::tempdir().unwrap();

@@ -52,6 +52,25 @@ pub enum TemplateError {
         /// The underlying error.
         error: io::Error,
     },
+    /// A reference whose default holds another reference
+    /// (`${A:-${B}}`): not supported, and refused rather than half-expanded.
+    #[error("template line {line}: {} has a reference inside its default; nested defaults are not supported — give a literal default", crate::error::shown(.reference))]
+    NestedDefault {
+        /// The reference as written.
+        reference: String,
+        /// 1-based line.
+        line: usize,
+    },
+    /// A variable that sizes the VM has a value that cannot be used.
+    #[error("invalid template variable {name} {:?}: {reason}", crate::error::shown(.value))]
+    InvalidValue {
+        /// The variable (`MEMORY`, `CPUS`).
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// A template as shown in a listing.
@@ -103,16 +122,37 @@ impl TemplateDirs {
 }
 
 /// Lists built-ins first, then workspace and user templates sorted by name.
+/// Files that cannot be read are left out (see [`scan_templates`] for why).
 pub fn list_templates(dirs: &TemplateDirs) -> Result<Vec<Template>, TemplateError> {
-    let mut out: Vec<Template> = BUILTINS
+    Ok(scan_templates(dirs)?.templates)
+}
+
+/// What [`scan_templates`] found.
+#[derive(Debug)]
+pub struct TemplateListing {
+    /// Built-ins first, then workspace and user templates sorted by name.
+    pub templates: Vec<Template>,
+    /// Template files that were skipped (unreadable, not UTF-8, a name
+    /// that is not UTF-8), each with why: one bad file must not hide the
+    /// others. Front ends show these as warnings.
+    pub skipped: Vec<TemplateError>,
+}
+
+/// Lists the templates, setting aside files that cannot be read.
+pub fn scan_templates(dirs: &TemplateDirs) -> Result<TemplateListing, TemplateError> {
+    let mut templates: Vec<Template> = BUILTINS
         .iter()
         .map(|&(n, c)| template(n, c, None))
         .collect();
-    for (name, path) in disk_templates(dirs)? {
-        let content = read_file(&path)?;
-        out.push(template(&name, &content, Some(path)));
+    let mut skipped = Vec::new();
+    let found = disk_templates(dirs, &mut skipped)?;
+    for (name, path) in found {
+        match read_file(&path) {
+            Ok(content) => templates.push(template(&name, &content, Some(path))),
+            Err(e) => skipped.push(e),
+        }
     }
-    Ok(out)
+    Ok(TemplateListing { templates, skipped })
 }
 
 /// Finds the template `name` and returns it with its raw content.
@@ -120,7 +160,7 @@ pub fn get_template(dirs: &TemplateDirs, name: &str) -> Result<(Template, String
     if let Some(&(n, c)) = BUILTINS.iter().find(|(n, _)| *n == name) {
         return Ok((template(n, c, None), c.to_string()));
     }
-    let found = disk_templates(dirs)?;
+    let found = disk_templates(dirs, &mut Vec::new())?;
     // Names are matched against directory entries, never joined onto a
     // directory, so a name like `../x` cannot reach outside the template dirs.
     let Some(path) = found.get(name) else {
@@ -148,15 +188,39 @@ pub fn apply_template(
 /// The VM size a template asks for: its `MEMORY` (MB) and `CPUS` variables
 /// as given in `vars`, else their defaults in the template. LinuxKit YAML has
 /// no field for either, so `run --template` uses these when the caller set
-/// neither.
-pub fn resources(content: &str, vars: &BTreeMap<String, String>) -> (Option<u32>, Option<u32>) {
+/// neither. A value that is not a usable number is an error naming it.
+pub fn resources(
+    content: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<(Option<u32>, Option<u32>), TemplateError> {
     let (_, defaults) = extract_variables(content);
-    let get = |name: &str| {
-        vars.get(name)
-            .or_else(|| defaults.get(name))
-            .and_then(|v| v.trim().parse::<u32>().ok())
+    let get = |name: &str, max: u32, reason: &'static str| {
+        let Some(v) = vars.get(name).or_else(|| defaults.get(name)) else {
+            return Ok(None);
+        };
+        match v.trim().parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(TemplateError::InvalidValue {
+                name: name.to_string(),
+                value: v.clone(),
+                reason,
+            }),
+        }
     };
-    (get("MEMORY"), get("CPUS"))
+    Ok((
+        get("MEMORY", u32::MAX, "must be a whole number of MB, at least 1")?,
+        get("CPUS", 255, "must be a whole number between 1 and 255")?,
+    ))
+}
+
+/// Names in `vars` that `content` never references: a `--var` for them
+/// would be silently ignored, so front ends warn about each.
+pub fn unused_variables(content: &str, vars: &BTreeMap<String, String>) -> Vec<String> {
+    let (required, optional) = extract_variables(content);
+    vars.keys()
+        .filter(|k| !required.contains(k) && !optional.contains_key(*k))
+        .cloned()
+        .collect()
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` in one pass; values are inserted
@@ -167,6 +231,7 @@ pub fn apply_variables(
 ) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(content.len());
     let mut missing = BTreeSet::new();
+    let mut nested = None;
     scan(content, |token| match token {
         Token::Literal(text) => out.push_str(text),
         Token::Var { name, default } => match (vars.get(name), default) {
@@ -176,7 +241,16 @@ pub fn apply_variables(
                 missing.insert(name.to_string());
             }
         },
+        Token::Nested { text, offset } => {
+            nested.get_or_insert((text, offset));
+        }
     });
+    if let Some((text, offset)) = nested {
+        return Err(TemplateError::NestedDefault {
+            reference: text.to_string(),
+            line: content[..offset].matches('\n').count() + 1,
+        });
+    }
     if missing.is_empty() {
         Ok(out)
     } else {
@@ -193,7 +267,7 @@ pub fn extract_variables(content: &str) -> (Vec<String>, BTreeMap<String, String
     let mut required = BTreeSet::new();
     let mut optional = BTreeMap::new();
     scan(content, |token| match token {
-        Token::Literal(_) => {}
+        Token::Literal(_) | Token::Nested { .. } => {}
         Token::Var {
             name,
             default: None,
@@ -220,6 +294,10 @@ enum Token<'a> {
         name: &'a str,
         default: Option<&'a str>,
     },
+    /// `${NAME:-...${...` : a default holding a reference. `text` runs to
+    /// the brace that closes it (or the end of the line); `offset` is where
+    /// it starts in the content.
+    Nested { text: &'a str, offset: usize },
 }
 
 /// Splits `content` into literal text and variable references.
@@ -228,6 +306,16 @@ fn scan<'a>(content: &'a str, mut emit: impl FnMut(Token<'a>)) {
     let mut pos = 0;
     while let Some(offset) = content[pos..].find("${") {
         let start = pos + offset;
+        if let Some(len) = nested_reference(&content[start..]) {
+            emit(Token::Literal(&content[literal_start..start]));
+            emit(Token::Nested {
+                text: &content[start..start + len],
+                offset: start,
+            });
+            pos = start + len;
+            literal_start = pos;
+            continue;
+        }
         match parse_reference(&content[start..]) {
             Some((name, default, len)) => {
                 emit(Token::Literal(&content[literal_start..start]));
@@ -240,6 +328,43 @@ fn scan<'a>(content: &'a str, mut emit: impl FnMut(Token<'a>)) {
         }
     }
     emit(Token::Literal(&content[literal_start..]));
+}
+
+/// If `s` (which begins with `${`) is `${NAME:-` whose default contains
+/// `${` before its closing brace, the length of the whole construct: up
+/// to the brace that balances the first one, else to the end of the line.
+fn nested_reference(s: &str) -> Option<usize> {
+    let body = &s[2..];
+    let name_len = body
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 || body.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let default = body[name_len..].strip_prefix(":-")?;
+    let first_close = default.find(['}', '\n']).unwrap_or(default.len());
+    if !default[..first_close].contains("${") {
+        return None;
+    }
+    let mut depth = 1usize;
+    let bytes = s.as_bytes();
+    let mut i = 2;
+    while i < bytes.len() && bytes[i] != b'\n' {
+        if bytes[i..].starts_with(b"${") {
+            depth += 1;
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b'}' {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i + 1);
+            }
+        }
+        i += 1;
+    }
+    Some(i)
 }
 
 /// Parses a reference at the start of `s` (which begins with `${`), returning
@@ -290,18 +415,30 @@ fn template(name: &str, content: &str, path: Option<PathBuf>) -> Template {
     }
 }
 
+/// Largest template read: LinuxKit YAML is a few kB.
+const MAX_TEMPLATE: u64 = 16 << 20;
+
 fn read_file(path: &Path) -> Result<String, TemplateError> {
-    fs::read_to_string(path).map_err(|source| TemplateError::ReadFile {
-        path: path.to_path_buf(),
-        error: source,
+    crate::regular_file::read_to_string(path, MAX_TEMPLATE).map_err(|e| {
+        TemplateError::ReadFile {
+            path: path.to_path_buf(),
+            error: match e {
+                crate::regular_file::OpenError::Io(e) => e,
+                other => io::Error::other(other.describe()),
+            },
+        }
     })
 }
 
-/// On-disk templates by name, workspace over user, built-in names removed.
-fn disk_templates(dirs: &TemplateDirs) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
+/// On-disk templates by name, workspace over user, built-in names removed;
+/// entries that cannot be templates are added to `skipped`.
+fn disk_templates(
+    dirs: &TemplateDirs,
+    skipped: &mut Vec<TemplateError>,
+) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
     let mut found = BTreeMap::new();
     for dir in [&dirs.workspace, &dirs.user].into_iter().flatten() {
-        for (name, path) in scan_dir(dir)? {
+        for (name, path) in scan_dir(dir, skipped)? {
             if !BUILTINS.iter().any(|(n, _)| *n == name) {
                 found.entry(name).or_insert(path);
             }
@@ -312,7 +449,10 @@ fn disk_templates(dirs: &TemplateDirs) -> Result<BTreeMap<String, PathBuf>, Temp
 
 /// Template files directly in `dir`; when both `x.yml` and `x.yaml` exist the
 /// `.yml` one is used, so the choice does not depend on directory order.
-fn scan_dir(dir: &Path) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
+fn scan_dir(
+    dir: &Path,
+    skipped: &mut Vec<TemplateError>,
+) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
     let read_err = |source| TemplateError::ReadDir {
         path: dir.to_path_buf(),
         error: source,
@@ -326,12 +466,16 @@ fn scan_dir(dir: &Path) -> Result<BTreeMap<String, PathBuf>, TemplateError> {
     for entry in entries {
         let path = entry.map_err(read_err)?.path();
         let ext = path.extension().and_then(|e| e.to_str());
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if !matches!(ext, Some("yml" | "yaml")) || !path.is_file() {
+        if !matches!(ext, Some("yml" | "yaml")) || !crate::regular_file::is_regular(&path) {
             continue;
         }
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            skipped.push(TemplateError::ReadFile {
+                error: io::Error::other("its name is not valid UTF-8"),
+                path,
+            });
+            continue;
+        };
         let keep_existing = found.get(stem).is_some_and(|_| ext == Some("yaml"));
         if !keep_existing {
             found.insert(stem.to_string(), path.clone());
@@ -373,9 +517,43 @@ mod tests {
     fn substituted_values_are_not_expanded_again() {
         let v = vars(&[("A", "${B}"), ("B", "oops")]);
         assert_eq!(apply_variables("${A}", &v).unwrap(), "${B}");
-        assert_eq!(apply_variables("${X:-${B}", &v).unwrap(), "${B");
         let v = vars(&[("A", "${MISSING}")]);
         assert_eq!(apply_variables("${A}", &v).unwrap(), "${MISSING}");
+    }
+
+    #[test]
+    fn nested_defaults_are_refused_with_their_line() {
+        let v = vars(&[("A", "a"), ("B", "b")]);
+        for (text, shown, line) in [
+            ("x: ${A:-${B}}\n", "${A:-${B}}", 1),
+            ("one\ntwo: ${X:-${B}", "${X:-${B}", 2),
+            ("${X:-pre${B:-${C}}post} tail", "${X:-pre${B:-${C}}post}", 1),
+        ] {
+            let e = apply_variables(text, &v).unwrap_err();
+            match &e {
+                TemplateError::NestedDefault { reference, line: l } => {
+                    assert_eq!((reference.as_str(), *l), (shown, line), "{text}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+            assert!(e.to_string().contains("nested"), "{e}");
+        }
+        // A `${` after the default's closing brace is not nesting.
+        assert_eq!(apply_variables("${X:-d}${B}", &v).unwrap(), "db");
+        let (_, optional) = extract_variables("${A:-${B}} ${C:-c}");
+        assert_eq!(optional, vars(&[("C", "c")]));
+    }
+
+    #[test]
+    fn unused_and_unusable_variables_are_found() {
+        let t = "m: ${MEMORY:-2048}\nk: ${KEY}\n";
+        let v = vars(&[("MEMORY", "512"), ("KEY", "k"), ("TYPO", "x")]);
+        assert_eq!(unused_variables(t, &v), ["TYPO"]);
+        let e = resources(t, &vars(&[("MEMORY", "abc")])).unwrap_err();
+        assert!(e.to_string().contains("MEMORY") && e.to_string().contains("\"abc\""), "{e}");
+        assert!(resources("${CPUS:-0}", &BTreeMap::new()).is_err());
+        assert!(resources("${CPUS:-300}", &BTreeMap::new()).is_err());
+        assert!(resources("${MEMORY:-lots}", &BTreeMap::new()).is_err());
     }
 
     #[test]
@@ -534,27 +712,37 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_template_names_the_file() {
+    fn unreadable_templates_are_skipped_and_named() {
+        use std::os::unix::ffi::OsStrExt;
         let tmp = tempfile::tempdir().unwrap();
         let bad = write(tmp.path(), "bad.yml", "");
         fs::write(&bad, [0xff, 0xfe]).unwrap();
+        write(tmp.path(), "good.yml", "# fine\n");
+        let odd = tmp.path().join(std::ffi::OsStr::from_bytes(b"odd\xff.yml"));
+        fs::write(&odd, "# odd name\n").unwrap();
         let dirs = TemplateDirs {
             workspace: None,
             user: Some(tmp.path().to_path_buf()),
         };
-        let err = list_templates(&dirs).unwrap_err();
-        assert!(
-            err.to_string().contains(&bad.display().to_string()),
-            "{err}"
-        );
+        let listing = scan_templates(&dirs).unwrap();
+        let names: Vec<&str> = listing.templates.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["core-dev", "server-php", "good"]);
+        let why: Vec<String> = listing.skipped.iter().map(|e| e.to_string()).collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why.iter().any(|w| w.contains(&bad.display().to_string()) && w.contains("UTF-8")), "{why:?}");
+        assert!(why.iter().any(|w| w.contains("name is not valid UTF-8")), "{why:?}");
+        assert_eq!(list_templates(&dirs).unwrap().len(), 3);
+        // Asked for by name, the bad one is still an error naming the file.
+        let err = get_template(&dirs, "bad").unwrap_err();
+        assert!(err.to_string().contains(&bad.display().to_string()), "{err}");
     }
 
     #[test]
     fn resources_come_from_vars_then_defaults() {
         let t = "m: ${MEMORY:-2048}\nc: ${CPUS:-2}\n";
-        assert_eq!(resources(t, &BTreeMap::new()), (Some(2048), Some(2)));
+        assert_eq!(resources(t, &BTreeMap::new()).unwrap(), (Some(2048), Some(2)));
         let vars = BTreeMap::from([("MEMORY".to_string(), "512".to_string())]);
-        assert_eq!(resources(t, &vars), (Some(512), Some(2)));
-        assert_eq!(resources("no vars", &BTreeMap::new()), (None, None));
+        assert_eq!(resources(t, &vars).unwrap(), (Some(512), Some(2)));
+        assert_eq!(resources("no vars", &BTreeMap::new()).unwrap(), (None, None));
     }
 }

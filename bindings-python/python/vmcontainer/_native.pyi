@@ -79,6 +79,8 @@ class Container:
     @property
     def bind_address(self) -> Optional[str]: ...
     @property
+    def bind_addresses(self) -> Dict[int, str]: ...
+    @property
     def exit_code(self) -> Optional[int]: ...
     def __eq__(self, other: object, /) -> bool: ...
 
@@ -152,7 +154,7 @@ class Manager:
         detach: bool = True,
         memory: Optional[int] = None,
         cpus: Optional[int] = None,
-        ports: Optional[Mapping[int, int]] = None,
+        ports: Optional[Mapping[Union[int, str], int]] = None,
         volumes: Optional[Mapping[_Path, str]] = None,
         ssh_port: Optional[int] = None,
         ssh_key: Optional[_Path] = None,

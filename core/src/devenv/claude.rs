@@ -165,7 +165,8 @@ fn copy_dir_files(dir: &Path, guest_dir: &str) -> Vec<GuestFile> {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             crate::sources::download::safe_file_name(&name, "gh config").ok()?;
-            Some((format!("{guest_dir}/{name}"), std::fs::read(e.path()).ok()?))
+            let bytes = crate::regular_file::read(&e.path(), MAX_GH_FILE).ok()?;
+            Some((format!("{guest_dir}/{name}"), bytes))
         })
         .collect();
     files.sort();

@@ -214,10 +214,9 @@ where
 impl Config {
     /// Loads `path`; a missing file is the defaults.
     pub fn load(path: &Path) -> Result<Config> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::io("read", path, e)),
+        match read_yaml_file(path)? {
+            Some(text) => Self::parse(path, &text),
+            None => Ok(Config::default()),
         }
     }
 
@@ -228,6 +227,26 @@ impl Config {
             cfg.dev.ssh_key = Some(expand_home(k));
         }
         Ok(cfg)
+    }
+}
+
+/// Largest configuration file read: these are a few hundred bytes.
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// Reads a YAML configuration file; `None` when there is none. Anything but
+/// a regular file (a FIFO would block the read forever) is an error naming
+/// the file.
+pub(crate) fn read_yaml_file(path: &Path) -> Result<Option<String>> {
+    use crate::regular_file::{read_to_string, OpenError};
+    match read_to_string(path, MAX_CONFIG) {
+        Ok(text) => Ok(Some(text)),
+        Err(OpenError::Missing(_)) => Ok(None),
+        Err(e) => Err(DevenvError::InvalidFile {
+            path: path.to_path_buf(),
+            line: None,
+            message: e.describe(),
+        }
+        .into()),
     }
 }
 

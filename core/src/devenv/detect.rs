@@ -6,13 +6,14 @@ use std::path::Path;
 use super::test_config::{load_test_config, TestConfig};
 
 fn has(dir: &Path, name: &str) -> bool {
-    dir.join(name).is_file()
+    crate::regular_file::is_regular(&dir.join(name))
 }
 
 /// Whether `<dir>/<file>` is JSON with `scripts.<script>` (any value). An
 /// unreadable or invalid file has no scripts.
 fn has_script(dir: &Path, file: &str, script: &str) -> bool {
-    std::fs::read(dir.join(file))
+    // Only a regular file is read (a FIFO named package.json would block).
+    crate::regular_file::read(&dir.join(file), 16 << 20)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .is_some_and(|v| v.get("scripts").and_then(|s| s.get(script)).is_some())

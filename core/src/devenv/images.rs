@@ -42,6 +42,9 @@ pub fn image_name() -> String {
     format!("core-devops-{os}-{arch}.qcow2")
 }
 
+/// Largest manifest read: one entry per image, a few hundred bytes each.
+const MAX_MANIFEST: u64 = 16 << 20;
+
 /// `manifest.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -179,12 +182,25 @@ impl ImageManager {
     /// Reads `manifest.json`; missing is empty, corrupt is an error naming
     /// the file.
     pub fn load_manifest(&self) -> Result<Manifest> {
+        use crate::regular_file::{read, OpenError};
         let path = self.manifest_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
-            Err(e) => return Err(Error::io("read", path, e)),
+        let corrupt = |reason: String| -> Error {
+            DevenvError::CorruptManifest {
+                path: path.clone(),
+                reason,
+            }
+            .into()
         };
+        let bytes = match read(&path, MAX_MANIFEST) {
+            Ok(b) => b,
+            Err(OpenError::Missing(_)) => return Ok(Manifest::default()),
+            Err(OpenError::Io(e)) => return Err(Error::io("read", path, e)),
+            Err(other) => return Err(corrupt(other.describe())),
+        };
+        // A repeated key would silently drop an entry.
+        if let Ok(Some(dup)) = crate::json_keys::find_duplicate_key(&bytes) {
+            return Err(corrupt(dup.to_string()));
+        }
         serde_json::from_slice(&bytes).map_err(|e| {
             DevenvError::CorruptManifest {
                 path,
@@ -203,13 +219,25 @@ impl ImageManager {
     fn update_manifest(&self, f: impl FnOnce(&mut Manifest)) -> Result<()> {
         Home::ensure_dir(&self.dir)?;
         let lock_path = self.dir.join("manifest.json.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        let lock = crate::regular_file::open_with(
+            &lock_path,
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600),
+            false,
+        )
+        .map_err(|e| match e {
+            crate::regular_file::OpenError::Missing(e) | crate::regular_file::OpenError::Io(e) => {
+                Error::io("open lock file", &lock_path, e)
+            }
+            other => Error::invalid(
+                "lock file",
+                lock_path.display().to_string(),
+                other.describe(),
+            ),
+        })?;
         lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
         let mut m = self.load_manifest()?;
         f(&mut m);
@@ -389,6 +417,30 @@ mod tests {
         assert_eq!(e.kind(), crate::ErrorKind::StateCorrupt);
         assert!(m.update_manifest(|_| {}).is_err());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"images\": {");
+    }
+
+    #[test]
+    fn duplicate_keys_fifos_and_lock_links_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("manifest.json");
+        let dup = r#"{"images": {"x.qcow2": {"version": "1", "downloaded": "2025-01-01T00:00:00Z"}, "x.qcow2": {"version": "2", "downloaded": "2025-01-01T00:00:00Z"}}}"#;
+        std::fs::write(&p, dup).unwrap();
+        let m = ImageManager::with_sources(d.path(), "x.qcow2", vec![]);
+        let e = m.installed().unwrap_err().to_string();
+        assert!(e.contains("duplicate key") && e.contains(&p.display().to_string()), "{e}");
+        std::fs::remove_file(&p).unwrap();
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let t = std::time::Instant::now();
+        let e = m.installed().unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::remove_file(&p).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("made");
+        std::os::unix::fs::symlink(&target, d.path().join("manifest.json.lock")).unwrap();
+        let e = m.update_manifest(|_| {}).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!target.exists());
     }
 
     #[tokio::test]

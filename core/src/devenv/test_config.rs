@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,10 +63,9 @@ pub fn test_config_path(dir: &Path) -> PathBuf {
 /// naming the file and line when it is invalid.
 pub fn load_test_config(dir: &Path) -> Result<Option<TestConfig>> {
     let path = test_config_path(dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => super::config::parse_yaml(&path, &text).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+    match super::config::read_yaml_file(&path)? {
+        Some(text) => super::config::parse_yaml(&path, &text).map(Some),
+        None => Ok(None),
     }
 }
 

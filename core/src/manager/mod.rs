@@ -130,8 +130,15 @@ impl LinuxKitManager {
     }
 
     /// Every known container, with dead "running" ones reconciled to
-    /// stopped. Sorted by start time.
+    /// stopped. Sorted by start time. Damaged records are left out (see
+    /// [`Self::list_with_damaged`]).
     pub fn list(&self) -> Result<Vec<Container>> {
+        Ok(self.list_with_damaged()?.0)
+    }
+
+    /// [`Self::list`], plus an error for each damaged record of the state
+    /// file (naming it and how to remove it), from one read of the file.
+    pub fn list_with_damaged(&self) -> Result<(Vec<Container>, Vec<Error>)> {
         let st = self.state.load()?;
         let stale: Vec<String> = st
             .containers
@@ -151,9 +158,10 @@ impl LinuxKitManager {
                 Ok::<_, Error>(s.clone())
             })?
         };
+        let damaged = st.damaged.keys().map(|k| self.damaged(&st, k)).collect();
         let mut all: Vec<Container> = st.containers.into_values().collect();
         all.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
-        Ok(all)
+        Ok((all, damaged))
     }
 
     /// One container by ID, prefix or name (reconciled like `list`).

@@ -72,7 +72,9 @@ pub(super) async fn get_small(
     headers: &[(&str, &str)],
     bearer: Option<&str>,
 ) -> Result<Option<String>, SourceError> {
-    let mut req = client.get(url);
+    // A small answer has a deadline as a whole, so a server that trickles
+    // bytes cannot hold the request open forever.
+    let mut req = client.get(url).timeout(super::http_timeout() * 2);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

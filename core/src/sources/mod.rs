@@ -152,6 +152,15 @@ impl SourceError {
     }
 
     pub(crate) fn http(url: &str, e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            return SourceError::Http {
+                url: url.to_string(),
+                reason: format!(
+                    "no answer within {:.0} s (timed out; VMCONTAINER_HTTP_TIMEOUT sets the limit)",
+                    http_timeout().as_secs_f64()
+                ),
+            };
+        }
         // reqwest's Display repeats the URL; the chain's innermost cause is
         // the useful part ("connection refused", "invalid certificate").
         let mut reason = e.to_string();
@@ -300,13 +309,28 @@ pub trait ImageSource: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Downloaded, SourceError>>;
 }
 
-/// The HTTP client every source uses: rustls, a user agent, generous
-/// timeouts for slow links but none on whole bodies (images are large).
+/// How long a request may go without progress — connecting, waiting for
+/// the answer, or between two pieces of a body — before it fails: 20 s, or
+/// `VMCONTAINER_HTTP_TIMEOUT` seconds. A server that accepts and never
+/// answers must not hold `dev install` for long, silently.
+pub fn http_timeout() -> std::time::Duration {
+    std::env::var("VMCONTAINER_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(std::time::Duration::from_secs(20))
+}
+
+/// The HTTP client every source uses: rustls, a user agent, and
+/// [`http_timeout`] for connecting and between reads, but no limit on
+/// whole bodies (images are large and links slow).
 pub fn http_client() -> Result<reqwest::Client, SourceError> {
+    let t = http_timeout();
     reqwest::Client::builder()
         .user_agent(concat!("vmcontainer/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .read_timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(t)
+        .read_timeout(t)
         .build()
         .map_err(|e| SourceError::Http {
             url: String::new(),
