@@ -31,6 +31,8 @@ pub mod logs;
 pub mod manager;
 pub mod options;
 pub mod process;
+#[cfg(test)]
+mod properties;
 pub mod qmp;
 pub mod regular_file;
 pub mod sources;

@@ -25,6 +25,13 @@ impl QemuHypervisor {
         QemuHypervisor { binary }
     }
 
+    /// QEMU at an explicit path (it need not exist to build commands).
+    pub fn with_binary(binary: impl Into<PathBuf>) -> Self {
+        QemuHypervisor {
+            binary: Some(binary.into()),
+        }
+    }
+
     /// `qemu-system-x86_64`, `qemu-system-aarch64`, … for this host.
     pub fn binary_name() -> String {
         format!("qemu-system-{}", std::env::consts::ARCH)

@@ -116,6 +116,53 @@ impl GitHubSource {
     }
 }
 
+/// What [`parse_release`] found in an answer of the releases API.
+#[derive(Debug)]
+pub(crate) struct ParsedRelease {
+    release: ApiRelease,
+    /// Index of the image's asset in `release.assets`.
+    asset: usize,
+    /// The asset's name, checked to be a plain file name.
+    pub(crate) file_name: String,
+    /// The checksum from the asset's `digest`, when it has one.
+    pub(crate) from_digest: Option<String>,
+}
+
+/// Reads the JSON `text` of `url` (the latest release): the asset named
+/// `image`, its file name (refused if it could leave the images
+/// directory) and the checksum its `digest` gives. No network access.
+pub(crate) fn parse_release(
+    url: &str,
+    text: &str,
+    image: &str,
+) -> Result<ParsedRelease, SourceError> {
+    let release: ApiRelease = serde_json::from_str(text).map_err(|e| SourceError::BadResponse {
+        url: url.to_string(),
+        reason: format!("unexpected release JSON: {e}"),
+    })?;
+    let asset = release
+        .assets
+        .iter()
+        .position(|a| a.name == image)
+        .ok_or_else(|| SourceError::MissingAsset {
+            source_name: "github",
+            version: release.tag_name.clone(),
+            image: image.to_string(),
+        })?;
+    let a = &release.assets[asset];
+    let file_name = safe_file_name(&a.name, url)?.to_string();
+    let from_digest = match &a.digest {
+        Some(d) if !d.is_empty() => parse_digest(&format!("{url} (digest)"), d)?,
+        _ => None,
+    };
+    Ok(ParsedRelease {
+        release,
+        asset,
+        file_name,
+        from_digest,
+    })
+}
+
 fn valid_repo(repo: &str) -> bool {
     let part = |s: &str| {
         !s.is_empty()
@@ -171,25 +218,13 @@ impl ImageSource for GitHubSource {
                     self.repo
                 ),
             })?;
-            let rel: ApiRelease =
-                serde_json::from_str(&text).map_err(|e| SourceError::BadResponse {
-                    url: url.clone(),
-                    reason: format!("unexpected release JSON: {e}"),
-                })?;
-            let asset = rel
-                .assets
-                .iter()
-                .find(|a| a.name == self.image)
-                .ok_or_else(|| SourceError::MissingAsset {
-                    source_name: "github",
-                    version: rel.tag_name.clone(),
-                    image: self.image.clone(),
-                })?;
-            let file_name = safe_file_name(&asset.name, &url)?.to_string();
-            let from_digest = match &asset.digest {
-                Some(d) if !d.is_empty() => parse_digest(&format!("{url} (digest)"), d)?,
-                _ => None,
-            };
+            let ParsedRelease {
+                release: rel,
+                asset,
+                file_name,
+                from_digest,
+            } = parse_release(&url, &text, &self.image)?;
+            let asset = &rel.assets[asset];
             let sha256 = match from_digest {
                 Some(h) => h,
                 None => {
