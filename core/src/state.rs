@@ -6,20 +6,18 @@
 //! an exclusive lock on `containers.json.lock`; the lock lives in its own file
 //! because the data file's inode changes on every rename.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+mod file;
+mod index;
 
-use crate::container::Container;
+pub use file::{DamagedRecord, StateFile};
+pub use index::{IndexEntry, StateIndex};
+
 use crate::error::shown;
-use crate::id::is_valid_id;
 
 /// Errors of the state store. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -65,225 +63,6 @@ pub enum StateError {
     },
 }
 
-/// A record that cannot be used, kept verbatim so that writing the file
-/// never drops it. Nothing but removal touches it, and removal deletes no
-/// file on its behalf unless its key is a valid ID.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DamagedRecord {
-    /// Why it cannot be used.
-    pub reason: String,
-    /// The record as stored.
-    pub raw: serde_json::Value,
-}
-
-/// The whole file: `{"containers": {"<id>": Container}}` plus any other
-/// top-level fields, kept verbatim.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StateFile {
-    /// Containers by ID.
-    pub containers: BTreeMap<String, Container>,
-    /// Records that cannot be used, by key (see [`DamagedRecord`]). They are
-    /// written back inside `containers`.
-    pub damaged: BTreeMap<String, DamagedRecord>,
-    /// Unknown top-level fields.
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl StateFile {
-    /// Parses the text of a state file. A key repeated in any object is an
-    /// error (a JSON reader would silently keep one of the two); a record
-    /// that cannot be used lands in [`StateFile::damaged`] instead of
-    /// failing the whole file. `Err` is why the file cannot be read.
-    pub fn from_json(bytes: &[u8]) -> Result<StateFile, String> {
-        let syntax = |e: serde_json::Error| {
-            format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            )
-        };
-        if let Some(dup) = crate::json_keys::find_duplicate_key(bytes).map_err(syntax)? {
-            return Err(dup.to_string());
-        }
-        let mut file = match serde_json::from_slice::<Parts<Container>>(bytes) {
-            Ok(parts) => parts.into_state(),
-            Err(fast) => {
-                // Some record does not parse: split the file into raw
-                // records and keep the ones that fail as damaged.
-                let parts = serde_json::from_slice::<Parts<Box<RawValue>>>(bytes)
-                    .map_err(|_| syntax(fast))?;
-                let mut file = StateFile {
-                    extra: parts.extra,
-                    ..Default::default()
-                };
-                for (key, raw) in parts.records {
-                    match serde_json::from_str::<Container>(raw.get()) {
-                        Ok(c) => {
-                            file.containers.insert(key, c);
-                        }
-                        Err(e) => {
-                            let reason = e.to_string();
-                            let raw = serde_json::from_str(raw.get()).unwrap_or_default();
-                            file.damaged.insert(key, DamagedRecord { reason, raw });
-                        }
-                    }
-                }
-                file
-            }
-        };
-        file.quarantine_invalid_ids();
-        Ok(file)
-    }
-
-    /// Moves records whose key is not a valid ID, or whose `id` differs
-    /// from the key, to `damaged`: file paths are made from IDs, so such a
-    /// record must never be used to name one.
-    fn quarantine_invalid_ids(&mut self) {
-        let bad: Vec<String> = self
-            .containers
-            .iter()
-            .filter(|(k, c)| !is_valid_id(k) || c.id != **k)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in bad {
-            let c = self.containers.remove(&key).expect("key just listed");
-            let reason = if !is_valid_id(&key) {
-                "its key is not an ID of 8 lowercase hex characters".to_string()
-            } else {
-                format!("its id {:?} differs from its key", shown(&c.id))
-            };
-            let raw = serde_json::to_value(&c).unwrap_or_default();
-            self.damaged.insert(key, DamagedRecord { reason, raw });
-        }
-    }
-
-    /// The text written to disk (pretty JSON and a final newline).
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut json = serde_json::to_vec_pretty(self).expect("a state file always serializes");
-        json.push(b'\n');
-        json
-    }
-}
-
-/// The top level of the file with records of type `R` (parsed, or raw).
-struct Parts<R> {
-    records: Vec<(String, R)>,
-    extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Parts<Container> {
-    fn into_state(self) -> StateFile {
-        // Keys are unique (checked before parsing), and BTreeMap builds
-        // from a sorted vector in one pass instead of a search per insert.
-        StateFile {
-            containers: self.records.into_iter().collect(),
-            damaged: BTreeMap::new(),
-            extra: self.extra,
-        }
-    }
-}
-
-impl<'de, R: DeserializeOwned> Deserialize<'de> for Parts<R> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Top<R>(std::marker::PhantomData<R>);
-        impl<'de, R: DeserializeOwned> Visitor<'de> for Top<R> {
-            type Value = Parts<R>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"an object {"containers": {...}}"#)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<R>, A::Error> {
-                let mut parts = Parts {
-                    records: Vec::new(),
-                    extra: serde_json::Map::new(),
-                };
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "containers" {
-                        let recs: Option<Records<R>> = map.next_value()?;
-                        parts.records = recs.map(|r| r.0).unwrap_or_default();
-                    } else {
-                        let v = map.next_value()?;
-                        parts.extra.insert(key, v);
-                    }
-                }
-                Ok(parts)
-            }
-        }
-        d.deserialize_map(Top(std::marker::PhantomData))
-    }
-}
-
-/// The `containers` object as a vector in file order.
-struct Records<R>(Vec<(String, R)>);
-
-impl<'de, R: DeserializeOwned> Deserialize<'de> for Records<R> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<R>(std::marker::PhantomData<R>);
-        impl<'de, R: DeserializeOwned> Visitor<'de> for V<R> {
-            type Value = Records<R>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of containers by ID")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Records<R>, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((k, v)) = map.next_entry::<String, R>()? {
-                    out.push((k, v));
-                }
-                Ok(Records(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-impl<'de> Deserialize<'de> for StateFile {
-    /// Parses without the duplicate-key check and without keeping
-    /// unparseable records (use [`StateFile::from_json`] for files).
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut s = Parts::<Container>::deserialize(d)?.into_state();
-        s.quarantine_invalid_ids();
-        if let Some((k, _)) = s.damaged.iter().next() {
-            return Err(de::Error::custom(format!("record {:?} has an invalid ID", shown(k))));
-        }
-        Ok(s)
-    }
-}
-
-impl Serialize for StateFile {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        /// Both kinds of record, merged in key order.
-        struct All<'a>(&'a StateFile);
-        impl Serialize for All<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.containers.len() + self.0.damaged.len()))?;
-                let mut good = self.0.containers.iter().peekable();
-                let mut bad = self.0.damaged.iter().peekable();
-                loop {
-                    let take_good = match (good.peek(), bad.peek()) {
-                        (Some((g, _)), Some((b, _))) => g < b,
-                        (Some(_), None) => true,
-                        (None, Some(_)) => false,
-                        (None, None) => break,
-                    };
-                    if take_good {
-                        let (k, c) = good.next().expect("peeked");
-                        m.serialize_entry(k, c)?;
-                    } else {
-                        let (k, d) = bad.next().expect("peeked");
-                        m.serialize_entry(k, &d.raw)?;
-                    }
-                }
-                m.end()
-            }
-        }
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("containers", &All(self))?;
-        for (k, v) in &self.extra {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
 /// Access to one `containers.json`.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -312,6 +91,23 @@ impl StateStore {
     /// missing file is an empty state.
     pub fn load(&self) -> Result<StateFile, StateError> {
         Ok(self.load_bytes()?.0)
+    }
+
+    /// An index of the current state for finding one container without
+    /// parsing every record (see [`StateIndex`]). Checked like
+    /// [`Self::load`]: a corrupt file is an error naming it.
+    pub fn index(&self) -> Result<StateIndex, StateError> {
+        let bytes = self.read()?.unwrap_or_default();
+        if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(StateError::Corrupt {
+                path: self.path.clone(),
+                reason: "the file is empty".into(),
+            });
+        }
+        StateIndex::build(bytes).map_err(|reason| StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })
     }
 
     /// The state and the exact bytes it was parsed from.

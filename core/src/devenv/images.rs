@@ -198,7 +198,7 @@ impl ImageManager {
             Err(other) => return Err(corrupt(other.describe())),
         };
         // A repeated key would silently drop an entry.
-        if let Ok(Some(dup)) = crate::json_keys::find_duplicate_key(&bytes) {
+        if let Some(dup) = crate::json_keys::find_duplicate_key(&bytes) {
             return Err(corrupt(dup.to_string()));
         }
         serde_json::from_slice(&bytes).map_err(|e| {

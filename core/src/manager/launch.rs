@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
 use crate::hypervisor::{BootImage, PortForward, Share, VmSpec};
 use crate::image::{check_image, detect_image_format, resolve_kernel_image, ImageFormat};
-use crate::state::StateFile;
+use super::resolve::Records;
 use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};
@@ -86,22 +86,19 @@ impl LinuxKitManager {
                 )),
             });
         }
-        let st = self.state.load()?;
+        let index = self.state.index()?;
         if let Some(n) = &cfg.name {
-            check_name_free(&st, n)?;
+            check_name_free(&index, n)?;
         }
         // A new ID never equals an existing name either: IDs win when a
         // reference is resolved, so that name would become unreachable.
         let id = loop {
             let id = crate::id::generate_id();
-            if !st.containers.contains_key(&id)
-                && !st.damaged.contains_key(&id)
-                && !st.containers.values().any(|c| c.name == id)
-            {
+            if index.get(&id).is_none() && index.named(&id).is_empty() {
                 break id;
             }
         };
-        drop(st);
+        drop(index);
         let mut record = Container {
             id: id.clone(),
             name: cfg.name.clone().unwrap_or_else(|| id.clone()),
@@ -453,15 +450,15 @@ impl LinuxKitManager {
 
 /// Refuses `name` if a container already has it as its name, or has it
 /// as its ID (a name equal to an ID would be shadowed by that ID).
-fn check_name_free(st: &StateFile, name: &str) -> Result<()> {
-    if st.containers.contains_key(name) || st.damaged.contains_key(name) {
+fn check_name_free(st: &impl Records, name: &str) -> Result<()> {
+    if st.is_container(name) || st.is_damaged(name) {
         return Err(Error::invalid(
             "name",
             name,
             "it is the ID of another container; a name must not equal an ID",
         ));
     }
-    if st.containers.values().any(|c| c.name == name) {
+    if !st.named(name).is_empty() {
         return Err(Error::invalid(
             "name",
             name,

@@ -6,6 +6,7 @@ use chrono::Utc;
 use nix::sys::signal::Signal;
 
 use super::{identity, may_run, reconcile, resolve_in, Found, LinuxKitManager};
+use crate::state::StateIndex;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::hypervisor::qmp_socket;
@@ -71,16 +72,18 @@ impl LinuxKitManager {
     /// derives from the key when the key is a valid ID. The returned record
     /// is then what could be read of it, with status `damaged`.
     pub async fn remove(&self, reference: &str, force: bool) -> Result<Container> {
-        let mut st = self.state.load()?;
-        let id = match resolve_in(&st, reference)? {
+        let index = self.state.index()?;
+        let key = match resolve_in(&index, reference)? {
             Found::Container(id) => id,
-            Found::Damaged(key) => return self.remove_damaged(&key, force).await,
+            Found::Damaged(key) => return self.remove_damaged(&index, &key, force).await,
         };
-        let c = st
-            .containers
-            .remove(&id)
-            .ok_or_else(|| Error::NotFound(reference.to_string()))?;
-        drop(st);
+        let c = match index.container(&key) {
+            Some(Ok(c)) => c,
+            // Damage only a full parse sees: still removable.
+            Some(Err(_)) => return self.remove_damaged(&index, &key, force).await,
+            None => return Err(Error::NotFound(reference.to_string())),
+        };
+        drop(index);
         if may_run(&c) && identity(&c).is_current() {
             if !force {
                 return Err(Error::Running(c.id));
@@ -115,14 +118,15 @@ impl LinuxKitManager {
         }
     }
 
-    async fn remove_damaged(&self, key: &str, force: bool) -> Result<Container> {
-        let st = self.state.load()?;
-        let raw = st
-            .damaged
-            .get(key)
-            .map(|d| d.raw.clone())
+    async fn remove_damaged(
+        &self,
+        index: &StateIndex,
+        key: &str,
+        force: bool,
+    ) -> Result<Container> {
+        let raw = index
+            .raw(key)
             .ok_or_else(|| Error::NotFound(key.to_string()))?;
-        drop(st);
         // A record whose key is an ID may still have a live hypervisor:
         // find it by the recorded PID, and recognise it by its start time
         // or by the `-name vmcontainer-<id>` QEMU was given.

@@ -4,6 +4,9 @@
 mod exec;
 mod launch;
 mod lifecycle;
+mod resolve;
+
+use resolve::{resolve_in, Found};
 
 pub use exec::DEFAULT_READY_TIMEOUT;
 
@@ -18,7 +21,7 @@ use crate::home::Home;
 use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
-use crate::state::{StateError, StateFile, StateStore};
+use crate::state::{StateError, StateIndex, StateStore};
 
 /// Default time `stop` gives the guest to power off before signalling.
 pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -100,33 +103,50 @@ impl LinuxKitManager {
 
     /// Resolves an exact ID, an exact name, or a unique ID prefix to an ID.
     pub fn resolve(&self, reference: &str) -> Result<String> {
-        let st = self.state.load()?;
-        match resolve_in(&st, reference)? {
+        let index = self.state.index()?;
+        match resolve_in(&index, reference)? {
             Found::Container(id) => Ok(id),
-            Found::Damaged(key) => Err(self.damaged(&st, &key)),
+            Found::Damaged(key) => Err(self.damaged_in(&index, &key)),
         }
     }
 
-    /// The error for using damaged record `key`.
-    fn damaged(&self, st: &StateFile, key: &str) -> Error {
+    /// The error for using damaged record `key`, which is wrong because of
+    /// `reason`.
+    fn damaged(&self, key: &str, reason: &str) -> Error {
         StateError::Damaged {
             path: self.state.path().to_path_buf(),
             key: key.to_string(),
-            reason: st
-                .damaged
-                .get(key)
-                .map(|d| d.reason.clone())
-                .unwrap_or_default(),
+            reason: reason.to_string(),
         }
         .into()
+    }
+
+    fn damaged_in(&self, index: &StateIndex, key: &str) -> Error {
+        let reason = index
+            .get(key)
+            .and_then(|e| e.problem.clone())
+            .unwrap_or_default();
+        self.damaged(key, &reason)
+    }
+
+    /// Finds `reference` in the index and parses that one record.
+    /// `Err(Damaged)` when the record cannot be used.
+    fn find(&self, index: &StateIndex, reference: &str) -> Result<Container> {
+        let key = match resolve_in(index, reference)? {
+            Found::Container(id) | Found::Damaged(id) => id,
+        };
+        match index.container(&key) {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(reason)) => Err(self.damaged(&key, &reason)),
+            None => Err(Error::NotFound(reference.to_string())),
+        }
     }
 
     /// Records of the state file that cannot be used, as errors naming
     /// each and saying how to remove it. `list` leaves them out; a front
     /// end shows these beside the listing so they are never hidden.
     pub fn damaged_records(&self) -> Result<Vec<Error>> {
-        let st = self.state.load()?;
-        Ok(st.damaged.keys().map(|k| self.damaged(&st, k)).collect())
+        Ok(self.list_with_damaged()?.1)
     }
 
     /// Every known container, with dead "running" ones reconciled to
@@ -158,7 +178,11 @@ impl LinuxKitManager {
                 Ok::<_, Error>(s.clone())
             })?
         };
-        let damaged = st.damaged.keys().map(|k| self.damaged(&st, k)).collect();
+        let damaged = st
+            .damaged
+            .iter()
+            .map(|(k, d)| self.damaged(k, &d.reason))
+            .collect();
         let mut all: Vec<Container> = st.containers.into_values().collect();
         all.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
         Ok((all, damaged))
@@ -166,15 +190,8 @@ impl LinuxKitManager {
 
     /// One container by ID, prefix or name (reconciled like `list`).
     pub fn get(&self, reference: &str) -> Result<Container> {
-        let mut st = self.state.load()?;
-        let id = match resolve_in(&st, reference)? {
-            Found::Container(id) => id,
-            Found::Damaged(key) => return Err(self.damaged(&st, &key)),
-        };
-        let c = st
-            .containers
-            .remove(&id)
-            .ok_or_else(|| Error::NotFound(reference.to_string()))?;
+        let c = self.find(&self.state.index()?, reference)?;
+        let id = c.id.clone();
         if c.status == Status::Running && !identity(&c).is_current() {
             return self.update_container(&id, |c| {
                 reconcile(c);
@@ -273,104 +290,5 @@ fn identity(c: &Container) -> Identity<'static> {
         pid: c.pid,
         start_time: c.pid_start_time,
         marker,
-    }
-}
-
-/// What a reference names: a usable container, or a damaged record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Found {
-    Container(String),
-    Damaged(String),
-}
-
-fn resolve_in(st: &StateFile, reference: &str) -> Result<Found> {
-    if reference.is_empty() {
-        return Err(Error::invalid(
-            "container reference",
-            "",
-            "must not be empty",
-        ));
-    }
-    if st.containers.contains_key(reference) {
-        return Ok(Found::Container(reference.to_string()));
-    }
-    if st.damaged.contains_key(reference) {
-        return Ok(Found::Damaged(reference.to_string()));
-    }
-    let by_name: Vec<&String> = st
-        .containers
-        .values()
-        .filter(|c| c.name == reference)
-        .map(|c| &c.id)
-        .collect();
-    if let [id] = by_name.as_slice() {
-        return Ok(Found::Container((*id).clone()));
-    }
-    // Keys are sorted, so the IDs with this prefix are one range.
-    let prefixed = |keys: &mut dyn Iterator<Item = &String>| -> Vec<String> {
-        keys.take_while(|k| k.starts_with(reference))
-            .cloned()
-            .collect()
-    };
-    let good = prefixed(&mut st.containers.range(reference.to_string()..).map(|(k, _)| k));
-    let bad = prefixed(&mut st.damaged.range(reference.to_string()..).map(|(k, _)| k));
-    match (good.len(), bad.len()) {
-        (1, 0) => Ok(Found::Container(good[0].clone())),
-        (0, 1) => Ok(Found::Damaged(bad[0].clone())),
-        (0, 0) if by_name.len() > 1 => Err(Error::Ambiguous {
-            query: reference.into(),
-            matches: by_name.into_iter().cloned().collect(),
-        }),
-        (0, 0) => Err(Error::NotFound(reference.to_string())),
-        _ => Err(Error::Ambiguous {
-            query: reference.into(),
-            matches: good.into_iter().chain(bad).collect(),
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(id: &str, name: &str) -> Container {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "name": name, "image": "/x.iso", "status": "stopped",
-            "pid": 0, "started_at": "2025-01-01T00:00:00Z"
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn resolution_by_id_name_and_prefix() {
-        let mut st = StateFile::default();
-        for (id, name) in [("abc12345", "web"), ("abd00000", "db"), ("ffff0000", "abc")] {
-            st.containers.insert(id.into(), rec(id, name));
-        }
-        let c = |id: &str| Found::Container(id.to_string());
-        assert_eq!(resolve_in(&st, "abc12345").unwrap(), c("abc12345"));
-        assert_eq!(resolve_in(&st, "web").unwrap(), c("abc12345"));
-        // A name beats a prefix.
-        assert_eq!(resolve_in(&st, "abc").unwrap(), c("ffff0000"));
-        assert_eq!(resolve_in(&st, "abd").unwrap(), c("abd00000"));
-        let amb = resolve_in(&st, "ab").unwrap_err();
-        assert!(matches!(amb, Error::Ambiguous { .. }), "{amb}");
-        assert!(amb.to_string().contains("abc12345") && amb.to_string().contains("abd00000"));
-        assert!(matches!(
-            resolve_in(&st, "zz").unwrap_err(),
-            Error::NotFound(_)
-        ));
-        // Damaged records are found by key or prefix, never by name.
-        st.damaged.insert(
-            "../../x".into(),
-            crate::state::DamagedRecord {
-                reason: "bad".into(),
-                raw: serde_json::json!({"name": "evil"}),
-            },
-        );
-        let d = Found::Damaged("../../x".into());
-        assert_eq!(resolve_in(&st, "../../x").unwrap(), d);
-        assert_eq!(resolve_in(&st, "../").unwrap(), d);
-        assert!(matches!(resolve_in(&st, "evil"), Err(Error::NotFound(_))));
     }
 }

@@ -1,0 +1,283 @@
+//! The text of `containers.json`: parsing it without losing or trusting
+//! what should not be, and writing it back.
+//!
+//! Reading goes in three steps, sized for 100,000 records: the file is
+//! scanned for repeated keys (on its own thread), split into raw records,
+//! and the records are parsed in parallel. A record that does not parse,
+//! or whose key is not a valid ID or differs from its `id`, is kept aside
+//! as damaged instead of failing the whole file.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::container::Container;
+use crate::error::shown;
+use crate::id::is_valid_id;
+
+/// A record that cannot be used, kept verbatim so that writing the file
+/// never drops it. Nothing but removal touches it, and removal deletes no
+/// file on its behalf unless its key is a valid ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DamagedRecord {
+    /// Why it cannot be used.
+    pub reason: String,
+    /// The record as stored.
+    pub raw: serde_json::Value,
+}
+
+/// The whole file: `{"containers": {"<id>": Container}}` plus any other
+/// top-level fields, kept verbatim.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateFile {
+    /// Containers by ID.
+    pub containers: BTreeMap<String, Container>,
+    /// Records that cannot be used, by key (see [`DamagedRecord`]). They are
+    /// written back inside `containers`.
+    pub damaged: BTreeMap<String, DamagedRecord>,
+    /// Unknown top-level fields.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Below this many records one thread parses them all.
+const PARALLEL_FROM: usize = 4096;
+
+impl StateFile {
+    /// Parses the text of a state file. A key repeated in any object is an
+    /// error (a JSON reader would silently keep one of the two); a record
+    /// that cannot be used lands in [`StateFile::damaged`] instead of
+    /// failing the whole file. `Err` is why the file cannot be read.
+    pub fn from_json(bytes: &[u8]) -> Result<StateFile, String> {
+        std::thread::scope(|s| {
+            let dup = s.spawn(|| crate::json_keys::find_duplicate_key(bytes));
+            let split = Split::parse(bytes);
+            let dup = dup.join().expect("the duplicate-key scan does not panic");
+            let split = split?;
+            if let Some(dup) = dup {
+                return Err(dup.to_string());
+            }
+            Ok(split.into_state())
+        })
+    }
+
+    /// The text written to disk (pretty JSON and a final newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("a state file always serializes");
+        json.push(b'\n');
+        json
+    }
+}
+
+/// Why a record under `key` cannot be used although it parsed, if so.
+pub(super) fn id_problem(key: &str, id: &str) -> Option<String> {
+    if !is_valid_id(key) {
+        Some("its key is not an ID of 8 lowercase hex characters".to_string())
+    } else if id != key {
+        Some(format!("its id {:?} differs from its key", shown(id)))
+    } else {
+        None
+    }
+}
+
+/// The file split into records that are not parsed yet.
+pub(super) struct Split<'a> {
+    /// Keys and raw records in file order.
+    pub records: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Top-level fields other than `containers`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> Split<'a> {
+    /// Checks the syntax of the whole file and splits it.
+    pub fn parse(bytes: &'a [u8]) -> Result<Split<'a>, String> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    fn into_state(self) -> StateFile {
+        let parsed = parse_records(&self.records);
+        let mut file = StateFile {
+            extra: self.extra,
+            ..Default::default()
+        };
+        let mut good = Vec::with_capacity(parsed.len());
+        for ((key, raw), result) in self.records.into_iter().zip(parsed) {
+            let key = key.into_owned();
+            match result.map_err(|e| (e, None)).and_then(|c| match id_problem(&key, &c.id) {
+                None => Ok(c),
+                Some(why) => Err((why, Some(c))),
+            }) {
+                Ok(c) => good.push((key, c)),
+                Err((reason, parsed)) => {
+                    let raw = match parsed {
+                        Some(c) => serde_json::to_value(&c).unwrap_or_default(),
+                        None => serde_json::from_str(raw.get()).unwrap_or_default(),
+                    };
+                    file.damaged.insert(key, DamagedRecord { reason, raw });
+                }
+            }
+        }
+        // Keys are unique (the scan refuses repeats), and a BTreeMap built
+        // from a sorted vector is one pass instead of a search per insert.
+        file.containers = good.into_iter().collect();
+        file
+    }
+}
+
+/// Parses each raw record, on several threads when there are many.
+fn parse_records(records: &[(Cow<'_, str>, &RawValue)]) -> Vec<Result<Container, String>> {
+    let parse = |chunk: &[(Cow<'_, str>, &RawValue)]| -> Vec<Result<Container, String>> {
+        chunk
+            .iter()
+            .map(|(_, raw)| serde_json::from_str::<Container>(raw.get()).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(1);
+    if threads < 2 || records.len() < PARALLEL_FROM {
+        return parse(records);
+    }
+    let size = records.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = records
+            .chunks(size)
+            .map(|chunk| s.spawn(move || parse(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parsing a record does not panic"))
+            .collect()
+    })
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Split<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = Split<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"an object {"containers": {...}}"#)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Split<'de>, A::Error> {
+                let mut split = Split {
+                    records: Vec::new(),
+                    extra: serde_json::Map::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "containers" {
+                        let recs: Option<Records<'de>> = map.next_value()?;
+                        split.records = recs.map(|r| r.0).unwrap_or_default();
+                    } else {
+                        let v = map.next_value()?;
+                        split.extra.insert(key, v);
+                    }
+                }
+                Ok(split)
+            }
+        }
+        d.deserialize_map(Top)
+    }
+}
+
+/// The `containers` object as raw records in file order.
+struct Records<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A key borrowed from the text when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a container key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Records<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Records<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of containers by ID")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Records<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k.0, v));
+                }
+                Ok(Records(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for StateFile {
+    /// Parses without the duplicate-key check, keeping damaged records
+    /// aside like [`StateFile::from_json`] (which files should use).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let text = serde_json::to_vec(&value).map_err(de::Error::custom)?;
+        let split = Split::parse(&text).map_err(de::Error::custom)?;
+        Ok(split.into_state())
+    }
+}
+
+impl Serialize for StateFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// Both kinds of record, merged in key order.
+        struct All<'a>(&'a StateFile);
+        impl Serialize for All<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let total = self.0.containers.len() + self.0.damaged.len();
+                let mut m = s.serialize_map(Some(total))?;
+                let mut good = self.0.containers.iter().peekable();
+                let mut bad = self.0.damaged.iter().peekable();
+                loop {
+                    let take_good = match (good.peek(), bad.peek()) {
+                        (Some((g, _)), Some((b, _))) => g < b,
+                        (Some(_), None) => true,
+                        (None, Some(_)) => false,
+                        (None, None) => break,
+                    };
+                    if take_good {
+                        let (k, c) = good.next().expect("peeked");
+                        m.serialize_entry(k, c)?;
+                    } else {
+                        let (k, d) = bad.next().expect("peeked");
+                        m.serialize_entry(k, &d.raw)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("containers", &All(self))?;
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
