@@ -281,8 +281,14 @@ mod tests {
         assert_eq!(clip("héllo", 5), "héllo");
         let many: Vec<String> = (0..25).map(|i| format!("{i:08x}")).collect();
         let l = shown_list(&many);
-        assert!(l.ends_with(" and 15 more") && l.starts_with("00000000, "), "{l}");
-        let amb = Error::Ambiguous { query: "0".into(), matches: many };
+        assert!(
+            l.ends_with(" and 15 more") && l.starts_with("00000000, "),
+            "{l}"
+        );
+        let amb = Error::Ambiguous {
+            query: "0".into(),
+            matches: many,
+        };
         assert!(amb.to_string().contains("and 15 more"), "{amb}");
         let nf = Error::NotFound("y".repeat(5000)).to_string();
         assert!(nf.len() < 400, "{nf}");

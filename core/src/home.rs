@@ -227,7 +227,11 @@ mod tests {
             "/tmp/h/containers/ffff0000",
             "/tmp/h/containers/abcd1234/x",
         ] {
-            assert_eq!(h.trusted_runtime_dir(id, Some(Path::new(bad))), None, "{bad}");
+            assert_eq!(
+                h.trusted_runtime_dir(id, Some(Path::new(bad))),
+                None,
+                "{bad}"
+            );
         }
         assert_eq!(h.trusted_runtime_dir(id, None), None);
         // An invalid ID never yields a directory, even a "derived" one.

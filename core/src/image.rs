@@ -279,7 +279,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let msg = |p: &Path| check_image(p).unwrap_err().to_string();
         assert!(msg(&d.path().join("none.iso")).contains("image not found"));
-        assert!(msg(d.path()).contains("is a directory"), "{}", msg(d.path()));
+        assert!(
+            msg(d.path()).contains("is a directory"),
+            "{}",
+            msg(d.path())
+        );
         let zero = msg(Path::new("/dev/zero"));
         assert!(zero.contains("character device"), "{zero}");
         let fifo = d.path().join("pipe.iso");
@@ -291,7 +295,11 @@ mod tests {
         let empty = write(d.path(), "empty.qcow2", b"");
         assert!(msg(&empty).contains("empty"), "{}", msg(&empty));
         let garbage = write(d.path(), "garbage.iso", &[7u8; 40000]);
-        assert!(msg(&garbage).contains("volume descriptor"), "{}", msg(&garbage));
+        assert!(
+            msg(&garbage).contains("volume descriptor"),
+            "{}",
+            msg(&garbage)
+        );
         let short = write(d.path(), "short.iso", b"x");
         assert!(msg(&short).contains("volume descriptor"));
         let text = write(d.path(), "notes.txt", b"hello");

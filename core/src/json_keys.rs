@@ -91,7 +91,9 @@ pub fn find_duplicate_key(json: &[u8]) -> Option<DuplicateKey> {
 /// Index of the `"` that closes the string whose content starts at `from`.
 fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
     loop {
-        let rel = json[from..].iter().position(|b| *b == b'"' || *b == b'\\')?;
+        let rel = json[from..]
+            .iter()
+            .position(|b| *b == b'"' || *b == b'\\')?;
         let at = from + rel;
         if json[at] == b'"' {
             return Some(at);
@@ -173,7 +175,10 @@ impl<'a> Object<'a> {
             // Only the last key is kept from now on (for the path).
             self.keys.clear();
         } else if self.unsorted
-            || self.keys.last().is_some_and(|last| last.bytes() >= key.bytes())
+            || self
+                .keys
+                .last()
+                .is_some_and(|last| last.bytes() >= key.bytes())
         {
             // Not in ascending order: search what came before.
             self.unsorted = true;
@@ -211,7 +216,10 @@ mod tests {
     fn finds_repeats_at_any_depth_and_names_where() {
         assert_eq!(dup(r#"{"a": 1, "b": [1, {"c": 2}]}"#), None);
         let d = dup(r#"{"a": 1, "a": 2}"#).unwrap();
-        assert_eq!(d.to_string(), r#"duplicate key "a" in the top-level object"#);
+        assert_eq!(
+            d.to_string(),
+            r#"duplicate key "a" in the top-level object"#
+        );
         let d = dup(r#"{"containers": {"x": {"ports": {"80": 1, "81": 2, "80": 3}}}}"#).unwrap();
         assert_eq!(d.path, ["containers", "x", "ports"]);
         assert_eq!(d.key, "80");
@@ -254,12 +262,24 @@ mod tests {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("JSON")
             }
-            fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
-            fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
-            fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
-            fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
-            fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
-            fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
+            fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E>(self) -> Result<(), E> {
+                Ok(())
+            }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
                 while seq.next_element_seed(Walk(self.0))?.is_some() {}
                 Ok(())

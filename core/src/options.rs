@@ -480,7 +480,10 @@ mod tests {
     #[test]
     fn malformed_port_specs_say_what_is_wrong() {
         let e = parse_port_spec("8080:80:90:100").unwrap_err().to_string();
-        assert!(e.contains("4 fields") && e.contains("8080:80:90:100"), "{e}");
+        assert!(
+            e.contains("4 fields") && e.contains("8080:80:90:100"),
+            "{e}"
+        );
         assert!(!e.contains("not an IP address"), "{e}");
         let e = parse_port_spec("localhost:80:80").unwrap_err().to_string();
         assert!(e.contains("\"localhost\" is not an IP address"), "{e}");
@@ -488,8 +491,14 @@ mod tests {
         assert_eq!(p.bind, Some("::1".parse().unwrap()));
         assert!(parse_port_spec("[::1:8080:80").is_err());
         assert!(parse_port_spec("[::1]8080:80").is_err());
-        assert!(parse_port_spec(":80").unwrap_err().to_string().contains("\"\""));
-        assert_eq!(parse_bind_address("[::1]").unwrap(), "::1".parse::<IpAddr>().unwrap());
+        assert!(parse_port_spec(":80")
+            .unwrap_err()
+            .to_string()
+            .contains("\"\""));
+        assert_eq!(
+            parse_bind_address("[::1]").unwrap(),
+            "::1".parse::<IpAddr>().unwrap()
+        );
         assert!(parse_bind_address("nope").is_err());
     }
 
@@ -501,7 +510,10 @@ mod tests {
             ssh_key: Some(d.path().into()),
             ..opts()
         });
-        assert!(e.contains("is a directory") && !e.contains("no such file"), "{e}");
+        assert!(
+            e.contains("is a directory") && !e.contains("no such file"),
+            "{e}"
+        );
         let key = d.path().join("id");
         std::fs::write(&key, "k").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 
 use crate::container::{Container, Status};
-use crate::hypervisor::{
-    Accel, BootImage, Hypervisor, PortForward, QemuHypervisor, Share, VmSpec,
-};
+use crate::hypervisor::{Accel, BootImage, Hypervisor, PortForward, QemuHypervisor, Share, VmSpec};
 use crate::image::{ImageFormat, KernelImage};
 use crate::options::{add_port_spec, parse_port_spec, parse_volume_spec};
 use crate::state::StateFile;

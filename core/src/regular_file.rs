@@ -81,7 +81,11 @@ fn classify(e: io::Error) -> OpenError {
 
 /// Opens `path` with `opts` (plus `O_NONBLOCK`, and `O_NOFOLLOW` unless
 /// `follow_links`) and checks that it is a regular file. Never blocks.
-pub fn open_with(path: &Path, opts: &mut OpenOptions, follow_links: bool) -> Result<File, OpenError> {
+pub fn open_with(
+    path: &Path,
+    opts: &mut OpenOptions,
+    follow_links: bool,
+) -> Result<File, OpenError> {
     let mut flags = libc::O_NONBLOCK;
     if !follow_links {
         flags |= libc::O_NOFOLLOW;
@@ -183,7 +187,10 @@ mod tests {
         let p = d.path().join("f");
         std::fs::write(&p, b"hello").unwrap();
         assert_eq!(read(&p, 5).unwrap(), b"hello");
-        assert!(read(&p, 4).unwrap_err().describe().contains("larger than 4"));
+        assert!(read(&p, 4)
+            .unwrap_err()
+            .describe()
+            .contains("larger than 4"));
         std::fs::write(&p, [0xff, 0xfe]).unwrap();
         assert!(read_to_string(&p, 10)
             .unwrap_err()

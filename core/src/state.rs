@@ -139,9 +139,11 @@ impl StateStore {
             }
             Err(e) => return Err(e),
         };
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)
-            .map_err(|e| self.io("read", e))?;
+        // Sized up front: growing by doubling would copy a 45 MB file
+        // several times over.
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+        f.read_to_end(&mut bytes).map_err(|e| self.io("read", e))?;
         Ok(Some(bytes))
     }
 
@@ -352,8 +354,14 @@ mod tests {
         assert_eq!(st.containers.keys().collect::<Vec<_>>(), ["0c0c0c0c"]);
         assert_eq!(st.damaged.len(), 3);
         assert!(st.damaged["../../x"].reason.contains("8 lowercase hex"));
-        assert!(st.damaged["0a0a0a0a"].reason.contains("differs from its key"));
-        assert!(st.damaged["0b0b0b0b"].reason.contains("missing field"), "{:?}", st.damaged["0b0b0b0b"]);
+        assert!(st.damaged["0a0a0a0a"]
+            .reason
+            .contains("differs from its key"));
+        assert!(
+            st.damaged["0b0b0b0b"].reason.contains("missing field"),
+            "{:?}",
+            st.damaged["0b0b0b0b"]
+        );
         // A write keeps every damaged record verbatim.
         store
             .update(|s| {
@@ -362,7 +370,10 @@ mod tests {
             })
             .unwrap();
         let raw: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-        assert_eq!(raw["containers"]["0b0b0b0b"], file["containers"]["0b0b0b0b"]);
+        assert_eq!(
+            raw["containers"]["0b0b0b0b"],
+            file["containers"]["0b0b0b0b"]
+        );
         assert_eq!(raw["containers"]["0a0a0a0a"]["id"], "ffffffff");
         assert_eq!(raw["containers"]["../../x"]["id"], "../../x");
         assert_eq!(raw["containers"]["0c0c0c0c"]["memory"], 7);
@@ -378,7 +389,11 @@ mod tests {
         r["name"] = serde_json::Value::Null;
         r["ports"] = serde_json::Value::Null;
         r["memory"] = serde_json::Value::Null;
-        fs::write(&p, serde_json::json!({"containers": {"0a0a0a0a": r}}).to_string()).unwrap();
+        fs::write(
+            &p,
+            serde_json::json!({"containers": {"0a0a0a0a": r}}).to_string(),
+        )
+        .unwrap();
         let store = StateStore::new(&p);
         let st = store.load().unwrap();
         let c = &st.containers["0a0a0a0a"];
@@ -399,13 +414,23 @@ mod tests {
         let two = rec("0b0b0b0b").to_string();
         for text in [
             format!(r#"{{"containers": {{"0a0a0a0a": {one}, "0a0a0a0a": {one}}}}}"#),
-            format!(r#"{{"containers": {{"0a0a0a0a": {one}}}, "containers": {{"0b0b0b0b": {two}}}}}"#),
-            format!(r#"{{"containers": {{"0a0a0a0a": {}}}}}"#, one.replacen("\"pid\"", "\"name\": \"a\", \"name\": \"b\", \"pid\"", 1)),
+            format!(
+                r#"{{"containers": {{"0a0a0a0a": {one}}}, "containers": {{"0b0b0b0b": {two}}}}}"#
+            ),
+            format!(
+                r#"{{"containers": {{"0a0a0a0a": {}}}}}"#,
+                one.replacen("\"pid\"", "\"name\": \"a\", \"name\": \"b\", \"pid\"", 1)
+            ),
         ] {
             fs::write(&p, &text).unwrap();
             let e = StateStore::new(&p).load().unwrap_err().to_string();
-            assert!(e.contains("duplicate key") && e.contains(&p.display().to_string()), "{e}");
-            assert!(StateStore::new(&p).update(|_| Ok::<_, StateError>(())).is_err());
+            assert!(
+                e.contains("duplicate key") && e.contains(&p.display().to_string()),
+                "{e}"
+            );
+            assert!(StateStore::new(&p)
+                .update(|_| Ok::<_, StateError>(()))
+                .is_err());
             assert_eq!(fs::read_to_string(&p).unwrap(), text);
         }
     }
@@ -421,7 +446,10 @@ mod tests {
         std::os::unix::fs::symlink(&real, &p).unwrap();
         let store = StateStore::new(&p);
         let e = store.load().unwrap_err().to_string();
-        assert!(e.contains("symbolic link") && e.contains(&p.display().to_string()), "{e}");
+        assert!(
+            e.contains("symbolic link") && e.contains(&p.display().to_string()),
+            "{e}"
+        );
         assert!(store.update(|_| Ok::<_, StateError>(())).is_err());
         assert!(fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
         fs::remove_file(&p).unwrap();
@@ -429,7 +457,10 @@ mod tests {
         // A symlinked lock file: its target is never created.
         let target = outside.path().join("created-by-lock");
         std::os::unix::fs::symlink(&target, d.path().join("containers.json.lock")).unwrap();
-        let e = store.update(|_| Ok::<_, StateError>(())).unwrap_err().to_string();
+        let e = store
+            .update(|_| Ok::<_, StateError>(()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!target.exists());
         fs::remove_file(d.path().join("containers.json.lock")).unwrap();

@@ -208,7 +208,11 @@ pub fn resources(
         }
     };
     Ok((
-        get("MEMORY", u32::MAX, "must be a whole number of MB, at least 1")?,
+        get(
+            "MEMORY",
+            u32::MAX,
+            "must be a whole number of MB, at least 1",
+        )?,
         get("CPUS", 255, "must be a whole number between 1 and 255")?,
     ))
 }
@@ -297,7 +301,10 @@ enum Token<'a> {
     /// `${NAME:-...${...` : a default holding a reference. `text` runs to
     /// the brace that closes it (or the end of the line); `offset` is where
     /// it starts in the content.
-    Nested { text: &'a str, offset: usize },
+    Nested {
+        text: &'a str,
+        offset: usize,
+    },
 }
 
 /// Splits `content` into literal text and variable references.
@@ -419,14 +426,12 @@ fn template(name: &str, content: &str, path: Option<PathBuf>) -> Template {
 const MAX_TEMPLATE: u64 = 16 << 20;
 
 fn read_file(path: &Path) -> Result<String, TemplateError> {
-    crate::regular_file::read_to_string(path, MAX_TEMPLATE).map_err(|e| {
-        TemplateError::ReadFile {
-            path: path.to_path_buf(),
-            error: match e {
-                crate::regular_file::OpenError::Io(e) => e,
-                other => io::Error::other(other.describe()),
-            },
-        }
+    crate::regular_file::read_to_string(path, MAX_TEMPLATE).map_err(|e| TemplateError::ReadFile {
+        path: path.to_path_buf(),
+        error: match e {
+            crate::regular_file::OpenError::Io(e) => e,
+            other => io::Error::other(other.describe()),
+        },
     })
 }
 
@@ -550,7 +555,10 @@ mod tests {
         let v = vars(&[("MEMORY", "512"), ("KEY", "k"), ("TYPO", "x")]);
         assert_eq!(unused_variables(t, &v), ["TYPO"]);
         let e = resources(t, &vars(&[("MEMORY", "abc")])).unwrap_err();
-        assert!(e.to_string().contains("MEMORY") && e.to_string().contains("\"abc\""), "{e}");
+        assert!(
+            e.to_string().contains("MEMORY") && e.to_string().contains("\"abc\""),
+            "{e}"
+        );
         assert!(resources("${CPUS:-0}", &BTreeMap::new()).is_err());
         assert!(resources("${CPUS:-300}", &BTreeMap::new()).is_err());
         assert!(resources("${MEMORY:-lots}", &BTreeMap::new()).is_err());
@@ -729,20 +737,36 @@ mod tests {
         assert_eq!(names, ["core-dev", "server-php", "good"]);
         let why: Vec<String> = listing.skipped.iter().map(|e| e.to_string()).collect();
         assert_eq!(why.len(), 2, "{why:?}");
-        assert!(why.iter().any(|w| w.contains(&bad.display().to_string()) && w.contains("UTF-8")), "{why:?}");
-        assert!(why.iter().any(|w| w.contains("name is not valid UTF-8")), "{why:?}");
+        assert!(
+            why.iter()
+                .any(|w| w.contains(&bad.display().to_string()) && w.contains("UTF-8")),
+            "{why:?}"
+        );
+        assert!(
+            why.iter().any(|w| w.contains("name is not valid UTF-8")),
+            "{why:?}"
+        );
         assert_eq!(list_templates(&dirs).unwrap().len(), 3);
         // Asked for by name, the bad one is still an error naming the file.
         let err = get_template(&dirs, "bad").unwrap_err();
-        assert!(err.to_string().contains(&bad.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&bad.display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
     fn resources_come_from_vars_then_defaults() {
         let t = "m: ${MEMORY:-2048}\nc: ${CPUS:-2}\n";
-        assert_eq!(resources(t, &BTreeMap::new()).unwrap(), (Some(2048), Some(2)));
+        assert_eq!(
+            resources(t, &BTreeMap::new()).unwrap(),
+            (Some(2048), Some(2))
+        );
         let vars = BTreeMap::from([("MEMORY".to_string(), "512".to_string())]);
         assert_eq!(resources(t, &vars).unwrap(), (Some(512), Some(2)));
-        assert_eq!(resources("no vars", &BTreeMap::new()).unwrap(), (None, None));
+        assert_eq!(
+            resources("no vars", &BTreeMap::new()).unwrap(),
+            (None, None)
+        );
     }
 }

@@ -427,7 +427,10 @@ mod tests {
         std::fs::write(&p, dup).unwrap();
         let m = ImageManager::with_sources(d.path(), "x.qcow2", vec![]);
         let e = m.installed().unwrap_err().to_string();
-        assert!(e.contains("duplicate key") && e.contains(&p.display().to_string()), "{e}");
+        assert!(
+            e.contains("duplicate key") && e.contains(&p.display().to_string()),
+            "{e}"
+        );
         std::fs::remove_file(&p).unwrap();
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let t = std::time::Instant::now();

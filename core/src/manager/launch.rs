@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::io::AsyncReadExt;
 
+use super::resolve::Records;
 use super::{identity, LinuxKitManager};
 use crate::container::{Container, RunOptions, Status};
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
 use crate::hypervisor::{BootImage, PortForward, Share, VmSpec};
 use crate::image::{check_image, detect_image_format, resolve_kernel_image, ImageFormat};
-use super::resolve::Records;
 use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};

@@ -6,13 +6,13 @@ use chrono::Utc;
 use nix::sys::signal::Signal;
 
 use super::{identity, may_run, reconcile, resolve_in, Found, LinuxKitManager};
-use crate::state::StateIndex;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::hypervisor::qmp_socket;
 use crate::id::is_valid_id;
 use crate::process::Identity;
 use crate::qmp::Qmp;
+use crate::state::StateIndex;
 
 /// Grace period between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
@@ -101,7 +101,10 @@ impl LinuxKitManager {
         if removed.status == Status::Running && !identity(&removed).is_current() {
             reconcile(&mut removed);
         }
-        self.delete_files(&removed.id, self.runtime_dir(&removed).into_iter().collect());
+        self.delete_files(
+            &removed.id,
+            self.runtime_dir(&removed).into_iter().collect(),
+        );
         Ok(removed)
     }
 

@@ -40,7 +40,9 @@ impl Records for StateFile {
     fn prefixed(&self, prefix: &str) -> (Vec<String>, Vec<String>) {
         // Keys are sorted, so those with the prefix are one range.
         let range = |keys: &mut dyn Iterator<Item = &String>| -> Vec<String> {
-            keys.take_while(|k| k.starts_with(prefix)).cloned().collect()
+            keys.take_while(|k| k.starts_with(prefix))
+                .cloned()
+                .collect()
         };
         (
             range(&mut self.containers.range(prefix.to_string()..).map(|(k, _)| k)),
@@ -134,7 +136,10 @@ mod tests {
         let amb = resolve_in(st, "ab").unwrap_err();
         assert!(matches!(amb, Error::Ambiguous { .. }), "{amb}");
         assert!(amb.to_string().contains("abc12345") && amb.to_string().contains("abd00000"));
-        assert!(matches!(resolve_in(st, "zz").unwrap_err(), Error::NotFound(_)));
+        assert!(matches!(
+            resolve_in(st, "zz").unwrap_err(),
+            Error::NotFound(_)
+        ));
         // Damaged records are found by key or prefix, never by name.
         let d = Found::Damaged("../../x".into());
         assert_eq!(resolve_in(st, "../../x").unwrap(), d);

@@ -112,19 +112,17 @@ impl<'a> Split<'a> {
         let mut good = Vec::with_capacity(parsed.len());
         for ((key, raw), result) in self.records.into_iter().zip(parsed) {
             let key = key.into_owned();
-            match result.map_err(|e| (e, None)).and_then(|c| match id_problem(&key, &c.id) {
-                None => Ok(c),
-                Some(why) => Err((why, Some(c))),
-            }) {
-                Ok(c) => good.push((key, c)),
-                Err((reason, parsed)) => {
-                    let raw = match parsed {
-                        Some(c) => serde_json::to_value(&c).unwrap_or_default(),
-                        None => serde_json::from_str(raw.get()).unwrap_or_default(),
-                    };
-                    file.damaged.insert(key, DamagedRecord { reason, raw });
-                }
-            }
+            let (reason, raw) = match result {
+                Ok(c) => match id_problem(&key, &c.id) {
+                    None => {
+                        good.push((key, c));
+                        continue;
+                    }
+                    Some(why) => (why, serde_json::to_value(&c).unwrap_or_default()),
+                },
+                Err(why) => (why, serde_json::from_str(raw.get()).unwrap_or_default()),
+            };
+            file.damaged.insert(key, DamagedRecord { reason, raw });
         }
         // Keys are unique (the scan refuses repeats), and a BTreeMap built
         // from a sorted vector is one pass instead of a search per insert.
@@ -133,31 +131,31 @@ impl<'a> Split<'a> {
     }
 }
 
-/// Parses each raw record, on several threads when there are many.
+/// Parses each raw record, on several threads when there are many. The
+/// threads fill one vector (records are large: no per-thread copies).
 fn parse_records(records: &[(Cow<'_, str>, &RawValue)]) -> Vec<Result<Container, String>> {
-    let parse = |chunk: &[(Cow<'_, str>, &RawValue)]| -> Vec<Result<Container, String>> {
-        chunk
-            .iter()
-            .map(|(_, raw)| serde_json::from_str::<Container>(raw.get()).map_err(|e| e.to_string()))
-            .collect()
-    };
+    fn parse(raw: &RawValue) -> Result<Container, String> {
+        serde_json::from_str::<Container>(raw.get()).map_err(|e| e.to_string())
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get().min(4))
         .unwrap_or(1);
     if threads < 2 || records.len() < PARALLEL_FROM {
-        return parse(records);
+        return records.iter().map(|(_, raw)| parse(raw)).collect();
     }
+    let mut out: Vec<Result<Container, String>> = Vec::with_capacity(records.len());
+    out.resize_with(records.len(), || Err(String::new()));
     let size = records.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = records
-            .chunks(size)
-            .map(|chunk| s.spawn(move || parse(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("parsing a record does not panic"))
-            .collect()
-    })
+        for (slots, chunk) in out.chunks_mut(size).zip(records.chunks(size)) {
+            s.spawn(move || {
+                for (slot, (_, raw)) in slots.iter_mut().zip(chunk) {
+                    *slot = parse(raw);
+                }
+            });
+        }
+    });
+    out
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Split<'a> {

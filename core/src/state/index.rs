@@ -146,23 +146,44 @@ mod tests {
         .to_string();
         let ix = StateIndex::build(text.into_bytes()).unwrap();
         let keys: Vec<&str> = ix.entries().iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["../x", "0a0a0a0a", "0b0b0b0b", "0c0c0c0c", "0d0d0d0d"]);
+        assert_eq!(
+            keys,
+            ["../x", "0a0a0a0a", "0b0b0b0b", "0c0c0c0c", "0d0d0d0d"]
+        );
         assert_eq!(ix.get("0b0b0b0b").unwrap().name.as_deref(), Some("web"));
         assert_eq!(ix.get("0a0a0a0a").unwrap().name, None);
         let c = ix.container("0a0a0a0a").unwrap().unwrap();
         assert_eq!(c.status.as_str(), "future");
-        assert!(ix.get("0c0c0c0c").unwrap().problem.as_ref().unwrap().contains("differs"));
-        assert!(ix.get("../x").unwrap().problem.as_ref().unwrap().contains("8 lowercase"));
+        assert!(ix
+            .get("0c0c0c0c")
+            .unwrap()
+            .problem
+            .as_ref()
+            .unwrap()
+            .contains("differs"));
+        assert!(ix
+            .get("../x")
+            .unwrap()
+            .problem
+            .as_ref()
+            .unwrap()
+            .contains("8 lowercase"));
         // Damage the index cannot see shows when the record is parsed.
-        assert!(ix.container("0d0d0d0d").unwrap().unwrap_err().contains("missing field"));
+        assert!(ix
+            .container("0d0d0d0d")
+            .unwrap()
+            .unwrap_err()
+            .contains("missing field"));
         assert_eq!(ix.with_prefix("0").len(), 4);
         assert_eq!(ix.with_prefix("0b").len(), 1);
         assert!(ix.with_prefix("z").is_empty());
         assert!(ix.container("nope").is_none());
         // The same checks as a full load.
-        assert!(StateIndex::build(b"{\"containers\": {\"a\": 1, \"a\": 2}}".to_vec())
-            .unwrap_err()
-            .contains("duplicate"));
+        assert!(
+            StateIndex::build(b"{\"containers\": {\"a\": 1, \"a\": 2}}".to_vec())
+                .unwrap_err()
+                .contains("duplicate")
+        );
         assert!(StateIndex::build(b"{\"containers\": {".to_vec())
             .unwrap_err()
             .contains("line 1"));
