@@ -16,6 +16,7 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     let share = tempfile::tempdir().unwrap();
     std::fs::write(share.path().join("hello.txt"), "from the host\n").unwrap();
     let http = free_port();
+    let open = free_port();
     let image = guest().join("vmtest-kernel");
     let id = home.run_ready(
         &[
@@ -23,6 +24,9 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
             "lifecycle",
             "-p",
             &format!("{http}:80"),
+            // Asking one mapping to listen everywhere widens no other.
+            "-p",
+            &format!("0.0.0.0:{open}:81"),
             "-v",
             &format!("{}:/mnt/data", share.path().display()),
         ],
@@ -55,6 +59,16 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     );
     let ssh_port = home.inspect(&id)["ssh_port"].as_u64().unwrap() as u16;
     assert!(listeners(ssh_port).iter().all(|a| a == "0100007F"));
+    assert_eq!(listeners(open), ["00000000"], "port {open}");
+    // Both show where they listen; the record keeps only the wide one.
+    let i = home.inspect(&id);
+    assert_eq!(i["bind_addresses"], serde_json::json!({ open.to_string(): "0.0.0.0" }));
+    let forwards = i["forwards"].as_array().unwrap();
+    assert!(forwards.contains(&serde_json::json!({"bind": "127.0.0.1", "host": http, "guest": 80})));
+    assert!(forwards.contains(&serde_json::json!({"bind": "0.0.0.0", "host": open, "guest": 81})));
+    let table = home.ok(&["ps"]);
+    assert!(table.contains(&format!("0.0.0.0:{open}->81")), "{table}");
+    assert!(table.contains(&format!("{http}->80")) && !table.contains(&format!("0.0.0.0:{http}")), "{table}");
 
     // The 9p volume is readable in the guest.
     assert_eq!(

@@ -98,6 +98,18 @@ impl TestHome {
         }
     }
 
+    /// A home at `<tempdir>/<sub>` (`sub` may hold several levels and any
+    /// character a path can).
+    pub fn nested(sub: &str) -> Self {
+        let dir = Self::tempdir();
+        let path = dir.path().join(sub);
+        std::fs::create_dir_all(&path).unwrap();
+        TestHome {
+            dir,
+            sub: Some(path),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.sub.as_deref().unwrap_or(self.dir.path())
     }
