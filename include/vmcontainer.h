@@ -234,6 +234,11 @@ typedef enum {
      * produced.
      */
     VMC_STATUS_KILLED = 3,
+    /**
+     * A status this version does not know (a newer version's), kept as
+     * written; `vmc_container_status_name` gives its text.
+     */
+    VMC_STATUS_UNKNOWN = 100,
 } vmc_status_t;
 
 /**
@@ -455,7 +460,7 @@ void vmc_string_free(char *s);
 
 /**
  * The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
- * `"unknown"` for any other number. A static string, never freed.
+ * `"unknown"` for `VMC_STATUS_UNKNOWN` and any other number. A static string, never freed.
  */
 const char *vmc_status_name(int status);
 
@@ -745,8 +750,9 @@ vmc_error_code_t vmc_run_options_set_ssh_key(vmc_run_options_t *opts,
                                              vmc_error_t **err);
 
 /**
- * Address forwarded ports listen on (default `127.0.0.1`), e.g.
- * `"0.0.0.0"` or `"::1"`. Not an IP address → `VMC_ERROR_INVALID_INPUT`.
+ * Address forwarded ports listen on unless their spec names one (default
+ * `127.0.0.1`), e.g. `"0.0.0.0"`. Not an IP address →
+ * `VMC_ERROR_INVALID_INPUT`.
  *
  * # Safety
  * See `vmc_run_options_set_name`.
@@ -770,7 +776,7 @@ vmc_error_code_t vmc_run_options_add_port(vmc_run_options_t *opts,
 
 /**
  * Adds a port forward written like the CLI's `-p`: `HOST:GUEST` or
- * `IP:HOST:GUEST` (every spec naming an address must name the same one).
+ * `IP:HOST:GUEST`; an address given here applies to this mapping only.
  * A malformed spec → `VMC_ERROR_INVALID_INPUT`.
  *
  * # Safety
@@ -839,8 +845,9 @@ const char *vmc_container_image(const vmc_container_t *c);
 vmc_status_t vmc_container_status(const vmc_container_t *c);
 
 /**
- * The status as its state-file string (`"running"`, ...): static, never
- * freed. NULL for NULL.
+ * The status as its state-file string (`"running"`, ...; for
+ * `VMC_STATUS_UNKNOWN` the text the file holds), borrowed from the
+ * snapshot. NULL for NULL.
  *
  * # Safety
  * See `vmc_container_id`.
@@ -960,6 +967,17 @@ bool vmc_container_port_at(const vmc_container_t *c,
                            size_t index,
                            uint16_t *host,
                            uint16_t *guest);
+
+/**
+ * The address port forward `index` (ordered by host port, as in
+ * `vmc_container_port_at`) listens on, e.g. `"127.0.0.1"` or `"0.0.0.0"`;
+ * borrowed from the snapshot. NULL when out of range or for NULL.
+ *
+ * # Safety
+ * See `vmc_container_id`.
+ */
+const char *vmc_container_port_bind_address(const vmc_container_t *c,
+                                            size_t index);
 
 /**
  * Number of shared directories.

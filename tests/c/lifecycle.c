@@ -280,9 +280,11 @@ static void test_options(void) {
     vmc_run_options_t *o = vmc_run_options_new();
     CHECK(o != NULL, "");
     OK(vmc_run_options_add_port_spec(o, "8080:80", &err));
+    /* Each mapping keeps its own listen address. */
     OK(vmc_run_options_add_port_spec(o, "0.0.0.0:8443:443", &err));
-    FAILS(vmc_run_options_add_port_spec(o, "127.0.0.1:1:2", &err), VMC_ERROR_INVALID_INPUT,
-          "same listen address");
+    OK(vmc_run_options_add_port_spec(o, "127.0.0.1:8444:444", &err));
+    FAILS(vmc_run_options_add_port_spec(o, "8080:80:90:100", &err), VMC_ERROR_INVALID_INPUT,
+          "4 fields");
     FAILS(vmc_run_options_add_port_spec(o, "nope", &err), VMC_ERROR_INVALID_INPUT, "nope");
     FAILS(vmc_run_options_add_port_spec(o, "70000:80", &err), VMC_ERROR_INVALID_INPUT, "70000");
     FAILS(vmc_run_options_set_bind_address(o, "not-an-ip", &err), VMC_ERROR_INVALID_INPUT,
@@ -377,6 +379,38 @@ static void test_error_paths(vmc_manager_t *m) {
     CHECK(vmc_container_list_len(list) == 0, "failed runs left %zu records",
           vmc_container_list_len(list));
     vmc_container_list_free(list);
+}
+
+/* A record from a newer version (an unknown status) and one mapping that
+ * listens beyond loopback read as such; a damaged record can be removed. */
+static void test_unknown_and_damaged_records(vmc_manager_t *m) {
+    char *state = path_in(g_home, "containers.json");
+    write_file(state,
+               "{\"containers\": {\"0a0a0a0a\": {\"id\": \"0a0a0a0a\", \"name\": null,"
+               " \"image\": \"/i.iso\", \"status\": \"hibernating\", \"pid\": 0,"
+               " \"started_at\": \"2025-01-01T00:00:00Z\", \"ports\": {\"8080\": 80, \"8443\": 443},"
+               " \"bind_addresses\": {\"8443\": \"0.0.0.0\"}},"
+               " \"../../x\": {\"id\": \"../../x\"}}}");
+    vmc_container_t *c = NULL;
+    OK(vmc_manager_get(m, "0a0a0a0a", &c, &err));
+    CHECK(vmc_container_status(c) == VMC_STATUS_UNKNOWN, "status %d", vmc_container_status(c));
+    CHECK(strcmp(vmc_container_status_name(c), "hibernating") == 0, "%s",
+          vmc_container_status_name(c));
+    uint16_t host = 0, guest = 0;
+    CHECK(vmc_container_port_at(c, 1, &host, &guest) && host == 8443 && guest == 443, "");
+    CHECK(strcmp(vmc_container_port_bind_address(c, 0), "127.0.0.1") == 0, "");
+    CHECK(strcmp(vmc_container_port_bind_address(c, 1), "0.0.0.0") == 0, "");
+    CHECK(vmc_container_port_bind_address(c, 2) == NULL, "");
+    vmc_container_free(c);
+    c = NULL;
+    FAILS(vmc_manager_get(m, "../../x", &c, &err), VMC_ERROR_STATE_CORRUPT, "damaged");
+    OK(vmc_manager_remove(m, "../../x", false, NULL, &err));
+    OK(vmc_manager_remove(m, "0a0a0a0a", false, NULL, &err));
+    vmc_container_list_t *list = NULL;
+    OK(vmc_manager_list(m, &list, &err));
+    CHECK(vmc_container_list_len(list) == 0, "records left");
+    vmc_container_list_free(list);
+    free(state);
 }
 
 /* ------------------------------------------------------------------ vm -- */
@@ -842,6 +876,7 @@ int main(int argc, char **argv) {
     CHECK(strcmp(vmc_manager_hypervisor(m), "qemu") == 0, "");
     test_bad_arguments(m);
     test_error_paths(m);
+    test_unknown_and_damaged_records(m);
     test_devenv_unit();
     test_devenv_install_errors();
 
