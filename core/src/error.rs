@@ -132,7 +132,8 @@ pub enum ErrorKind {
     Template,
     /// LinuxKit missing or its build failed.
     LinuxKit,
-    /// The state file is corrupt.
+    /// The state file is corrupt, one of its records is damaged, or it is
+    /// not a regular file.
     StateCorrupt,
     /// SSH or QMP communication failure.
     Communication,
@@ -190,7 +191,11 @@ impl Error {
             Error::StartFailed { .. } => ErrorKind::StartFailed,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Io { .. } => ErrorKind::Io,
-            Error::State(StateError::Corrupt { .. }) => ErrorKind::StateCorrupt,
+            Error::State(
+                StateError::Corrupt { .. }
+                | StateError::Damaged { .. }
+                | StateError::Unusable { .. },
+            ) => ErrorKind::StateCorrupt,
             Error::State(_) => ErrorKind::Io,
             Error::Template(TemplateError::MissingVariables { .. }) => ErrorKind::TemplateVariables,
             Error::Template(TemplateError::InvalidValue { .. }) => ErrorKind::InvalidInput,
