@@ -18,7 +18,14 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     let http = free_port();
     let open = free_port();
     let image = guest().join("vmtest-kernel");
-    let id = home.run_ready(
+    // The key as a checkout leaves it (0644), which ssh would ignore: the
+    // container gets a private copy, and exec works.
+    let keys = tempfile::tempdir().unwrap();
+    let open_key = keys.path().join("id_open");
+    std::fs::copy(key(), &open_key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let id = home.run_ready_with_key(
         &[
             "--name",
             "lifecycle",
@@ -31,8 +38,15 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
             &format!("{}:/mnt/data", share.path().display()),
         ],
         &image,
+        &open_key,
     );
     home.wait_log(&id, "VMTEST READY");
+    let copy = std::path::PathBuf::from(home.inspect(&id)["ssh_key"].as_str().unwrap());
+    assert!(copy.starts_with(home.path()), "{}", copy.display());
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // exec: exit code, stdout and stderr come back separately.
     let out = home.run(&[
@@ -62,13 +76,19 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     assert_eq!(listeners(open), ["00000000"], "port {open}");
     // Both show where they listen; the record keeps only the wide one.
     let i = home.inspect(&id);
-    assert_eq!(i["bind_addresses"], serde_json::json!({ open.to_string(): "0.0.0.0" }));
+    assert_eq!(
+        i["bind_addresses"],
+        serde_json::json!({ open.to_string(): "0.0.0.0" })
+    );
     let forwards = i["forwards"].as_array().unwrap();
     assert!(forwards.contains(&serde_json::json!({"bind": "127.0.0.1", "host": http, "guest": 80})));
     assert!(forwards.contains(&serde_json::json!({"bind": "0.0.0.0", "host": open, "guest": 81})));
     let table = home.ok(&["ps"]);
     assert!(table.contains(&format!("0.0.0.0:{open}->81")), "{table}");
-    assert!(table.contains(&format!("{http}->80")) && !table.contains(&format!("0.0.0.0:{http}")), "{table}");
+    assert!(
+        table.contains(&format!("{http}->80")) && !table.contains(&format!("0.0.0.0:{http}")),
+        "{table}"
+    );
 
     // The 9p volume is readable in the guest.
     assert_eq!(

@@ -187,30 +187,56 @@ fn listen_addresses(
     Ok(out)
 }
 
-/// Checks the private key `exec` will use, so that a key ssh would refuse
-/// fails `run` rather than the first `exec`: it must be a regular file and,
-/// like OpenSSH requires, not readable by others when it is ours.
+/// Checks the private key `exec` will use, so that a bad one fails `run`
+/// rather than the first `exec`: it must be a regular file (a directory or
+/// a FIFO is named as such). A key that others may read, which ssh would
+/// ignore, is accepted: `run` gives the container a private copy (see
+/// [`private_key_copy`]).
 pub fn check_ssh_key(key: &Path) -> Result<PathBuf> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let shown = || key.display().to_string();
-    let md = crate::regular_file::check(key).map_err(|e| match e {
+    crate::regular_file::check(key).map_err(|e| match e {
         crate::regular_file::OpenError::Missing(_) => {
             Error::invalid("ssh key", shown(), "no such file")
         }
         other => Error::invalid("ssh key", shown(), other.describe()),
     })?;
-    let mode = md.permissions().mode() & 0o777;
-    if md.uid() == nix::unistd::getuid().as_raw() && mode & 0o077 != 0 {
-        return Err(Error::invalid(
-            "ssh key",
-            shown(),
-            format!(
-                "its permissions {mode:04o} let other users read it, and ssh refuses such a key; run chmod 600 {}",
-                shown()
-            ),
-        ));
-    }
     Ok(absolute(key))
+}
+
+/// Whether ssh would refuse `key` for its permissions: OpenSSH ignores a
+/// private key of ours that group or others can read (a key checked out of
+/// a repository is 0644).
+pub fn ssh_key_too_open(key: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    crate::regular_file::check(key).is_ok_and(|md| {
+        md.uid() == nix::unistd::getuid().as_raw() && md.permissions().mode() & 0o077 != 0
+    })
+}
+
+/// Copies `key` to `dir/ssh_key` readable only by us, when ssh would refuse
+/// it as it is (see [`ssh_key_too_open`]), and returns the copy's path;
+/// `None` when the key can be used in place.
+pub fn private_key_copy(key: &Path, dir: &Path) -> Result<Option<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !ssh_key_too_open(key) {
+        return Ok(None);
+    }
+    let bytes = crate::regular_file::read(key, 1 << 20)
+        .map_err(|e| Error::invalid("ssh key", key.display().to_string(), e.describe()))?;
+    let copy = dir.join("ssh_key");
+    let _ = std::fs::remove_file(&copy);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&copy)
+        .map_err(|e| Error::io("create", &copy, e))?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io("write", &copy, e))?;
+    Ok(Some(copy))
 }
 
 /// Parses a listen address (`127.0.0.1`, `0.0.0.0`, `[::1]`) as every front
@@ -503,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn ssh_keys_ssh_would_refuse_are_refused_at_run() {
+    fn ssh_keys_are_checked_and_open_ones_get_a_private_copy() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let e = err(RunOptions {
@@ -515,20 +541,29 @@ mod tests {
             "{e}"
         );
         let key = d.path().join("id");
-        std::fs::write(&key, "k").unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = err(RunOptions {
-            ssh_key: Some(key.clone()),
-            ..opts()
-        });
-        assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
+        std::fs::write(&key, "secret key").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let ok = validate(&RunOptions {
             ssh_key: Some(key.clone()),
             ..opts()
         })
         .unwrap();
-        assert_eq!(ok.ssh_key, Some(key));
+        assert_eq!(ok.ssh_key, Some(key.clone()));
+        let inst = d.path().join("inst");
+        std::fs::create_dir(&inst).unwrap();
+        assert_eq!(private_key_copy(&key, &inst).unwrap(), None);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(validate(&RunOptions {
+            ssh_key: Some(key.clone()),
+            ..opts()
+        })
+        .is_ok());
+        let copy = private_key_copy(&key, &inst).unwrap().unwrap();
+        assert_eq!(copy, inst.join("ssh_key"));
+        assert_eq!(std::fs::read(&copy).unwrap(), b"secret key");
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!ssh_key_too_open(&copy));
     }
 
     #[test]

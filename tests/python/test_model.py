@@ -91,6 +91,31 @@ def test_new_fields_and_formats(home: Path, manager: vmcontainer.Manager) -> Non
     assert c == manager.get("0000aaaa")
 
 
+def test_unknown_status_and_per_port_addresses(home: Path, manager: vmcontainer.Manager) -> None:
+    write_state(
+        home,
+        {
+            "0000aaaa": record(
+                "0000aaaa",
+                name=None,
+                status="hibernating",
+                ports={"8080": 80, "8443": 443},
+                bind_addresses={"8443": "0.0.0.0"},
+            ),
+            "../../x": {"id": "../../x"},
+        },
+    )
+    [c] = manager.list()
+    assert (c.status, c.name) == ("hibernating", "")
+    assert c.bind_addresses == {8443: "0.0.0.0"}
+    with pytest.raises(vmcontainer.VmContainerError, match="damaged") as e:
+        manager.get("../../x")
+    assert e.value.kind == "state_corrupt"
+    manager.remove("../../x")
+    manager.remove("0000aaaa")
+    assert manager.list() == []
+
+
 def test_dead_running_container_is_reconciled_to_stopped(home: Path, manager: vmcontainer.Manager) -> None:
     # PID 1 is alive but is not this container's hypervisor.
     write_state(home, {"deadbeef": record("deadbeef", status="running", pid=1, pid_start_time=1)})

@@ -148,7 +148,11 @@ impl TestHome {
 
     /// Starts a detached container and waits until SSH answers.
     pub fn run_ready(&self, extra: &[&str], image: &Path) -> String {
-        let key = key();
+        self.run_ready_with_key(extra, image, &key())
+    }
+
+    /// [`Self::run_ready`] with another private key.
+    pub fn run_ready_with_key(&self, extra: &[&str], image: &Path, key: &Path) -> String {
         let mut args = vec!["run", "-d", "--ssh-key", key.to_str().unwrap()];
         args.extend_from_slice(extra);
         args.push(image.to_str().unwrap());

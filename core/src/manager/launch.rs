@@ -202,7 +202,15 @@ impl LinuxKitManager {
 
     /// First launch: prepares the directories and the overlay disk.
     async fn launch_new(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
-        Home::ensure_dir(&self.home.instance_dir(&record.id))?;
+        let instance = self.home.instance_dir(&record.id);
+        Home::ensure_dir(&instance)?;
+        // A key ssh would ignore for its permissions (0644, as a checkout
+        // leaves it) works through a private copy kept with the container.
+        if let Some(key) = record.ssh_key.clone() {
+            if let Some(copy) = crate::options::private_key_copy(Path::new(&key), &instance)? {
+                record.ssh_key = Some(copy.to_string_lossy().into_owned());
+            }
+        }
         if record.format.unwrap_or(ImageFormat::Unknown).is_disk() {
             self.prepare_overlay(record)?;
         }
