@@ -11,7 +11,7 @@ use crate::blocking::{detached, interruptible, uninterruptible};
 use crate::container::{Container, ExecResult};
 use crate::errors::invalid;
 use crate::logs::LogStream;
-use crate::options::{Pairs, RunArgs};
+use crate::options::{Pairs, PortKey, RunArgs};
 use crate::repr;
 
 /// `stop`'s default below is a literal (PyO3 signatures need one); keep it
@@ -87,7 +87,7 @@ impl Manager {
         detach: bool,
         memory: Option<i64>,
         cpus: Option<i64>,
-        ports: Option<Pairs<i64, i64>>,
+        ports: Option<Pairs<PortKey, i64>>,
         volumes: Option<Pairs<PathBuf, String>>,
         ssh_port: Option<i64>,
         ssh_key: Option<PathBuf>,
