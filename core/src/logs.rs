@@ -21,14 +21,7 @@ pub fn read_log(path: &Path) -> Result<Vec<u8>> {
     let mut f = match open_with(path, std::fs::OpenOptions::new().read(true), false) {
         Ok(f) => f,
         Err(OpenError::Missing(_)) => return Ok(Vec::new()),
-        Err(OpenError::Io(e)) => return Err(Error::io("read log", path, e)),
-        Err(other) => {
-            return Err(Error::invalid(
-                "log",
-                path.display().to_string(),
-                other.describe(),
-            ))
-        }
+        Err(e) => return Err(Error::io("read log", path, e.into_io())),
     };
     let mut out = Vec::new();
     f.read_to_end(&mut out)
@@ -76,12 +69,7 @@ impl LogFollower {
                 .mode(0o600),
             false,
         )
-        .map_err(|e| match e {
-            crate::regular_file::OpenError::Missing(e) | crate::regular_file::OpenError::Io(e) => {
-                Error::io("open log", path, e)
-            }
-            other => Error::invalid("log", path.display().to_string(), other.describe()),
-        })?;
+        .map_err(|e| Error::io("open log", path, e.into_io()))?;
         let (tx, wake) = mpsc::channel(1);
         // If notifications are unavailable we still work, by the timer.
         let watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {

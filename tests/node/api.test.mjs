@@ -100,6 +100,24 @@ describe('values', () => {
     assert.equal(file.containers.def00002.status, 'stopped')
   })
 
+  test('a newer status, a null name and per-mapping listen addresses read as they are', async () => {
+    const h = home()
+    writeState(h, [
+      record('abc00001', { name: null, status: 'hibernating', ports: { 8080: 80, 8443: 443 }, bind_addresses: { 8443: '0.0.0.0' } }),
+      record('../../x'),
+    ])
+    const m = new Manager({ home: h })
+    const [c] = await m.list()
+    assert.equal(c.status, 'unknown')
+    assert.equal(c.statusText, 'hibernating')
+    assert.equal(c.name, '')
+    assert.deepEqual(c.bindAddresses, { 8443: '0.0.0.0' })
+    await rejectsWith(m.get('../../x'), 'ERR_VMC_STATE_CORRUPT', 'damaged')
+    await m.remove('../../x')
+    await m.remove('abc00001')
+    assert.deepEqual(await m.list(), [])
+  })
+
   test('ids, image formats, hypervisors', async () => {
     assert.match(vmc.generateId(), /^[0-9a-f]{8}$/)
     assert.notEqual(vmc.generateId(), vmc.generateId())
@@ -204,6 +222,7 @@ describe('errors carry a stable code', () => {
     await check(m.run(img, { detach: true, cpus: 0 }), 'ERR_VMC_INVALID_INPUT', 'cpus')
     await check(m.run(img, { detach: true, name: 'bad name' }), 'ERR_VMC_INVALID_INPUT', 'bad name')
     await check(m.run(img, { detach: true, bindAddress: 'nowhere' }), 'ERR_VMC_INVALID_INPUT', 'nowhere')
+    await check(m.run(img, { detach: true, ports: { '1.2.3.4:5:6': 80 } }), 'ERR_VMC_INVALID_INPUT', '4 fields')
     await check(m.run(img, { detach: true, volumes: { '/no/such/dir': '/mnt/x' } }), 'ERR_VMC_INVALID_INPUT', '/no/such/dir')
     await check(m.run(join(h, 'readme.txt'), { detach: true }), 'ERR_VMC_INVALID_INPUT')
     await check(m.stop('x', { timeout: -1 }), 'ERR_VMC_INVALID_INPUT', 'timeout')

@@ -498,12 +498,7 @@ pub(crate) fn create_private_file(path: &Path) -> Result<()> {
             .mode(0o600),
         false,
     )
-    .map_err(|e| match e {
-        crate::regular_file::OpenError::Missing(e) | crate::regular_file::OpenError::Io(e) => {
-            Error::io("create", path, e)
-        }
-        other => Error::invalid("file", path.display().to_string(), other.describe()),
-    })?;
+    .map_err(|e| Error::io("create", path, e.into_io()))?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io("chmod", path, e))
 }
