@@ -280,7 +280,7 @@ fn container() -> impl Strategy<Value = Container> {
 }
 
 proptest! {
-    #![proptest_config(cases(256))]
+    #![proptest_config(cases(96))]
 
     /// What is written reads back the same.
     #[test]
@@ -427,7 +427,7 @@ fn abs_path() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(cases(256))]
+    #![proptest_config(cases(128))]
 
     /// Whatever the paths, tags and command line hold, the command has the
     /// same flags in the same places, and each option list has exactly the

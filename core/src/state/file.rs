@@ -45,6 +45,9 @@ pub struct StateFile {
 
 /// Below this many records one thread parses them all.
 const PARALLEL_FROM: usize = 4096;
+/// Below this size the duplicate-key scan runs before the split instead of
+/// beside it (a thread costs more than scanning a small file).
+const SCAN_BESIDE_FROM: usize = 1 << 20;
 
 impl StateFile {
     /// Parses the text of a state file. A key repeated in any object is an
@@ -52,16 +55,7 @@ impl StateFile {
     /// that cannot be used lands in [`StateFile::damaged`] instead of
     /// failing the whole file. `Err` is why the file cannot be read.
     pub fn from_json(bytes: &[u8]) -> Result<StateFile, String> {
-        std::thread::scope(|s| {
-            let dup = s.spawn(|| crate::json_keys::find_duplicate_key(bytes));
-            let split = Split::parse(bytes);
-            let dup = dup.join().expect("the duplicate-key scan does not panic");
-            let split = split?;
-            if let Some(dup) = dup {
-                return Err(dup.to_string());
-            }
-            Ok(split.into_state())
-        })
+        Ok(Split::checked(bytes)?.into_state())
     }
 
     /// The text written to disk (pretty JSON and a final newline).
@@ -101,6 +95,30 @@ impl<'a> Split<'a> {
                 e.column()
             )
         })
+    }
+
+    /// [`Split::parse`], with the file also scanned for repeated keys (on
+    /// another thread when it is large).
+    pub fn checked(bytes: &'a [u8]) -> Result<Split<'a>, String> {
+        let scan = || crate::json_keys::find_duplicate_key(bytes);
+        let (split, dup) = if bytes.len() < SCAN_BESIDE_FROM {
+            let dup = scan();
+            (Split::parse(bytes), dup)
+        } else {
+            std::thread::scope(|s| {
+                let dup = s.spawn(scan);
+                let split = Split::parse(bytes);
+                (
+                    split,
+                    dup.join().expect("the duplicate-key scan does not panic"),
+                )
+            })
+        };
+        let split = split?;
+        match dup {
+            Some(dup) => Err(dup.to_string()),
+            None => Ok(split),
+        }
     }
 
     fn into_state(self) -> StateFile {

@@ -54,14 +54,8 @@ impl StateIndex {
                 entries: Vec::new(),
             });
         }
-        let entries = std::thread::scope(|s| {
-            let dup = s.spawn(|| crate::json_keys::find_duplicate_key(&bytes));
-            let split = Split::parse(&bytes);
-            let dup = dup.join().expect("the duplicate-key scan does not panic");
-            let split = split?;
-            if let Some(dup) = dup {
-                return Err(dup.to_string());
-            }
+        let entries = {
+            let split = Split::checked(&bytes)?;
             let base = bytes.as_ptr() as usize;
             let mut entries: Vec<IndexEntry> = split
                 .records
@@ -85,8 +79,8 @@ impl StateIndex {
                 })
                 .collect();
             entries.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(entries)
-        })?;
+            entries
+        };
         Ok(StateIndex { bytes, entries })
     }
 
