@@ -47,10 +47,10 @@ pub enum Error {
         reason: String,
     },
     /// The image file does not exist.
-    #[error("image not found: {}", .0.display())]
+    #[error("image not found: {}", shown(&.0.to_string_lossy()))]
     ImageNotFound(PathBuf),
     /// The image exists but its format is not one we can boot.
-    #[error("unknown image format: {} (expected .iso, .qcow2, .vmdk, .raw/.img, or a LinuxKit NAME-kernel/NAME-initrd.img pair)", .0.display())]
+    #[error("unknown image format: {} (expected .iso, .qcow2, .vmdk, .raw/.img, or a LinuxKit NAME-kernel/NAME-initrd.img pair)", shown(&.0.to_string_lossy()))]
     UnknownFormat(PathBuf),
     /// No usable hypervisor, or the requested one is missing.
     #[error("hypervisor unavailable: {0}")]
@@ -258,7 +258,7 @@ pub fn shown_list(values: &[String]) -> String {
     let mut out = values
         .iter()
         .take(FIRST)
-        .map(|v| shown(v).into_owned())
+        .map(|v| clip(v, 64).into_owned())
         .collect::<Vec<_>>()
         .join(", ");
     if values.len() > FIRST {

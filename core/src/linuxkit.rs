@@ -28,7 +28,7 @@ pub enum LinuxKitError {
     )]
     NotInstalled,
     /// The image name cannot be used as a file name.
-    #[error("invalid image name {name:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    #[error("invalid image name {:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit", crate::error::shown(.name))]
     InvalidName {
         /// The rejected name.
         name: String,

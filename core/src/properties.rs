@@ -553,8 +553,19 @@ proptest! {
     /// Messages never repeat more than a bounded part of a value.
     #[test]
     fn messages_are_bounded(v in ".{0,600}") {
-        let e = crate::Error::invalid("name", v.clone(), "bad").to_string();
-        prop_assert!(e.chars().count() < crate::error::SHOWN_CHARS * 6 + 200);
+        // Debug quoting may spell one character as up to ten (`\u{3347a}`).
+        let bound = crate::error::SHOWN_CHARS * 12 + 500;
+        let messages = [
+            crate::Error::invalid("name", v.clone(), "bad").to_string(),
+            crate::Error::NotFound(v.clone()).to_string(),
+            crate::Error::ImageNotFound(v.clone().into()).to_string(),
+            crate::Error::UnknownFormat(v.clone().into()).to_string(),
+            TemplateError::NotFound { name: v.clone(), available: vec![v.clone(); 20] }.to_string(),
+            TemplateError::MissingVariables { names: vec![v.clone(); 20] }.to_string(),
+        ];
+        for m in messages {
+            prop_assert!(m.chars().count() < bound, "{} chars", m.chars().count());
+        }
         let _ = crate::container::is_valid_name(&v);
         let _ = crate::id::is_valid_id(&v);
         let _ = ImageFormat::Unknown;

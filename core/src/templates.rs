@@ -23,7 +23,7 @@ const DEFAULT_DESCRIPTION: &str = "User-defined template";
 #[derive(Debug, Error)]
 pub enum TemplateError {
     /// No built-in, workspace or user template has this name.
-    #[error("template {name:?} not found; available templates: {}", .available.join(", "))]
+    #[error("template {:?} not found; available templates: {}", crate::error::shown(.name), crate::error::shown_list(.available))]
     NotFound {
         /// The name that was asked for.
         name: String,
@@ -31,7 +31,7 @@ pub enum TemplateError {
         available: Vec<String>,
     },
     /// `${VAR}` references without a value; all of them, so one run fixes all.
-    #[error("missing required variables: {}", .names.join(", "))]
+    #[error("missing required variables: {}", crate::error::shown_list(.names))]
     MissingVariables {
         /// Sorted, deduplicated names.
         names: Vec<String>,
