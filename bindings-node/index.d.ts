@@ -104,6 +104,11 @@ export interface Container {
   image: string
   /** Last known status (reconciled with the process on every read). */
   status: ContainerStatus
+  /**
+   * The status exactly as the state file has it (differs from `status`
+   * only for `'unknown'`).
+   */
+  statusText: string
   /** PID of the hypervisor process. */
   pid: number
   /** When the VM was (last) started. */
@@ -126,8 +131,16 @@ export interface Container {
   accel?: string
   /** Detected image format. */
   format?: ImageFormat
-  /** Address forwarded ports listen on. */
+  /**
+   * Address forwarded ports listen on, as recorded before each mapping
+   * kept its own (see `bindAddresses`).
+   */
   bindAddress?: string
+  /**
+   * Listen address of every forwarded port that does not listen on
+   * 127.0.0.1: host port → address.
+   */
+  bindAddresses: Record<string, string>
   /** Exit code of the hypervisor, when known. */
   exitCode?: number
   /** When the VM was seen to stop. */
@@ -153,7 +166,7 @@ export interface ContainerDetails {
 }
 
 /** Lifecycle status, as written in `containers.json`. */
-export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed'
+export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'unknown'
 
 /**
  * The best hypervisor on this host (Hyperkit on macOS when installed, else
@@ -238,7 +251,10 @@ export interface RunOptions {
   memory?: number
   /** Virtual CPUs (default 1). */
   cpus?: number
-  /** Forwarded ports: host port → guest port. */
+  /**
+   * Forwarded ports: host port → guest port. A key may name its own
+   * listen address, `'0.0.0.0:8080'` (like the CLI's `-p`).
+   */
   ports?: Record<string, number>
   /** Shared directories (9p): host directory → absolute guest path. */
   volumes?: Record<string, string>
@@ -246,7 +262,10 @@ export interface RunOptions {
   sshPort?: number
   /** Private key `exec` uses. */
   sshKey?: string
-  /** Address forwarded ports listen on (default `127.0.0.1`). */
+  /**
+   * Address forwarded ports listen on unless their key names one
+   * (default `127.0.0.1`).
+   */
   bindAddress?: string
   /**
    * Foreground runs only: called with each piece of serial output. A

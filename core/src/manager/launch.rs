@@ -11,7 +11,7 @@ use chrono::Utc;
 use tokio::io::AsyncReadExt;
 
 use super::resolve::Records;
-use super::{identity, LinuxKitManager};
+use super::{identity, may_run, LinuxKitManager};
 use crate::container::{Container, RunOptions, Status};
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
@@ -180,7 +180,9 @@ impl LinuxKitManager {
     /// Boots a stopped container again, with the disk it wrote before.
     pub async fn start(&self, reference: &str) -> Result<Container> {
         let mut record = self.get(reference)?;
-        if record.status == Status::Running {
+        // Also a status this version does not know whose process lives: a
+        // second hypervisor on the same disk must never start.
+        if may_run(&record) {
             return Err(Error::Running(record.id));
         }
         if record.ssh_port_auto {
