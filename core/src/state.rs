@@ -97,8 +97,13 @@ impl StateStore {
     /// parsing every record (see [`StateIndex`]). Checked like
     /// [`Self::load`]: a corrupt file is an error naming it.
     pub fn index(&self) -> Result<StateIndex, StateError> {
-        let bytes = self.read()?.unwrap_or_default();
-        if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_whitespace) {
+        let Some(bytes) = self.read()? else {
+            return StateIndex::build(Vec::new()).map_err(|reason| StateError::Corrupt {
+                path: self.path.clone(),
+                reason,
+            });
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(StateError::Corrupt {
                 path: self.path.clone(),
                 reason: "the file is empty".into(),
@@ -329,6 +334,9 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), garbage);
         fs::write(&p, b"").unwrap();
         assert!(store.load().unwrap_err().to_string().contains("empty"));
+        assert!(store.index().unwrap_err().to_string().contains("empty"));
+        fs::write(&p, garbage).unwrap();
+        assert!(store.index().unwrap_err().to_string().contains("corrupt"));
     }
 
     fn rec(id: &str) -> serde_json::Value {
