@@ -127,7 +127,7 @@ def test_mypy_catches_misuse(tmp_path: Path) -> None:
         "m.exec('x', 'ls -l')\n"  # a string, not an argv list
         "n: int = m.get('x').status\n"
         "s: str = m.logs('x', follow=True)\n"
-        "m.run('a.iso', ports={'8080': 80})\n"
+        "m.run('a.iso', ports={8080.5: 80})\n"
     )
     p = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", os.devnull, str(bad)],
