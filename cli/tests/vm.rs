@@ -229,7 +229,24 @@ fn one_qcow2_serves_two_containers_stays_unchanged_and_disks_persist() {
     std::fs::copy(guest().join("vmtest.qcow2"), &image).unwrap();
     let before = fingerprint(&image);
     let a = home.run_ready(&[], &image);
-    let b = home.run_ready(&[], &image);
+    // The second as go-container recorded containers: no format, no
+    // overlay. `start` gives it one, so the image is not written either.
+    let b = "0b0b0b0b".to_string();
+    let state = home.path().join("containers.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v["containers"][&b] = serde_json::json!({
+        "id": b, "name": "legacy", "image": image, "status": "stopped", "pid": 0,
+        "started_at": "2025-01-01T00:00:00Z", "memory": 1024, "cpus": 1,
+        "ssh_key": key(), "ssh_port_auto": true,
+    });
+    std::fs::write(&state, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    home.ok(&["start", &b]);
+    home.ok(&["wait", "--timeout", &BOOT_DEADLINE_SECS.to_string(), &b]);
+    let overlay = home.inspect(&b)["disk"].as_str().unwrap().to_string();
+    assert!(
+        overlay.starts_with(home.path().to_str().unwrap()),
+        "{overlay}"
+    );
     let last = "$(( $(cat /sys/block/sda/size) - 1 ))";
     let write = format!("printf PERSIST-{a} | dd of=/dev/sda bs=512 seek={last} conv=notrunc,fsync 2>/dev/null; sync");
     home.ok(&["exec", &a, "sh", "-c", &write]);

@@ -188,10 +188,13 @@ impl LinuxKitManager {
         if record.ssh_port_auto {
             record.ssh_port = 0;
         }
-        let format = record.format.unwrap_or(ImageFormat::Unknown);
+        let format = record
+            .format
+            .unwrap_or_else(|| detect_image_format(Path::new(&record.image)));
         if format.is_disk() && record.disk.is_none() {
             // A record without an overlay (go-container's): give it one, so
             // the image it names is never written.
+            record.format = Some(format);
             self.prepare_overlay(&mut record)?;
         }
         self.launch(&mut record, false).await?;
