@@ -17,6 +17,9 @@ mod index;
 pub use file::{DamagedRecord, StateFile};
 pub use index::{IndexEntry, StateIndex};
 
+use std::collections::BTreeMap;
+
+use crate::container::Container;
 use crate::error::shown;
 
 /// Errors of the state store. Each names the file.
@@ -97,40 +100,50 @@ impl StateStore {
     /// parsing every record (see [`StateIndex`]). Checked like
     /// [`Self::load`]: a corrupt file is an error naming it.
     pub fn index(&self) -> Result<StateIndex, StateError> {
-        let Some(bytes) = self.read()? else {
-            return StateIndex::build(Vec::new()).map_err(|reason| StateError::Corrupt {
-                path: self.path.clone(),
-                reason,
-            });
+        let bytes = self.read_checked()?.unwrap_or_default();
+        StateIndex::build(bytes).map_err(|reason| self.corrupt(reason))
+    }
+
+    /// The usable records in file order and the damaged ones by key,
+    /// without the map [`StateFile`] keeps: what a listing needs, at half
+    /// the memory for a large file. Checked like [`Self::load`].
+    pub fn load_records(
+        &self,
+    ) -> Result<(Vec<Container>, BTreeMap<String, DamagedRecord>), StateError> {
+        let Some(bytes) = self.read_checked()? else {
+            return Ok(Default::default());
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(StateError::Corrupt {
-                path: self.path.clone(),
-                reason: "the file is empty".into(),
-            });
-        }
-        StateIndex::build(bytes).map_err(|reason| StateError::Corrupt {
-            path: self.path.clone(),
-            reason,
-        })
+        let split = file::Split::checked(&bytes).map_err(|reason| self.corrupt(reason))?;
+        let (containers, damaged, _) = split.into_records();
+        Ok((containers, damaged))
     }
 
     /// The state and the exact bytes it was parsed from.
     fn load_bytes(&self) -> Result<(StateFile, Vec<u8>), StateError> {
-        let Some(bytes) = self.read()? else {
+        let Some(bytes) = self.read_checked()? else {
             return Ok((StateFile::default(), Vec::new()));
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(StateError::Corrupt {
-                path: self.path.clone(),
-                reason: "the file is empty".into(),
-            });
+        let state = StateFile::from_json(&bytes).map_err(|reason| self.corrupt(reason))?;
+        Ok((state, bytes))
+    }
+
+    /// [`Self::read`], refusing a file with nothing in it.
+    fn read_checked(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let bytes = self.read()?;
+        if bytes
+            .as_ref()
+            .is_some_and(|b| b.iter().all(u8::is_ascii_whitespace))
+        {
+            return Err(self.corrupt("the file is empty".into()));
         }
-        let state = StateFile::from_json(&bytes).map_err(|reason| StateError::Corrupt {
+        Ok(bytes)
+    }
+
+    fn corrupt(&self, reason: String) -> StateError {
+        StateError::Corrupt {
             path: self.path.clone(),
             reason,
-        })?;
-        Ok((state, bytes))
+        }
     }
 
     /// Reads the file, refusing anything but a regular file: a symbolic

@@ -159,34 +159,30 @@ impl LinuxKitManager {
     /// [`Self::list`], plus an error for each damaged record of the state
     /// file (naming it and how to remove it), from one read of the file.
     pub fn list_with_damaged(&self) -> Result<(Vec<Container>, Vec<Error>)> {
-        let st = self.state.load()?;
-        let stale: Vec<String> = st
-            .containers
-            .values()
+        let (mut all, mut damaged) = self.state.load_records()?;
+        let stale: Vec<String> = all
+            .iter()
             .filter(|c| c.status == Status::Running && !identity(c).is_current())
             .map(|c| c.id.clone())
             .collect();
-        let st = if stale.is_empty() {
-            st
-        } else {
-            self.state.update(|s| {
+        if !stale.is_empty() {
+            // Record what was found, then list what the file now says.
+            let st = self.state.update(|s| {
                 for id in &stale {
                     if let Some(c) = s.containers.get_mut(id) {
                         reconcile(c);
                     }
                 }
                 Ok::<_, Error>(s.clone())
-            })?
-        };
-        let damaged = st
-            .damaged
+            })?;
+            all = st.containers.into_values().collect();
+            damaged = st.damaged;
+        }
+        let damaged = damaged
             .iter()
             .map(|(k, d)| self.damaged(k, &d.reason))
             .collect();
-        Ok((
-            by_start_time(st.containers.into_values().collect()),
-            damaged,
-        ))
+        Ok((by_start_time(all), damaged))
     }
 
     /// One container by ID, prefix or name (reconciled like `list`).

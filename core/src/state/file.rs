@@ -122,58 +122,95 @@ impl<'a> Split<'a> {
     }
 
     fn into_state(self) -> StateFile {
-        let parsed = parse_records(&self.records);
-        let mut file = StateFile {
-            extra: self.extra,
-            ..Default::default()
-        };
-        let mut good = Vec::with_capacity(parsed.len());
-        for ((key, raw), result) in self.records.into_iter().zip(parsed) {
-            let key = key.into_owned();
-            let (reason, raw) = match result {
-                Ok(c) => match id_problem(&key, &c.id) {
-                    None => {
-                        good.push((key, c));
-                        continue;
-                    }
-                    Some(why) => (why, serde_json::to_value(&c).unwrap_or_default()),
-                },
-                Err(why) => (why, serde_json::from_str(raw.get()).unwrap_or_default()),
-            };
-            file.damaged.insert(key, DamagedRecord { reason, raw });
+        let (containers, damaged, extra) = self.into_records();
+        // Usable records' keys are their IDs, unique (the scan refuses
+        // repeats); a BTreeMap built from a sorted vector is one pass
+        // instead of a search per insert.
+        StateFile {
+            containers: containers.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            damaged,
+            extra,
         }
-        // Keys are unique (the scan refuses repeats), and a BTreeMap built
-        // from a sorted vector is one pass instead of a search per insert.
-        file.containers = good.into_iter().collect();
-        file
+    }
+
+    /// Parses the records: the usable ones in file order (each key is its
+    /// record's ID), the damaged ones aside, and the other top-level
+    /// fields.
+    pub fn into_records(self) -> Records3 {
+        let (mut slots, failed) = parse_records(&self.records);
+        let mut damaged = BTreeMap::new();
+        for (i, reason) in failed {
+            let (key, raw) = &self.records[i];
+            let raw = serde_json::from_str(raw.get()).unwrap_or_default();
+            damaged.insert(key.to_string(), DamagedRecord { reason, raw });
+        }
+        for (slot, (key, _)) in slots.iter_mut().zip(&self.records) {
+            let Some(c) = slot else { continue };
+            if let Some(reason) = id_problem(key, &c.id) {
+                let raw = serde_json::to_value(&*c).unwrap_or_default();
+                damaged.insert(key.to_string(), DamagedRecord { reason, raw });
+                *slot = None;
+            }
+        }
+        // Option<Container> is as large as Container, so this reuses the
+        // vector's memory: 100,000 records are ~50 MB, not to be copied.
+        let containers = slots.into_iter().flatten().collect();
+        (containers, damaged, self.extra)
     }
 }
 
+/// What [`Split::into_records`] returns: usable records, damaged ones by
+/// key, other top-level fields.
+pub(super) type Records3 = (
+    Vec<Container>,
+    BTreeMap<String, DamagedRecord>,
+    serde_json::Map<String, serde_json::Value>,
+);
+
 /// Parses each raw record, on several threads when there are many. The
 /// threads fill one vector (records are large: no per-thread copies).
-fn parse_records(records: &[(Cow<'_, str>, &RawValue)]) -> Vec<Result<Container, String>> {
-    fn parse(raw: &RawValue) -> Result<Container, String> {
-        serde_json::from_str::<Container>(raw.get()).map_err(|e| e.to_string())
+/// Returns a slot per record (`None` where parsing failed) and the
+/// failures by index.
+fn parse_records(
+    records: &[(Cow<'_, str>, &RawValue)],
+) -> (Vec<Option<Container>>, Vec<(usize, String)>) {
+    fn parse(
+        slots: &mut [Option<Container>],
+        chunk: &[(Cow<'_, str>, &RawValue)],
+        first: usize,
+    ) -> Vec<(usize, String)> {
+        let mut failed = Vec::new();
+        for (i, (slot, (_, raw))) in slots.iter_mut().zip(chunk).enumerate() {
+            match serde_json::from_str::<Container>(raw.get()) {
+                Ok(c) => *slot = Some(c),
+                Err(e) => failed.push((first + i, e.to_string())),
+            }
+        }
+        failed
     }
+    let mut slots: Vec<Option<Container>> = Vec::with_capacity(records.len());
+    slots.resize_with(records.len(), || None);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get().min(4))
         .unwrap_or(1);
     if threads < 2 || records.len() < PARALLEL_FROM {
-        return records.iter().map(|(_, raw)| parse(raw)).collect();
+        let failed = parse(&mut slots, records, 0);
+        return (slots, failed);
     }
-    let mut out: Vec<Result<Container, String>> = Vec::with_capacity(records.len());
-    out.resize_with(records.len(), || Err(String::new()));
     let size = records.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        for (slots, chunk) in out.chunks_mut(size).zip(records.chunks(size)) {
-            s.spawn(move || {
-                for (slot, (_, raw)) in slots.iter_mut().zip(chunk) {
-                    *slot = parse(raw);
-                }
-            });
-        }
+    let failed = std::thread::scope(|s| {
+        let handles: Vec<_> = slots
+            .chunks_mut(size)
+            .zip(records.chunks(size))
+            .enumerate()
+            .map(|(n, (part, chunk))| s.spawn(move || parse(part, chunk, n * size)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parsing a record does not panic"))
+            .collect()
     });
-    out
+    (slots, failed)
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Split<'a> {
