@@ -516,9 +516,16 @@ impl LinuxKitManager {
                 })?
                 .map_err(|e| Error::io("start hypervisor", &cmd.program, e))?;
             if !out.status.success() {
-                return Err(start_failed(
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ));
+                // Once it has a log file (-D), QEMU reports start-up errors
+                // there rather than on the stderr we read.
+                let logged = std::fs::read(spec.hypervisor_log()).unwrap_or_default();
+                let msg = [out.stderr.as_slice(), logged.as_slice()]
+                    .iter()
+                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(start_failed(msg));
             }
             let pid_file = spec.pid_file();
             let pid = std::fs::read_to_string(&pid_file)
