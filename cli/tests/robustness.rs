@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -215,15 +214,7 @@ fn a_foreground_vm_dies_with_its_caller_and_interruptions_are_recorded() {
         (Signal::SIGINT, 130, "SIGINT"),
     ] {
         let mut fg = run();
-        let mut lines = BufReader::new(fg.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(BOOT_DEADLINE_SECS);
-        loop {
-            let line = lines.next().expect("foreground output ended").unwrap();
-            if line.contains("VMTEST READY") {
-                break;
-            }
-            assert!(Instant::now() < deadline);
-        }
+        let mut lines = until_ready(fg.stdout.take().unwrap());
         let id = home
             .ps()
             .into_iter()

@@ -244,15 +244,7 @@ fn vmdk_boots_in_the_foreground_and_stops_from_another_process() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(fg.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(BOOT_DEADLINE_SECS);
-    loop {
-        let line = lines.next().expect("foreground output ended").unwrap();
-        if line.contains("VMTEST READY") {
-            break;
-        }
-        assert!(Instant::now() < deadline);
-    }
+    let mut lines = until_ready(fg.stdout.take().unwrap());
     assert_eq!(home.inspect("fg")["format"], "vmdk");
     assert_eq!(home.ok(&["exec", "fg", "uname", "-s"]), "Linux");
     home.ok(&["stop", "fg"]);

@@ -321,12 +321,14 @@ impl SshTarget {
     /// way, and an exit status of 255 is known to be ssh's, not the
     /// command's, exactly when there is a message.
     fn log_file(&self) -> Result<tempfile::NamedTempFile, SshError> {
-        let dir = self.control_path.parent().unwrap_or(Path::new("."));
-        tempfile::Builder::new()
-            .prefix("ssh-")
-            .suffix(".log")
-            .tempfile_in(dir)
-            .map_err(|e| self.io(e))
+        let mut b = tempfile::Builder::new();
+        b.prefix("ssh-").suffix(".log");
+        // A record from another tool may name no directory of ours.
+        match self.control_path.parent() {
+            Some(dir) if dir.is_dir() => b.tempfile_in(dir),
+            _ => b.tempfile(),
+        }
+        .map_err(|e| self.io(e))
     }
 
     /// The remote command line for `cmd`: quoted for the remote shell, or,

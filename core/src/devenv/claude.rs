@@ -228,7 +228,7 @@ impl DevOps {
     /// returns its exit code.
     pub async fn claude(&self, opts: ClaudeOptions) -> Result<i32> {
         let project = project_dir(opts.project.as_deref())?;
-        let c = match self.running() {
+        let c = match self.running().await {
             Ok(c) => c,
             Err(Error::Devenv(super::DevenvError::NotRunning)) => {
                 self.boot(BootOptions {

@@ -27,7 +27,7 @@ impl LinuxKitManager {
     }
 
     async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
-        let c = self.get(reference)?;
+        let c = self.get_async(reference).await?;
         if c.status != Status::Running {
             return Err(Error::NotRunning(c.id));
         }

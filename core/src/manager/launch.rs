@@ -106,17 +106,10 @@ impl LinuxKitManager {
     /// `error`. A foreground VM dies with its caller (see
     /// [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
-        if opts.detach {
-            self.run_inner(image, opts, None, std::future::pending()).await
-        } else {
-            self.run_inner(
-                image,
-                opts,
-                Some(&mut |_: &[u8]| {}),
-                std::future::pending(),
-            )
+        let mut discard = |_: &[u8]| {};
+        let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
+        self.run_inner(image, opts, sink, std::future::pending())
             .await
-        }
     }
 
     /// Runs a container in the foreground, passing serial output to

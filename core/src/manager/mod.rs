@@ -183,14 +183,7 @@ impl LinuxKitManager {
         id: &str,
         f: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<Container> {
-        self.state.update(|s| {
-            let c = s
-                .containers
-                .get_mut(id)
-                .ok_or_else(|| Error::NotFound(id.to_string()))?;
-            f(c)?;
-            Ok(c.clone())
-        })
+        self.state.update(edit_one(id, f))
     }
 
     /// [`Self::update_container`] for async callers (the lock is waited
@@ -200,16 +193,22 @@ impl LinuxKitManager {
         id: &str,
         f: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<Container> {
-        self.state
-            .update_async(|s| {
-                let c = s
-                    .containers
-                    .get_mut(id)
-                    .ok_or_else(|| Error::NotFound(id.to_string()))?;
-                f(c)?;
-                Ok(c.clone())
-            })
-            .await
+        self.state.update_async(edit_one(id, f)).await
+    }
+}
+
+/// A state edit applying `f` to container `id` and returning the result.
+fn edit_one<'a>(
+    id: &'a str,
+    f: impl FnOnce(&mut Container) -> Result<()> + 'a,
+) -> impl FnOnce(&mut StateFile) -> Result<Container> + 'a {
+    move |s| {
+        let c = s
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(c)?;
+        Ok(c.clone())
     }
 }
 

@@ -129,14 +129,7 @@ impl SshTarget {
         ]);
         // With -f the foreground ssh exits once the master is authenticated
         // and listening; all stdio is null so the master holds none of ours.
-        let child = tokio::process::Command::new("ssh")
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .status();
-        let _ = tokio::time::timeout(Duration::from_secs(30), child).await;
+        quietly(&args, Duration::from_secs(30)).await;
     }
 
     /// Closes the master connection, if any.
@@ -146,15 +139,20 @@ impl SshTarget {
         }
         if let Ok(mut args) = self.base_args("yes", &self.known_hosts, true) {
             args.extend(["-O".into(), "exit".into(), "127.0.0.1".into()]);
-            let run = tokio::process::Command::new("ssh")
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .status();
-            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+            quietly(&args, Duration::from_secs(5)).await;
         }
         let _ = std::fs::remove_file(&self.control_path);
     }
+}
+
+/// Runs ssh with `args` and no stdio, for at most `limit`.
+async fn quietly(args: &[String], limit: Duration) {
+    let run = tokio::process::Command::new("ssh")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    let _ = tokio::time::timeout(limit, run).await;
 }
