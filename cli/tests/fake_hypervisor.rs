@@ -112,7 +112,10 @@ fn huge_wait_and_stop_timeouts_wait_instead_of_panicking() {
     let waited = waiter.wait_with_output().unwrap();
     let err = stderr(&waited);
     assert_eq!(waited.status.code(), Some(1), "wait: {err}");
-    assert!(err.contains("not running") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("not running") && !err.contains("panicked"),
+        "{err}"
+    );
     let stopped = stopper.wait_with_output().unwrap();
     let err = stderr(&stopped);
     assert!(stopped.status.success(), "stop: {err}");
@@ -165,7 +168,10 @@ fn a_hypervisor_killed_outright_shows_as_killed_and_a_clean_exit_as_stopped() {
     let c = home.inspect("0a1b2c3d");
     assert_eq!(c["status"], "killed", "{c}");
     assert!(
-        c["exit_reason"].as_str().unwrap().contains("killed or crashed"),
+        c["exit_reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed or crashed"),
         "{c}"
     );
 
@@ -181,7 +187,10 @@ fn a_hypervisor_killed_outright_shows_as_killed_and_a_clean_exit_as_stopped() {
     vm.kill().unwrap();
     vm.wait().unwrap();
     let c = home.inspect("0a1b2c3d");
-    assert_eq!((&c["status"], &c["exit_signal"]), (&"killed".into(), &15.into()));
+    assert_eq!(
+        (&c["status"], &c["exit_signal"]),
+        (&"killed".into(), &15.into())
+    );
 
     // Neither trace: a clean exit.
     let mut vm = sleeper();
@@ -239,7 +248,11 @@ fn an_interrupted_start_is_reconciled_and_its_hypervisor_killed() {
         assert!(Instant::now() < deadline, "the stray hypervisor still runs");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(bystander.try_wait().unwrap(), None, "a bystander was killed");
+    assert_eq!(
+        bystander.try_wait().unwrap(),
+        None,
+        "a bystander was killed"
+    );
     bystander.kill().unwrap();
     bystander.wait().unwrap();
     // The record can be removed like any stopped one.
@@ -255,7 +268,10 @@ fn a_start_whose_owner_lives_stays_starting_and_shows_in_ps() {
     r["owner"] = serde_json::json!({ "pid": owner.id(), "start_time": start_time(owner.id()) });
     write_record(&home, r);
     let out = home.ok(&["ps"]);
-    assert!(out.contains("0a1b2c3d") && out.contains("starting"), "{out}");
+    assert!(
+        out.contains("0a1b2c3d") && out.contains("starting"),
+        "{out}"
+    );
     // Removing it needs force, like a running one.
     let refused = home.run(&["rm", "0a1b2c3d"]);
     assert!(!refused.status.success());

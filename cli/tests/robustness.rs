@@ -94,7 +94,12 @@ fn parallel_execs(home: &TestHome, id: &str, n: usize) {
             })
         })
         .collect();
-    assert!(failures.is_empty(), "{} of {n} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -122,10 +127,21 @@ fn concurrent_and_huge_execs_and_how_a_detached_vm_ended() {
 
     // Commands longer than an SSH server takes inline work, and leave the
     // shared connection up.
-    let rd = home.inspect(&id)["runtime_dir"].as_str().unwrap().to_string();
+    let rd = home.inspect(&id)["runtime_dir"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for len in [9_100, 20_000, 100_000] {
         let arg = "x".repeat(len);
-        let out = home.ok(&["exec", &id, "sh", "-c", "printf %s \"$1\" | wc -c", "sh", &arg]);
+        let out = home.ok(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "printf %s \"$1\" | wc -c",
+            "sh",
+            &arg,
+        ]);
         assert_eq!(out, len.to_string());
         assert!(
             std::os::unix::net::UnixStream::connect(format!("{rd}/ssh.sock")).is_ok(),
@@ -164,7 +180,11 @@ fn concurrent_and_huge_execs_and_how_a_detached_vm_ended() {
     let pid = home.inspect(&id)["pid"].as_i64().unwrap() as i32;
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     let c = final_record(&home, &id);
-    assert_eq!((&c["status"], &c["exit_signal"]), (&"killed".into(), &15.into()), "{c}");
+    assert_eq!(
+        (&c["status"], &c["exit_signal"]),
+        (&"killed".into(), &15.into()),
+        "{c}"
+    );
 
     // SIGKILL leaves no trace but the pid file QEMU could not remove.
     home.ok(&["start", &id]);
@@ -173,7 +193,10 @@ fn concurrent_and_huge_execs_and_how_a_detached_vm_ended() {
     let c = final_record(&home, &id);
     assert_eq!(c["status"], "killed", "{c}");
     assert!(
-        c["exit_reason"].as_str().unwrap().contains("killed or crashed"),
+        c["exit_reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed or crashed"),
         "{c}"
     );
     assert_no_qemu(&home, "after the kills");
@@ -293,7 +316,11 @@ fn check_invariants(home: &TestHome, what: &str) {
             "{what}: QEMU {q} runs but ps shows {list:?}"
         );
     }
-    for (c, pid) in list.iter().filter(|c| c["status"] == "running").zip(&running) {
+    for (c, pid) in list
+        .iter()
+        .filter(|c| c["status"] == "running")
+        .zip(&running)
+    {
         if !alive(*pid) {
             // It may have ended after `ps` looked (a stop that was killed
             // after asking for the power-off): then the next look says so.
@@ -335,7 +362,11 @@ fn sigkill_at_random_points_of_run_stop_rm_and_start_leaves_the_truth() {
         // At most one VM runs: with one up, stop or remove it.
         let (op, args, max_ms): (&str, Vec<String>, u64) = if let Some(id) = running.first() {
             if rng.below(2) == 0 {
-                ("stop", vec!["stop".into(), "-t".into(), "1".into(), id.clone()], 300)
+                (
+                    "stop",
+                    vec!["stop".into(), "-t".into(), "1".into(), id.clone()],
+                    300,
+                )
             } else {
                 ("rm -f", vec!["rm".into(), "-f".into(), id.clone()], 300)
             }
@@ -353,7 +384,13 @@ fn sigkill_at_random_points_of_run_stop_rm_and_start_leaves_the_truth() {
                 ),
                 _ => (
                     "run -d",
-                    vec!["run".into(), "-d".into(), "--memory".into(), "256".into(), image],
+                    vec![
+                        "run".into(),
+                        "-d".into(),
+                        "--memory".into(),
+                        "256".into(),
+                        image,
+                    ],
                     500,
                 ),
             }

@@ -25,7 +25,10 @@ fn main() {
         .nth(1)
         .map_or(5, |r| r.parse().expect("RUNS"));
     let q = QemuHypervisor::new();
-    let qemu = q.binary().expect("qemu-system binary on PATH").to_path_buf();
+    let qemu = q
+        .binary()
+        .expect("qemu-system binary on PATH")
+        .to_path_buf();
     let probe_us = median(
         (0..runs)
             .map(|_| {

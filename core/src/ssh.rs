@@ -502,7 +502,9 @@ impl SshTarget {
         input: &[u8],
     ) -> Result<ExecOutput, SshError> {
         let remote = self.remote_command(cmd).await?;
-        let e = self.run(Some(&remote), false, Io::Input(input), false).await?;
+        let e = self
+            .run(Some(&remote), false, Io::Input(input), false)
+            .await?;
         Ok(ExecOutput {
             exit_code: e.code,
             stdout: e.stdout,

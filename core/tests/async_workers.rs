@@ -29,7 +29,10 @@ fn hold_lock(path: &std::path::Path, secs: f64) -> std::process::Child {
         .code()
         != Some(99)
     {
-        assert!(std::time::Instant::now() < deadline, "flock never took the lock");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flock never took the lock"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     child
@@ -70,5 +73,8 @@ fn a_held_state_lock_does_not_block_other_tasks() {
     // ~30 ticks fit in the 1.5 s the lock was held; a runtime blocked in
     // flock(2) would have run none until it was released.
     let n = ticks.load(Ordering::SeqCst);
-    assert!(n >= 10, "only {n} ticks while another process held the lock");
+    assert!(
+        n >= 10,
+        "only {n} ticks while another process held the lock"
+    );
 }

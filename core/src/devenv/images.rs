@@ -297,7 +297,13 @@ impl ImageManager {
             })
         })
         .await
-        .map_err(|e| Error::io("update manifest", self.manifest_path(), std::io::Error::other(e)))??;
+        .map_err(|e| {
+            Error::io(
+                "update manifest",
+                self.manifest_path(),
+                std::io::Error::other(e),
+            )
+        })??;
         Ok(InstallReport {
             path: got.path,
             version: release.version,

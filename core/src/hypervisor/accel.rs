@@ -96,9 +96,7 @@ pub fn detect_accel(qemu: &Path) -> Result<AccelChoice> {
         crate::home::ensure_private_dir(&crate::home::user_runtime_dir()),
     ) {
         (Some(key), Ok(())) => {
-            super::accel_cache::cached(&crate::home::user_runtime_dir(), &key, || {
-                auto_detect(qemu)
-            })
+            super::accel_cache::cached(&crate::home::user_runtime_dir(), &key, || auto_detect(qemu))
         }
         _ => auto_detect(qemu),
     };

@@ -111,7 +111,9 @@ fn write(dir: &Path, path: &Path, key: &ProbeKey, choice: &AccelChoice) -> std::
         accel: choice.accel.as_str().into(),
         reason: choice.reason.clone(),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".accel-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".accel-")
+        .tempfile_in(dir)?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.write_all(&serde_json::to_vec(&entry).map_err(std::io::Error::other)?)?;
@@ -143,10 +145,17 @@ mod tests {
             probes.set(probes.get() + 1);
             choice(a)
         };
-        assert_eq!(cached(dir.path(), &key, || probe(Accel::Kvm)).accel, Accel::Kvm);
+        assert_eq!(
+            cached(dir.path(), &key, || probe(Accel::Kvm)).accel,
+            Accel::Kvm
+        );
         let again = cached(dir.path(), &key, || probe(Accel::Tcg));
         assert_eq!((again.accel, probes.get()), (Accel::Kvm, 1));
-        assert!(again.reason.contains("earlier this boot"), "{}", again.reason);
+        assert!(
+            again.reason.contains("earlier this boot"),
+            "{}",
+            again.reason
+        );
         let file = entry_path(dir.path(), &key);
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -155,13 +164,22 @@ mod tests {
         // means probing again.
         let mut newer = key.clone();
         newer.mtime_ns += 1;
-        assert_eq!(cached(dir.path(), &newer, || probe(Accel::Tcg)).accel, Accel::Tcg);
+        assert_eq!(
+            cached(dir.path(), &newer, || probe(Accel::Tcg)).accel,
+            Accel::Tcg
+        );
         let mut reboot = newer.clone();
         reboot.boot_id = "another-boot".into();
-        assert_eq!(cached(dir.path(), &reboot, || probe(Accel::Kvm)).accel, Accel::Kvm);
+        assert_eq!(
+            cached(dir.path(), &reboot, || probe(Accel::Kvm)).accel,
+            Accel::Kvm
+        );
         assert_eq!(probes.get(), 3);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(cached(dir.path(), &reboot, || probe(Accel::Tcg)).accel, Accel::Tcg);
+        assert_eq!(
+            cached(dir.path(), &reboot, || probe(Accel::Tcg)).accel,
+            Accel::Tcg
+        );
         assert_eq!(probes.get(), 4);
     }
 }

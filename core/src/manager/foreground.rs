@@ -115,8 +115,10 @@ pub(super) async fn spawn(
             }
             let exit = child.wait().map(|status| Exit {
                 status,
-                stderr: String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_KEEP)..])
-                    .into_owned(),
+                stderr: String::from_utf8_lossy(
+                    &stderr[stderr.len().saturating_sub(STDERR_KEEP)..],
+                )
+                .into_owned(),
             });
             if let Err(Ok(exit)) = exit_tx.send(exit) {
                 // The run was cancelled: nobody else will record this.
@@ -210,7 +212,10 @@ pub(super) fn record_exit(c: &mut Container, exit: &Exit, cause: Option<&str>) {
             Status::Killed,
             None,
             Some(sig),
-            format!("the hypervisor was killed by signal {sig}{}", signal_name(sig)),
+            format!(
+                "the hypervisor was killed by signal {sig}{}",
+                signal_name(sig)
+            ),
         ),
         (None, None) => (Status::Error, None, None, exit.status.to_string()),
     };

@@ -331,9 +331,12 @@ impl LinuxKitManager {
                 PathBuf::from(&record.image),
                 instance.join("disk.qcow2"),
             );
-            let disk = tokio::task::spawn_blocking(move || hv.prepare_disk(&image, format, &overlay))
-                .await
-                .map_err(|e| Error::io("prepare disk", &instance, std::io::Error::other(e)))??;
+            let disk =
+                tokio::task::spawn_blocking(move || hv.prepare_disk(&image, format, &overlay))
+                    .await
+                    .map_err(|e| {
+                        Error::io("prepare disk", &instance, std::io::Error::other(e))
+                    })??;
             restrict(&disk)?;
             record.disk = Some(disk);
         }
@@ -425,7 +428,9 @@ impl LinuxKitManager {
         let hv = self.hypervisor.clone();
         let accel = tokio::task::spawn_blocking(move || hv.accel())
             .await
-            .map_err(|e| Error::io("probe accelerator", &runtime_dir, std::io::Error::other(e)))??;
+            .map_err(|e| {
+                Error::io("probe accelerator", &runtime_dir, std::io::Error::other(e))
+            })??;
         let bind = record
             .bind_address
             .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());

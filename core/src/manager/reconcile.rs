@@ -223,7 +223,11 @@ mod tests {
         let mut c = record(d.path(), 4242);
         reconcile(&mut c);
         assert_eq!(c.status, Status::Killed);
-        assert!(c.exit_reason.as_deref().unwrap().contains("killed or crashed"));
+        assert!(c
+            .exit_reason
+            .as_deref()
+            .unwrap()
+            .contains("killed or crashed"));
         // Pid file removed, a signal line in the log: killed by that signal.
         std::fs::remove_file(pid_file(d.path())).unwrap();
         std::fs::write(

@@ -40,10 +40,9 @@ impl Route {
     /// In words, for error messages.
     pub(super) fn describe(&self, t: &SshTarget) -> String {
         match self {
-            Route::Shared { .. } => format!(
-                "through the shared connection {}",
-                t.control_path.display()
-            ),
+            Route::Shared { .. } => {
+                format!("through the shared connection {}", t.control_path.display())
+            }
             Route::Direct => "on a connection of its own".into(),
         }
     }
