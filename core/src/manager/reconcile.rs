@@ -34,7 +34,8 @@ use crate::process;
 pub(super) fn is_stale(c: &Container) -> bool {
     let owner_gone = c.owner.is_some_and(|o| !o.is_alive());
     match c.status {
-        Status::Starting => owner_gone,
+        // Nobody is starting one without an owner either.
+        Status::Starting => c.owner.is_none_or(|o| !o.is_alive()),
         Status::Running => owner_gone || !identity(c).is_current(),
         _ => false,
     }
