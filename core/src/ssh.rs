@@ -4,7 +4,10 @@
 //! container's directory, entries under a `vmcontainer-<id>` alias) so two
 //! guests that reuse one port never clash and a different guest on a
 //! recorded port is refused. A ControlMaster connection per container makes
-//! repeated execs cheap, across processes.
+//! repeated execs cheap, across processes; `ssh/route.rs` says how concurrent
+//! execs share it. ssh's own messages are kept apart from the command's
+//! output (`-E`), so an exit status of 255 is known to be ssh's exactly
+//! when it said something, and then it becomes an error carrying that.
 
 mod route;
 

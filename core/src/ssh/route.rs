@@ -79,6 +79,9 @@ impl SshTarget {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        if self.master_alive().await {
+            return Route::Shared { _turn: f };
+        }
         self.ensure_master().await;
         if self.master_alive().await {
             Route::Shared { _turn: f }
