@@ -21,11 +21,6 @@ fn start_time(pid: u32) -> u64 {
     rest.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
-}
-
 /// Writes one record into the home's state file.
 fn write_record(home: &TestHome, record: serde_json::Value) {
     std::fs::create_dir_all(home.path()).unwrap();
@@ -151,7 +146,7 @@ fn stop_follows_the_monitors_shutdown_event_and_records_why() {
         c["exit_reason"],
         "stopped: the guest powered off (guest-shutdown)"
     );
-    assert!(!alive(pid));
+    assert!(!alive(pid as i32));
 }
 
 #[test]
@@ -167,13 +162,7 @@ fn a_hypervisor_killed_outright_shows_as_killed_and_a_clean_exit_as_stopped() {
     vm.wait().unwrap();
     let c = home.inspect("0a1b2c3d");
     assert_eq!(c["status"], "killed", "{c}");
-    assert!(
-        c["exit_reason"]
-            .as_str()
-            .unwrap()
-            .contains("killed or crashed"),
-        "{c}"
-    );
+    assert_reason(&c, "killed or crashed");
 
     // Terminated by a signal: QEMU logs it and removes the pid file.
     let mut vm = sleeper();

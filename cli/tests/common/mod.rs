@@ -227,6 +227,21 @@ pub fn until_ready(
     }
 }
 
+/// Whether `pid` is a live process (a zombie counts as dead).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+/// Asserts that a record's `exit_reason` mentions `needle`.
+pub fn assert_reason(c: &serde_json::Value, needle: &str) {
+    let reason = c["exit_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(needle),
+        "{needle:?} not in the reason of {c}"
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
