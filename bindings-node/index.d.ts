@@ -143,6 +143,10 @@ export interface Container {
   bindAddresses: Record<string, string>
   /** Exit code of the hypervisor, when known. */
   exitCode?: number
+  /** Signal that ended the hypervisor, when one did. */
+  exitSignal?: number
+  /** How the VM ended, in words. */
+  exitReason?: string
   /** When the VM was seen to stop. */
   stoppedAt?: Date
 }
@@ -166,7 +170,7 @@ export interface ContainerDetails {
 }
 
 /** Lifecycle status, as written in `containers.json`. */
-export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'unknown'
+export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'starting' | 'unknown'
 
 /**
  * The best hypervisor on this host (Hyperkit on macOS when installed, else

@@ -515,6 +515,10 @@ proptest! {
             want.extend(["-fsdev", "-device"]);
         }
         want.push("-pidfile");
+        // QEMU reads `%` in the -D file name as a format: left out then.
+        if !spec.runtime_dir.to_string_lossy().contains('%') {
+            want.push("-D");
+        }
         prop_assert_eq!(flags, want);
     }
 }

@@ -2,8 +2,10 @@
 //! hypervisor and the guest's SSH server.
 
 mod exec;
+mod foreground;
 mod launch;
 mod lifecycle;
+mod reconcile;
 mod resolve;
 
 use resolve::{resolve_in, Found};
@@ -21,7 +23,7 @@ use crate::home::Home;
 use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
-use crate::state::{StateError, StateIndex, StateStore};
+use crate::state::{StateError, StateFile, StateIndex, StateStore};
 
 /// Default time `stop` gives the guest to power off before signalling.
 pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -149,9 +151,11 @@ impl LinuxKitManager {
         Ok(self.list_with_damaged()?.1)
     }
 
-    /// Every known container, with dead "running" ones reconciled to
-    /// stopped. Sorted by start time. Damaged records are left out (see
-    /// [`Self::list_with_damaged`]).
+    /// Every known container, with records that are no longer true
+    /// reconciled: a "running" one whose process is gone becomes stopped,
+    /// killed or error by how it ended; an interrupted start becomes error
+    /// and its hypervisor, if any, is killed. Sorted by start time.
+    /// Damaged records are left out (see [`Self::list_with_damaged`]).
     pub fn list(&self) -> Result<Vec<Container>> {
         Ok(self.list_with_damaged()?.0)
     }
@@ -162,7 +166,7 @@ impl LinuxKitManager {
         let (mut all, mut damaged) = self.state.load_records()?;
         let stale: Vec<String> = all
             .iter()
-            .filter(|c| c.status == Status::Running && !identity(c).is_current())
+            .filter(|c| reconcile::is_stale(c))
             .map(|c| c.id.clone())
             .collect();
         if !stale.is_empty() {
@@ -170,7 +174,7 @@ impl LinuxKitManager {
             let st = self.state.update(|s| {
                 for id in &stale {
                     if let Some(c) = s.containers.get_mut(id) {
-                        reconcile(c);
+                        self.reconcile(c);
                     }
                 }
                 Ok::<_, Error>(s.clone())
@@ -189,13 +193,32 @@ impl LinuxKitManager {
     pub fn get(&self, reference: &str) -> Result<Container> {
         let c = self.find(&self.state.index()?, reference)?;
         let id = c.id.clone();
-        if c.status == Status::Running && !identity(&c).is_current() {
+        if reconcile::is_stale(&c) {
             return self.update_container(&id, |c| {
-                reconcile(c);
+                self.reconcile(c);
                 Ok(())
             });
         }
         Ok(c)
+    }
+
+    /// [`StateStore::index`] for async callers (the file is read and
+    /// scanned on a blocking thread).
+    async fn index_async(&self) -> Result<StateIndex> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.index())
+            .await
+            .map_err(|e| Error::io("read state", self.state.path(), std::io::Error::other(e)))?
+            .map_err(Into::into)
+    }
+
+    /// [`Self::get`] for async callers: reading, locking and reconciling
+    /// (which may kill a stray hypervisor) happen on a blocking thread.
+    pub(crate) async fn get_async(&self, reference: &str) -> Result<Container> {
+        let (this, reference) = (self.clone(), reference.to_string());
+        tokio::task::spawn_blocking(move || this.get(&reference))
+            .await
+            .map_err(|e| Error::io("read state", self.state.path(), std::io::Error::other(e)))?
     }
 
     /// The record plus the paths of its files.
@@ -236,9 +259,20 @@ impl LinuxKitManager {
         let path = self.home.log_path(&c.id);
         Home::ensure_dir(&self.home.logs_dir())?;
         launch::create_private_file(&path)?;
-        let running = c.status == Status::Running;
+        let running = c.status.is_active();
         let ident = identity(&c);
         LogFollower::open(&path, Box::new(move || running && ident.is_current()))
+    }
+
+    /// Sets a stale record right (see the `reconcile` module), letting it
+    /// look only in a runtime directory this home derives for it: the
+    /// record's own `runtime_dir` is input, and reconciling kills the
+    /// processes that name a pid file there and reads files from it.
+    fn reconcile(&self, c: &mut Container) {
+        let recorded = c.runtime_dir.take();
+        c.runtime_dir = self.home.trusted_runtime_dir(&c.id, recorded.as_deref());
+        reconcile::reconcile(c);
+        c.runtime_dir = recorded;
     }
 
     /// Applies `f` to one container under the state lock and returns the
@@ -248,14 +282,17 @@ impl LinuxKitManager {
         id: &str,
         f: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<Container> {
-        self.state.update(|s| {
-            let c = s
-                .containers
-                .get_mut(id)
-                .ok_or_else(|| Error::NotFound(id.to_string()))?;
-            f(c)?;
-            Ok(c.clone())
-        })
+        self.state.update(edit_one(id, f))
+    }
+
+    /// [`Self::update_container`] for async callers (the lock is waited
+    /// for off the async workers).
+    async fn update_container_async(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container) -> Result<()>,
+    ) -> Result<Container> {
+        self.state.update_async(edit_one(id, f)).await
     }
 }
 
@@ -283,21 +320,28 @@ fn by_start_time(mut all: Vec<Container>) -> Vec<Container> {
     all
 }
 
-/// Whether `c`'s hypervisor may be running: it is recorded as running, or
-/// its status is one this version does not know and its process is alive.
+/// Whether `c`'s hypervisor may be running: it is recorded as running or
+/// starting, or its status is one this version does not know and its
+/// process is alive.
 fn may_run(c: &Container) -> bool {
-    match c.status {
-        Status::Running => true,
+    match &c.status {
         Status::Unknown(_) => identity(c).is_current(),
-        _ => false,
+        s => s.is_active(),
     }
 }
 
-/// Marks a container whose process is gone as stopped.
-fn reconcile(c: &mut Container) {
-    c.status = Status::Stopped;
-    if c.stopped_at.is_none() || c.stopped_at < Some(c.started_at) {
-        c.stopped_at = Some(chrono::Utc::now());
+/// A state edit applying `f` to container `id` and returning the result.
+fn edit_one<'a>(
+    id: &'a str,
+    f: impl FnOnce(&mut Container) -> Result<()> + 'a,
+) -> impl FnOnce(&mut StateFile) -> Result<Container> + 'a {
+    move |s| {
+        let c = s
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(c)?;
+        Ok(c.clone())
     }
 }
 
