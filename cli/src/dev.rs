@@ -319,6 +319,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     console,
                     command,
                     no_agent,
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));
@@ -336,6 +337,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                 port,
                 guest_port,
                 command,
+                ..Default::default()
             };
             eprintln!(
                 "serving `{}` on http://127.0.0.1:{port} (guest port {guest_port})",
@@ -354,6 +356,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     project,
                     name,
                     command,
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));
@@ -405,6 +408,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     env,
                     args,
                     boot: vm.boot_options(false, project),
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));

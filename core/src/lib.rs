@@ -18,6 +18,7 @@
 //! ```
 
 pub mod blocking;
+pub mod cancel;
 pub mod container;
 pub mod devenv;
 pub mod error;
@@ -31,11 +32,13 @@ pub mod manager;
 pub mod options;
 pub mod process;
 pub mod qmp;
+pub mod session;
 pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
 
+pub use cancel::CancelToken;
 pub use container::{Container, RunOptions, Status};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};

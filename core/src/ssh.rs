@@ -346,6 +346,7 @@ impl SshTarget {
         cmd: &[String],
         tty: bool,
         forward_agent: bool,
+        io: &crate::session::SessionIo,
     ) -> Result<i32, SshError> {
         let mut args = self.command_args(cmd, tty)?;
         if cmd.is_empty() {
@@ -358,8 +359,12 @@ impl SshTarget {
             }
             args.insert(0, "-A".into());
         }
+        let (stdin, stdout, stderr) = io.stdio().map_err(|e| self.io(e))?;
         let status = Command::new("ssh")
             .args(&args)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true)
             .status()
             .await

@@ -36,14 +36,16 @@ struct Launched {
 impl LinuxKitManager {
     /// Starts a new container from `image`.
     ///
-    /// With `opts.detach` it returns once the VM process is up and the VM
-    /// outlives the caller; otherwise it waits for the VM to exit (serial
-    /// output goes to the log only; see [`Self::run_attached`]).
+    /// With `opts.detach` (the default) it returns once the VM process is
+    /// up and the VM outlives the caller; otherwise it waits for the VM to
+    /// exit (serial output goes to the log only; see [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
         if opts.detach {
-            self.run_inner(image, opts, None).await
+            self.run_inner(image, opts, None, std::future::pending())
+                .await
         } else {
-            self.run_inner(image, opts, Some(&mut |_: &[u8]| {})).await
+            self.run_inner(image, opts, Some(&mut |_: &[u8]| {}), std::future::pending())
+                .await
         }
     }
 
@@ -56,6 +58,21 @@ impl LinuxKitManager {
         opts: RunOptions,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<Container> {
+        self.run_attached_until(image, opts, on_output, std::future::pending())
+            .await
+    }
+
+    /// [`Self::run_attached`] that stops the VM (as [`Self::stop`] does,
+    /// ACPI power-down first) once `stop` completes, then still delivers
+    /// the rest of its output and returns the final record. This is how a
+    /// cancelled foreground run ends without leaving a VM behind.
+    pub async fn run_attached_until(
+        &self,
+        image: &Path,
+        opts: RunOptions,
+        on_output: &mut (dyn FnMut(&[u8]) + Send),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<Container> {
         self.run_inner(
             image,
             RunOptions {
@@ -63,6 +80,7 @@ impl LinuxKitManager {
                 ..opts
             },
             Some(on_output),
+            stop,
         )
         .await
     }
@@ -72,6 +90,7 @@ impl LinuxKitManager {
         image: &Path,
         opts: RunOptions,
         on_output: Option<OutputSink<'_>>,
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
         let image = absolute(image);
@@ -161,7 +180,7 @@ impl LinuxKitManager {
         }
         match on_output {
             None => Ok(record),
-            Some(out) => self.attach(record, launched, out).await,
+            Some(out) => self.attach(record, launched, out, stop).await,
         }
     }
 
@@ -366,21 +385,44 @@ impl LinuxKitManager {
             })
     }
 
-    /// Streams the log of a foreground VM until it exits, then records the
-    /// final status.
+    /// Streams the log of a foreground VM until it exits (stopping it
+    /// once `stop` completes), then records the final status.
     async fn attach(
         &self,
         record: Container,
         launched: Launched,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<Container> {
         let mut child = launched.child.expect("foreground launch has a child");
         let mut follower = crate::logs::LogFollower::open(
             &self.home.log_path(&record.id),
             Box::new(move || process::is_alive(launched.pid)),
         )?;
-        while let Some(chunk) = follower.next_chunk().await {
-            on_output(&chunk?);
+        let mut stop = std::pin::pin!(stop);
+        let mut stopping = false;
+        loop {
+            let chunk = if stopping {
+                follower.next_chunk().await
+            } else {
+                // `next_chunk` only waits between reads, so dropping it
+                // for the stop branch loses no output.
+                tokio::select! {
+                    chunk = follower.next_chunk() => chunk,
+                    _ = &mut stop => {
+                        stopping = true;
+                        match self.stop(&record.id, super::DEFAULT_STOP_TIMEOUT).await {
+                            Ok(_) | Err(Error::NotRunning(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                        continue;
+                    }
+                }
+            };
+            match chunk {
+                Some(c) => on_output(&c?),
+                None => break,
+            }
         }
         let status = child
             .wait()

@@ -4,8 +4,10 @@
 mod exec;
 mod launch;
 mod lifecycle;
+mod template_run;
 
 pub use exec::DEFAULT_READY_TIMEOUT;
+pub use template_run::{parse_vars, TemplateImage};
 
 use std::path::PathBuf;
 use std::sync::Arc;
