@@ -222,8 +222,7 @@ pub(crate) fn to_cstring(s: impl Into<Vec<u8>>) -> CString {
 /// A millisecond count from C as a duration, capped at ten years so that
 /// "wait forever" values such as `UINT64_MAX` cannot overflow a deadline.
 pub(crate) fn millis(ms: u64) -> Duration {
-    const CAP_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
-    Duration::from_millis(ms.min(CAP_MS))
+    vmcontainer::options::millis_u64(ms)
 }
 
 #[cfg(test)]

@@ -4,18 +4,19 @@
 //! all at once), except where a setter has to parse text.
 
 use std::ffi::c_char;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
-use vmcontainer::options::{add_port_spec, parse_volume_spec};
+use vmcontainer::options::{add_port_spec, parse_bind_address, parse_volume_spec};
 use vmcontainer::RunOptions;
 
-use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
+use crate::error::{vmc_error_code_t, vmc_error_t};
 use crate::ffi::{self, guard, guard_value, obj_mut, str_arg, FfiResult};
 
-/// Options for a run. Defaults: foreground (not detached), 1024 MB, 1 CPU,
-/// no forwarded ports or volumes, SSH on a free loopback port picked at
-/// start, no SSH key. Release with `vmc_run_options_free`.
+/// Options for a run. Defaults: detached (as in every library face of
+/// vmcontainer; `vmc_run_options_set_detach(opts, false)` or
+/// `vmc_manager_run_attached` run in the foreground), 1024 MB, 1 CPU, no
+/// forwarded ports or volumes, SSH on a free loopback port picked at start,
+/// no SSH key. Release with `vmc_run_options_free`.
 #[allow(non_camel_case_types)]
 #[derive(Debug, Default)]
 pub struct vmc_run_options_t {
@@ -76,8 +77,8 @@ pub unsafe extern "C" fn vmc_run_options_set_name(
     }
 }
 
-/// Detached (true): the run call returns once the VM is up and the VM
-/// outlives the calling process. Foreground (false, the default): the run
+/// Detached (true, the default): the run call returns once the VM is up
+/// and the VM outlives the calling process. Foreground (false): the run
 /// call returns when the VM exits.
 ///
 /// # Safety
@@ -194,15 +195,7 @@ pub unsafe extern "C" fn vmc_run_options_set_bind_address(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         with_options(opts, err, |o| {
-            let text = str_arg(address, "address")?;
-            let ip: IpAddr = text.parse().map_err(|_| {
-                Failure::from(vmcontainer::Error::invalid(
-                    "bind address",
-                    text,
-                    "not an IP address",
-                ))
-            })?;
-            o.bind_address = Some(ip);
+            o.bind_address = Some(parse_bind_address(str_arg(address, "address")?)?);
             Ok(())
         })
     }
