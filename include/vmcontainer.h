@@ -231,30 +231,6 @@ typedef enum {
 } vmc_error_code_t;
 
 /**
- * Lifecycle status of a container; the names are the lower-case strings
- * of the state file.
- */
-typedef enum {
-    /**
-     * `"running"`: the hypervisor process is alive.
-     */
-    VMC_STATUS_RUNNING = 0,
-    /**
-     * `"stopped"`: the VM exited normally or was stopped.
-     */
-    VMC_STATUS_STOPPED = 1,
-    /**
-     * `"error"`: the VM exited with an error.
-     */
-    VMC_STATUS_ERROR = 2,
-    /**
-     * `"killed"`: written by go-container after a SIGKILL; read, never
-     * produced.
-     */
-    VMC_STATUS_KILLED = 3,
-} vmc_status_t;
-
-/**
  * Format of a bootable image; the names are those of the state file.
  */
 typedef enum {
@@ -283,6 +259,30 @@ typedef enum {
      */
     VMC_IMAGE_FORMAT_KERNEL_INITRD = 5,
 } vmc_image_format_t;
+
+/**
+ * Lifecycle status of a container; the names are the lower-case strings
+ * of the state file.
+ */
+typedef enum {
+    /**
+     * `"running"`: the hypervisor process is alive.
+     */
+    VMC_STATUS_RUNNING = 0,
+    /**
+     * `"stopped"`: the VM exited normally or was stopped.
+     */
+    VMC_STATUS_STOPPED = 1,
+    /**
+     * `"error"`: the VM exited with an error.
+     */
+    VMC_STATUS_ERROR = 2,
+    /**
+     * `"killed"`: written by go-container after a SIGKILL; read, never
+     * produced.
+     */
+    VMC_STATUS_KILLED = 3,
+} vmc_status_t;
 
 /**
  * A cancellation flag shared between the thread that waits and the one
@@ -409,6 +409,146 @@ typedef void (*vmc_output_fn)(void *user_data,
                               size_t len);
 
 /**
+ * One forwarded port: host port → guest port.
+ */
+typedef struct {
+    /**
+     * Host TCP port.
+     */
+    uint16_t host;
+    /**
+     * Guest TCP port.
+     */
+    uint16_t guest;
+} vmc_port_t;
+
+/**
+ * Every field of a snapshot at once, for language bindings that would
+ * otherwise make one call per field (`vmc_container_view`,
+ * `vmc_container_list_views`). Everything is borrowed from the snapshot
+ * (valid until it or its list is freed). Strings are given as pointer and
+ * length and are NOT NUL-terminated, except `status`; an absent optional
+ * string is NULL with length 0. Times are nanoseconds since the Unix
+ * epoch (UTC).
+ */
+typedef struct {
+    /**
+     * The ID (8 lowercase hex characters).
+     */
+    const char *id;
+    /**
+     * Its length in bytes.
+     */
+    size_t id_len;
+    /**
+     * The name.
+     */
+    const char *name;
+    /**
+     * Its length in bytes.
+     */
+    size_t name_len;
+    /**
+     * The absolute image path.
+     */
+    const char *image;
+    /**
+     * Its length in bytes.
+     */
+    size_t image_len;
+    /**
+     * The status as its state-file string, NUL-terminated and static
+     * (`"running"`, ...; later versions may add values).
+     */
+    const char *status;
+    /**
+     * The private key `exec` uses, or NULL.
+     */
+    const char *ssh_key;
+    /**
+     * Its length in bytes.
+     */
+    size_t ssh_key_len;
+    /**
+     * The hypervisor name, or NULL.
+     */
+    const char *hypervisor;
+    /**
+     * Its length in bytes.
+     */
+    size_t hypervisor_len;
+    /**
+     * The accelerator, or NULL.
+     */
+    const char *accel;
+    /**
+     * Its length in bytes.
+     */
+    size_t accel_len;
+    /**
+     * The image format.
+     */
+    vmc_image_format_t format;
+    /**
+     * PID of the hypervisor process (0 when unknown).
+     */
+    int32_t pid;
+    /**
+     * Memory in MiB.
+     */
+    uint32_t memory_mb;
+    /**
+     * Virtual CPUs.
+     */
+    uint32_t cpus;
+    /**
+     * Loopback host port of the guest's SSH.
+     */
+    uint16_t ssh_port;
+    /**
+     * When the VM was (last) started.
+     */
+    int64_t started_at_unix_nanos;
+    /**
+     * Whether `stopped_at_unix_nanos` is set.
+     */
+    bool has_stopped_at;
+    /**
+     * When the VM was seen to stop.
+     */
+    int64_t stopped_at_unix_nanos;
+    /**
+     * Whether `exit_code` is set.
+     */
+    bool has_exit_code;
+    /**
+     * The hypervisor's exit code (foreground runs).
+     */
+    int32_t exit_code;
+    /**
+     * 0: no listen address recorded; 4: IPv4 in `bind_address[0..4]`; 6:
+     * IPv6 in `bind_address`.
+     */
+    uint8_t bind_family;
+    /**
+     * The address forwarded ports listen on (see `bind_family`).
+     */
+    uint8_t bind_address[16];
+    /**
+     * The forwarded ports, ordered by host port (NULL when none).
+     */
+    const vmc_port_t *ports;
+    /**
+     * Number of entries in `ports`.
+     */
+    size_t port_count;
+    /**
+     * Number of shared directories (`vmc_container_volume_at`).
+     */
+    size_t volume_count;
+} vmc_container_view_t;
+
+/**
  * Receives one log line (without its line ending): `len` bytes at `line`
  * followed by a NUL, borrowed for the duration of the call. Return 0 to
  * go on, anything else to stop following. Called on the thread that
@@ -437,6 +577,16 @@ extern "C" {
  * (compare with `VMC_VERSION` to detect a header/library mismatch). A static string, never freed.
  */
 const char *vmc_version(void);
+
+/**
+ * The number of objects and strings this library has handed to its caller
+ * and not yet had back through a `*_free` function (or `vmc_string_free`).
+ * Static strings are not counted. For leak checks in the test suites of
+ * programs and bindings: the count before and after a piece of work that
+ * releases everything it got is the same. A string released with plain
+ * `free(3)` instead of `vmc_string_free` is not seen.
+ */
+int64_t vmc_live_objects(void);
 
 /**
  * The code of `err`; `VMC_ERROR_INVALID_ARGUMENT` for NULL.
@@ -902,6 +1052,29 @@ VMC_MUST_USE
 vmc_error_code_t vmc_run_options_add_volume_spec(vmc_run_options_t *opts,
                                                  const char *spec,
                                                  vmc_error_t **err);
+
+/**
+ * Fills `*view` with every field of `c` and returns true; false for NULL
+ * arguments.
+ *
+ * # Safety
+ * `c` is NULL or a live snapshot; `view` is NULL or writable.
+ */
+bool vmc_container_view(const vmc_container_t *c,
+                        vmc_container_view_t *view);
+
+/**
+ * Fills `views[0..n]` with the fields of the first `n` containers of
+ * `list`, where `n` is the smaller of `capacity` and the list's length,
+ * and returns `n` (0 for NULL arguments). One call reads a whole list.
+ *
+ * # Safety
+ * `list` is NULL or a live list; `views` is NULL or writable for
+ * `capacity` elements.
+ */
+size_t vmc_container_list_views(const vmc_container_list_t *list,
+                                vmc_container_view_t *views,
+                                size_t capacity);
 
 /**
  * The container's ID (8 lowercase hex characters). NULL for NULL.

@@ -50,7 +50,9 @@ pub unsafe extern "C" fn vmc_cancel_cancel(c: *const vmc_cancel_t) {
 #[no_mangle]
 pub unsafe extern "C" fn vmc_cancel_is_cancelled(c: *const vmc_cancel_t) -> bool {
     // SAFETY: forwarded caller guarantee.
-    guard_value(false, || unsafe { c.as_ref() }.map(|c| c.token.is_cancelled()))
+    guard_value(false, || {
+        unsafe { c.as_ref() }.map(|c| c.token.is_cancelled())
+    })
 }
 
 /// Releases a token. NULL is ignored. Handles bound to it keep working

@@ -519,7 +519,10 @@ pub unsafe extern "C" fn vmc_container_volume_at(
     guest: *mut *const c_char,
 ) -> bool {
     let Some((h, g)) = field(c, None, |c| {
-        c.s().volumes.get(index).map(|(h, g)| (h.as_ptr(), g.as_ptr()))
+        c.s()
+            .volumes
+            .get(index)
+            .map(|(h, g)| (h.as_ptr(), g.as_ptr()))
     }) else {
         return false;
     };

@@ -233,12 +233,11 @@ pub unsafe extern "C" fn vmc_devenv_check_update(
             let latest = opt_out_arg(latest);
             let info = d.inner.check_update()?;
             let cur = malloc_bytes(info.current.as_bytes())?;
-            let lat =
-                malloc_bytes(info.latest.as_bytes()).inspect_err(|_| libc::free(cur.cast()))?;
+            let lat = malloc_bytes(info.latest.as_bytes()).inspect_err(|_| ffi::free_bytes(cur))?;
             for (out, p) in [(current, cur), (latest, lat)] {
                 match out {
                     Some(out) => out.set(p),
-                    None => libc::free(p.cast()),
+                    None => ffi::free_bytes(p),
                 }
             }
             if !has_update.is_null() {

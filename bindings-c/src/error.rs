@@ -317,7 +317,11 @@ mod tests {
     fn every_kind_has_its_own_code_named_like_the_core() {
         for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
             let code = vmc_error_code_t::from_kind(kind);
-            assert_eq!(code as usize, i + 1, "{kind:?}: codes follow ErrorKind::ALL");
+            assert_eq!(
+                code as usize,
+                i + 1,
+                "{kind:?}: codes follow ErrorKind::ALL"
+            );
             assert_eq!(code.name().to_str().unwrap(), kind.as_str());
             // SAFETY: a static NUL-terminated string.
             let at = unsafe { CStr::from_ptr(vmc_error_kind_at(i)) };

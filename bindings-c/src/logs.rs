@@ -172,7 +172,10 @@ pub unsafe extern "C" fn vmc_log_follow_next(
         guard(err, || {
             let f = obj_mut(follower, "follower")?;
             let line = out_arg(line, "line")?;
-            store_line(Manager::next_line_until(&mut f.inner, f.cancel.as_ref()), line)
+            store_line(
+                Manager::next_line_until(&mut f.inner, f.cancel.as_ref()),
+                line,
+            )
         })
     }
 }

@@ -191,13 +191,21 @@ impl ErrorKind {
     /// One line saying what the kind means, for the bindings' docs.
     pub fn description(self) -> &'static str {
         match self {
-            ErrorKind::NotFound => "no container has this ID, ID prefix or name (or the dev image is not installed)",
+            ErrorKind::NotFound => {
+                "no container has this ID, ID prefix or name (or the dev image is not installed)"
+            }
             ErrorKind::Ambiguous => "the reference matches more than one container",
             ErrorKind::NotRunning => "the operation needs a running container",
             ErrorKind::Running => "the operation needs a stopped container (stop it, or force)",
-            ErrorKind::InvalidInput => "a value passed in is invalid, or the image is missing or unknown",
-            ErrorKind::HypervisorUnavailable => "no usable hypervisor, or the requested one is not installed",
-            ErrorKind::StartFailed => "the hypervisor refused to start the VM; the message is its own",
+            ErrorKind::InvalidInput => {
+                "a value passed in is invalid, or the image is missing or unknown"
+            }
+            ErrorKind::HypervisorUnavailable => {
+                "no usable hypervisor, or the requested one is not installed"
+            }
+            ErrorKind::StartFailed => {
+                "the hypervisor refused to start the VM; the message is its own"
+            }
             ErrorKind::Timeout => "a wait ran out of time",
             ErrorKind::TemplateVariables => "a template needs variables that were not given",
             ErrorKind::Template => "unknown template, or a template file could not be read",

@@ -488,7 +488,9 @@ mod tests {
         let e = add_port(&mut o, 8080.0, 80.5).unwrap_err().to_string();
         assert!(e.contains("80.5") && e.contains("not a port number"), "{e}");
         assert!(add_port(&mut o, 0.0, 80.0).is_err());
-        let e = add_port_entry(&mut o, "nope", 80.0).unwrap_err().to_string();
+        let e = add_port_entry(&mut o, "nope", 80.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope"), "{e}");
         assert_eq!(o.ports.len(), 3);
     }

@@ -271,13 +271,7 @@ impl DevOps {
         let command = format!("exec {}", quote_remote(&argv));
         let remote = session_command(Some(&env_path), &dir, &command);
         self.manager()
-            .exec_interactive_agent(
-                &c.id,
-                &remote,
-                opts.io.is_terminal(),
-                fwd.agent,
-                &opts.io,
-            )
+            .exec_interactive_agent(&c.id, &remote, opts.io.is_terminal(), fwd.agent, &opts.io)
             .await
     }
 }

@@ -44,8 +44,13 @@ impl LinuxKitManager {
             self.run_inner(image, opts, None, std::future::pending())
                 .await
         } else {
-            self.run_inner(image, opts, Some(&mut |_: &[u8]| {}), std::future::pending())
-                .await
+            self.run_inner(
+                image,
+                opts,
+                Some(&mut |_: &[u8]| {}),
+                std::future::pending(),
+            )
+            .await
         }
     }
 

@@ -108,11 +108,7 @@ pub fn parse_vars<S: AsRef<str>>(vars: &[S]) -> Result<BTreeMap<String, String>>
             let v = v.as_ref();
             match v.split_once('=') {
                 Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
-                _ => Err(Error::invalid(
-                    "template variable",
-                    v,
-                    "expected KEY=VALUE",
-                )),
+                _ => Err(Error::invalid("template variable", v, "expected KEY=VALUE")),
             }
         })
         .collect()
@@ -199,7 +195,11 @@ mod tests {
             (a, b, c)
         };
         let (a, b) = (built.0.unwrap(), built.1.unwrap());
-        assert!(is_build_path(&home, "mini", &a.path), "{}", a.path.display());
+        assert!(
+            is_build_path(&home, "mini", &a.path),
+            "{}",
+            a.path.display()
+        );
         assert_ne!(a.path, b.path);
         assert_eq!(
             std::fs::read_to_string(&a.path).unwrap(),
