@@ -12,24 +12,24 @@ package vmcontainer
 extern void vmcGoOutput(void *user_data, uint8_t *data, size_t len);
 extern void vmcGoProgress(void *user_data, uint64_t downloaded, int64_t total);
 
-static vmc_error_code_t vmc_go_run_attached(const vmc_manager_t *m, const char *image,
+vmc_error_code_t vmc_go_run_attached(const vmc_manager_t *m, const char *image,
 		const vmc_run_options_t *opts, uintptr_t handle, vmc_container_t **out, vmc_error_t **err) {
 	return vmc_manager_run_attached(m, image, opts, (vmc_output_fn)vmcGoOutput, (void *)handle, out, err);
 }
 
-static vmc_error_code_t vmc_go_run_template_attached(const vmc_manager_t *m, const char *name,
+vmc_error_code_t vmc_go_run_template_attached(const vmc_manager_t *m, const char *name,
 		const char *const *vars, size_t count, const vmc_run_options_t *opts, uintptr_t handle,
 		vmc_container_t **out, vmc_error_t **err) {
 	return vmc_manager_run_template_attached(m, name, vars, count, opts,
 		(vmc_output_fn)vmcGoOutput, (void *)handle, out, err);
 }
 
-static vmc_error_code_t vmc_go_install(const vmc_devenv_t *d, uintptr_t handle,
+vmc_error_code_t vmc_go_install(const vmc_devenv_t *d, uintptr_t handle,
 		vmc_devenv_install_report_t **report, vmc_error_t **err) {
 	return vmc_devenv_install(d, handle ? (vmc_progress_fn)vmcGoProgress : NULL, (void *)handle, report, err);
 }
 
-static vmc_error_code_t vmc_go_update(const vmc_devenv_t *d, uintptr_t handle,
+vmc_error_code_t vmc_go_update(const vmc_devenv_t *d, uintptr_t handle,
 		vmc_devenv_install_report_t **report, vmc_error_t **err) {
 	return vmc_devenv_update(d, handle ? (vmc_progress_fn)vmcGoProgress : NULL, (void *)handle, report, err);
 }
