@@ -113,12 +113,20 @@ func cStrings(ss []string) (**C.char, func()) {
 type token struct {
 	mu   sync.Mutex
 	ptr  *C.vmc_cancel_t
-	stop func() bool
+	done chan struct{}
 }
 
 func newToken(ctx context.Context) *token {
-	t := &token{ptr: C.vmc_cancel_new()}
-	t.stop = context.AfterFunc(ctx, t.cancel)
+	t := &token{ptr: C.vmc_cancel_new(), done: make(chan struct{})}
+	if ctx.Done() != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				t.cancel()
+			case <-t.done:
+			}
+		}()
+	}
 	return t
 }
 
@@ -131,7 +139,7 @@ func (t *token) cancel() {
 }
 
 func (t *token) release() {
-	t.stop()
+	close(t.done)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	C.vmc_cancel_free(t.ptr)

@@ -106,11 +106,13 @@ func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container 
 		code := int(v.exit_code)
 		c.ExitCode = &code
 	}
+	var addr [16]byte
+	copy(addr[:], unsafe.Slice((*byte)(unsafe.Pointer(&v.bind_address[0])), 16))
 	switch v.bind_family {
 	case 4:
-		c.BindAddress = netip.AddrFrom4([4]byte(unsafe.Slice((*byte)(unsafe.Pointer(&v.bind_address[0])), 4)))
+		c.BindAddress = netip.AddrFrom4([4]byte{addr[0], addr[1], addr[2], addr[3]})
 	case 6:
-		c.BindAddress = netip.AddrFrom16([16]byte(unsafe.Slice((*byte)(unsafe.Pointer(&v.bind_address[0])), 16)))
+		c.BindAddress = netip.AddrFrom16(addr)
 	}
 	if v.port_count > 0 {
 		ports := unsafe.Slice(v.ports, int(v.port_count))

@@ -113,13 +113,11 @@ func ExampleManager_Run() {
 	if err != nil {
 		panic(err)
 	}
-	for line, err := range logs.Lines() {
-		if err != nil {
-			panic(err)
-		}
-		fmt.Println(line)
-		break
+	line, err := logs.Next() // or: for line, err := range logs.Lines()
+	if err != nil {
+		panic(err)
 	}
+	fmt.Println(line)
 	logs.Close()
 
 	if _, err := m.Stop(ctx, c.ID, vmcontainer.DefaultStopTimeout); err != nil {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"iter"
 	"runtime"
 	"sync"
 )
@@ -17,7 +16,8 @@ import (
 // LogStream follows a container's serial log: the output already written,
 // then new output within milliseconds of the guest writing it, ending
 // (io.EOF) when the container stops. Read it as an io.Reader (lines end in
-// "\n") or line by line with Next or Lines; not both. Close it when done:
+// "\n") or line by line with Next (or Lines, an iterator, with Go 1.23);
+// not both. Close it when done:
 // Close also ends a Read or Next blocked in another goroutine.
 type LogStream struct {
 	ctx context.Context
@@ -104,28 +104,6 @@ func (s *LogStream) Read(p []byte) (int, error) {
 	n := copy(p, s.buf)
 	s.buf = s.buf[n:]
 	return n, nil
-}
-
-// Lines yields each line with a nil error, and at the end an error if the
-// stream failed (nothing at a normal end):
-//
-//	for line, err := range stream.Lines() { ... }
-func (s *LogStream) Lines() iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
-		for {
-			line, err := s.Next()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				yield("", err)
-				return
-			}
-			if !yield(line, nil) {
-				return
-			}
-		}
-	}
 }
 
 // Close ends the stream and releases it; a Read or Next blocked in another

@@ -1,3 +1,3 @@
 module github.com/host-uk/vmcontainer/bindings-go
 
-go 1.23
+go 1.19

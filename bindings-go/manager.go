@@ -399,7 +399,10 @@ func (m *Manager) Start(ctx context.Context, ref string) (*Container, error) {
 // name. Cancelling ctx stops waiting; the container keeps whatever state
 // it reached.
 func (m *Manager) Stop(ctx context.Context, ref string, timeout time.Duration) (*Container, error) {
-	ms := C.uint64_t(max(timeout.Milliseconds(), 0))
+	ms := C.uint64_t(0)
+	if timeout > 0 {
+		ms = C.uint64_t(timeout.Milliseconds())
+	}
 	return m.refCall(ctx, ref, func(mp *C.vmc_manager_t, r *C.char, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
 		return C.vmc_manager_stop(mp, r, ms, c, e)
 	})
@@ -421,7 +424,10 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) (*Containe
 func (m *Manager) WaitReady(ctx context.Context, ref string) (*Container, error) {
 	timeout := DefaultReadyTimeout
 	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d), 0)
+		timeout = time.Until(d)
+		if timeout < 0 {
+			timeout = 0
+		}
 	}
 	ms := C.uint64_t(timeout.Milliseconds())
 	c, err := m.refCall(ctx, ref, func(mp *C.vmc_manager_t, r *C.char, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {

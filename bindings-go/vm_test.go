@@ -145,16 +145,13 @@ func TestVMLifecycle(t *testing.T) {
 		t.Fatalf("Exec after a cancelled one: %+v %v", r, err)
 	}
 
-	lines := 0
-	for line, err := range stream.Lines() {
+	for lines := 0; lines < 3; {
+		line, err := stream.Next()
 		if err != nil {
-			t.Fatalf("Lines: %v", err)
+			t.Fatalf("Next: %v", err)
 		}
 		if line != "" {
 			lines++
-		}
-		if lines == 3 {
-			break
 		}
 	}
 	logs, err := m.Logs(c.ID)
