@@ -104,7 +104,7 @@ pub async fn attach(socket: &Path, io: &SessionIo) -> Result<()> {
     };
     let from_console = async {
         let mut buf = [0u8; 4096];
-        let mut out: Box<dyn Write> = match output {
+        let mut out: Box<dyn Write + Send> = match output {
             Some(f) => Box::new(f),
             None => Box::new(std::io::stdout()),
         };
