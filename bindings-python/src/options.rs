@@ -68,7 +68,11 @@ pub(crate) struct RunArgs {
 
 /// A count from Python (an unbounded int) for the core, checked by the
 /// core's rule.
-pub(crate) fn count(what: &'static str, v: Option<i64>, max: u32) -> vmcontainer::Result<Option<u32>> {
+pub(crate) fn count(
+    what: &'static str,
+    v: Option<i64>,
+    max: u32,
+) -> vmcontainer::Result<Option<u32>> {
     v.map(|n| options::whole_number(what, n as f64, max.into()).map(|n| n as u32))
         .transpose()
 }

@@ -58,7 +58,10 @@ pub fn list_templates(
     cwd: Option<PathBuf>,
 ) -> PyResult<Vec<Template>> {
     let list = detached(py, || {
-        Ok(core::list_templates(&dirs(home.as_deref(), cwd.as_deref())?)?)
+        Ok(core::list_templates(&dirs(
+            home.as_deref(),
+            cwd.as_deref(),
+        )?)?)
     })?;
     Ok(list
         .into_iter()
