@@ -96,10 +96,10 @@ impl vmc_devenv_session_options_t {
 ///
 /// # Safety
 /// `opts` is NULL or live.
-unsafe fn options<'a>(
+unsafe fn options(
     opts: *const vmc_devenv_session_options_t,
-    fallback: &'a vmc_devenv_session_options_t,
-) -> &'a vmc_devenv_session_options_t {
+    fallback: &vmc_devenv_session_options_t,
+) -> &vmc_devenv_session_options_t {
     // SAFETY: forwarded caller guarantee.
     unsafe { opts.as_ref() }.unwrap_or(fallback)
 }
