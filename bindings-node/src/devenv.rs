@@ -700,7 +700,7 @@ mod tests {
             memory: Some(2048.0),
             cpus: Some(4.0),
             fresh: Some(true),
-            timeout: Some(1.5),
+            timeout: Some(1500.0),
             ..boot()
         }))
         .unwrap();

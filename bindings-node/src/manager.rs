@@ -145,7 +145,12 @@ impl Manager {
     #[napi(ts_return_type = "Promise<Array<Container>>")]
     pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
         let m = self.inner.clone();
-        spawn(env, blocking(move || m.list()), containers_json)
+        // Serialised off the event loop, on the blocking pool.
+        spawn(
+            env,
+            blocking(move || m.list().map(containers_json)),
+            |json| json,
+        )
     }
 
     /// Runs a container from LinuxKit template `name` (built-in, then
