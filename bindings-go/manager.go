@@ -423,7 +423,8 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) (*Containe
 // deadline it returns ctx.Err() (context.DeadlineExceeded).
 func (m *Manager) WaitReady(ctx context.Context, ref string) (*Container, error) {
 	timeout := DefaultReadyTimeout
-	if d, ok := ctx.Deadline(); ok {
+	d, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		timeout = time.Until(d)
 		if timeout < 0 {
 			timeout = 0
@@ -433,8 +434,10 @@ func (m *Manager) WaitReady(ctx context.Context, ref string) (*Container, error)
 	c, err := m.refCall(ctx, ref, func(mp *C.vmc_manager_t, r *C.char, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
 		return C.vmc_manager_wait_ready(mp, r, ms, c, e)
 	})
-	if isKind(err, KindTimeout) && ctx.Err() != nil {
-		return nil, ctx.Err()
+	// The library's timeout was the context's deadline: the same expiry,
+	// which the library may notice a moment before the context does.
+	if hasDeadline && isKind(err, KindTimeout) {
+		return nil, context.DeadlineExceeded
 	}
 	return c, err
 }
