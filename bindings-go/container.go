@@ -18,9 +18,12 @@ type Status string
 
 // Statuses.
 const (
-	StatusRunning Status = "running"
-	StatusStopped Status = "stopped"
-	StatusError   Status = "error"
+	// StatusStarting: the record is written and the hypervisor is being
+	// started.
+	StatusStarting Status = "starting"
+	StatusRunning  Status = "running"
+	StatusStopped  Status = "stopped"
+	StatusError    Status = "error"
 	// StatusKilled is written by go-container after a SIGKILL; read, never
 	// produced.
 	StatusKilled Status = "killed"
@@ -80,6 +83,10 @@ type Container struct {
 	BindAddress netip.Addr `json:"bind_address"`
 	// ExitCode is the hypervisor's exit code when known (foreground runs).
 	ExitCode *int `json:"exit_code"`
+	// ExitSignal is the signal that ended the hypervisor, when one did.
+	ExitSignal *int `json:"exit_signal"`
+	// ExitReason says how the VM ended, when known.
+	ExitReason string `json:"exit_reason"`
 }
 
 // fromView copies a snapshot's fields.
@@ -106,6 +113,11 @@ func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container 
 		code := int(v.exit_code)
 		c.ExitCode = &code
 	}
+	if bool(v.has_exit_signal) {
+		sig := int(v.exit_signal)
+		c.ExitSignal = &sig
+	}
+	c.ExitReason = goStrN(v.exit_reason, v.exit_reason_len)
 	var addr [16]byte
 	copy(addr[:], unsafe.Slice((*byte)(unsafe.Pointer(&v.bind_address[0])), 16))
 	switch v.bind_family {

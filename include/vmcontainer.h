@@ -278,10 +278,16 @@ typedef enum {
      */
     VMC_STATUS_ERROR = 2,
     /**
-     * `"killed"`: written by go-container after a SIGKILL; read, never
-     * produced.
+     * `"killed"`: the hypervisor was ended by a signal that `stop` did not
+     * send (an outside kill, a crash, the end of its foreground run);
+     * go-container writes it after a SIGKILL.
      */
     VMC_STATUS_KILLED = 3,
+    /**
+     * `"starting"`: recorded before the hypervisor starts; a start that
+     * was interrupted becomes `"error"` at the next call.
+     */
+    VMC_STATUS_STARTING = 4,
 } vmc_status_t;
 
 /**
@@ -526,6 +532,22 @@ typedef struct {
      */
     int32_t exit_code;
     /**
+     * Whether `exit_signal` is set.
+     */
+    bool has_exit_signal;
+    /**
+     * The signal that ended the hypervisor, when one did.
+     */
+    int32_t exit_signal;
+    /**
+     * How the VM ended, in words, or NULL.
+     */
+    const char *exit_reason;
+    /**
+     * Its length in bytes.
+     */
+    size_t exit_reason_len;
+    /**
      * 0: no listen address recorded; 4: IPv4 in `bind_address[0..4]`; 6:
      * IPv6 in `bind_address`.
      */
@@ -656,7 +678,8 @@ const char *vmc_error_kind_at(size_t index);
 void vmc_string_free(char *s);
 
 /**
- * The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
+ * The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`,
+ * `"starting"`),
  * `"unknown"` for any other number. A static string, never freed.
  */
 const char *vmc_status_name(int status);
@@ -1209,6 +1232,26 @@ const char *vmc_container_stopped_at(const vmc_container_t *c);
  */
 bool vmc_container_exit_code(const vmc_container_t *c,
                              int32_t *code);
+
+/**
+ * Stores the signal that ended the hypervisor in `*signal` and returns
+ * true when one did (status `killed`, or a `stop` that had to signal);
+ * false otherwise (and for NULL arguments).
+ *
+ * # Safety
+ * See `vmc_container_id`; `signal` is NULL or writable.
+ */
+bool vmc_container_exit_signal(const vmc_container_t *c,
+                               int32_t *signal);
+
+/**
+ * How the VM ended, in words (for example "stopped: the guest powered
+ * off"); NULL while it has not ended or when unknown.
+ *
+ * # Safety
+ * See `vmc_container_id`.
+ */
+const char *vmc_container_exit_reason(const vmc_container_t *c);
 
 /**
  * Number of forwarded ports (SSH not included).

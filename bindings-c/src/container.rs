@@ -37,6 +37,7 @@ struct Strings {
     ssh_key: Option<CString>,
     hypervisor: Option<CString>,
     accel: Option<CString>,
+    exit_reason: Option<CString>,
     volumes: Vec<(CString, CString)>,
 }
 
@@ -60,6 +61,7 @@ impl Strings {
             ssh_key: opt(&record.ssh_key),
             hypervisor: opt(&record.hypervisor),
             accel: opt(&record.accel),
+            exit_reason: opt(&record.exit_reason),
             volumes: record
                 .volumes
                 .iter()
@@ -101,6 +103,7 @@ impl vmc_container_t {
         let (ssh_key, ssh_key_len) = opt(&r.ssh_key);
         let (hypervisor, hypervisor_len) = opt(&r.hypervisor);
         let (accel, accel_len) = opt(&r.accel);
+        let (exit_reason, exit_reason_len) = opt(&r.exit_reason);
         let (bind_family, bind_address) = match r.bind_address {
             None => (0, [0; 16]),
             Some(IpAddr::V4(a)) => {
@@ -136,6 +139,10 @@ impl vmc_container_t {
             stopped_at_unix_nanos: r.stopped_at.as_ref().map_or(0, nanos),
             has_exit_code: r.exit_code.is_some(),
             exit_code: r.exit_code.unwrap_or(0),
+            has_exit_signal: r.exit_signal.is_some(),
+            exit_signal: r.exit_signal.unwrap_or(0),
+            exit_reason,
+            exit_reason_len,
             bind_family,
             bind_address,
             ports: if self.ports.is_empty() {
@@ -218,6 +225,14 @@ pub struct vmc_container_view_t {
     pub has_exit_code: bool,
     /// The hypervisor's exit code (foreground runs).
     pub exit_code: i32,
+    /// Whether `exit_signal` is set.
+    pub has_exit_signal: bool,
+    /// The signal that ended the hypervisor, when one did.
+    pub exit_signal: i32,
+    /// How the VM ended, in words, or NULL.
+    pub exit_reason: *const c_char,
+    /// Its length in bytes.
+    pub exit_reason_len: usize,
     /// 0: no listen address recorded; 4: IPv4 in `bind_address[0..4]`; 6:
     /// IPv6 in `bind_address`.
     pub bind_family: u8,
@@ -458,6 +473,37 @@ pub unsafe extern "C" fn vmc_container_exit_code(
         }
         _ => false,
     }
+}
+
+/// Stores the signal that ended the hypervisor in `*signal` and returns
+/// true when one did (status `killed`, or a `stop` that had to signal);
+/// false otherwise (and for NULL arguments).
+///
+/// # Safety
+/// See `vmc_container_id`; `signal` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_exit_signal(
+    c: *const vmc_container_t,
+    signal: *mut i32,
+) -> bool {
+    match field(c, None, |c| c.record.exit_signal) {
+        Some(v) if !signal.is_null() => {
+            // SAFETY: checked non-NULL; the caller guarantees it is writable.
+            unsafe { signal.write(v) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// How the VM ended, in words (for example "stopped: the guest powered
+/// off"); NULL while it has not ended or when unknown.
+///
+/// # Safety
+/// See `vmc_container_id`.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_exit_reason(c: *const vmc_container_t) -> *const c_char {
+    field(c, ptr::null(), |c| opt_ptr(&c.s().exit_reason))
 }
 
 /// Number of forwarded ports (SSH not included).

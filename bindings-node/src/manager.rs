@@ -187,7 +187,7 @@ impl Manager {
                         &vars,
                         opts,
                         &mut sink,
-                        std::future::pending(),
+                        std::future::pending::<String>(),
                     )
                     .await
                 }

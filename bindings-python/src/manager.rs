@@ -135,7 +135,7 @@ impl Manager {
         let mut sink = output_sink(on_output);
         let fut = self
             .core()
-            .run_attached_until(&image, opts, &mut sink, token.cancelled());
+            .run_attached_until(&image, opts, &mut sink, interrupted(&token));
         Ok(until_interrupted(py, &token, fut)?.into())
     }
 
@@ -192,7 +192,7 @@ impl Manager {
         }
         let token = CancelToken::new();
         let mut sink = output_sink(on_output);
-        let fut = core.run_attached_until(&image.path, opts, &mut sink, token.cancelled());
+        let fut = core.run_attached_until(&image.path, opts, &mut sink, interrupted(&token));
         Ok(until_interrupted(py, &token, fut)?.into())
     }
 
@@ -283,6 +283,13 @@ impl Manager {
             repr(py, self.core().hypervisor().name())
         )
     }
+}
+
+/// Completes when `until_interrupted` cancels `token` on a Ctrl-C; the
+/// reason recorded in the container's `exit_reason`.
+async fn interrupted(token: &CancelToken) -> String {
+    token.cancelled().await;
+    "KeyboardInterrupt".to_string()
 }
 
 /// `on_output` is for foreground runs only.

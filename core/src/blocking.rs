@@ -269,11 +269,13 @@ impl Manager {
 pub struct StopSignal(Option<CancelToken>);
 
 impl StopSignal {
-    /// Waits for the stop.
-    pub async fn wait(self) {
+    /// Waits for the stop; the reason recorded in the container's
+    /// `exit_reason`.
+    pub async fn wait(self) -> String {
         match self.0 {
             Some(t) => t.cancelled().await,
             None => std::future::pending().await,
         }
+        "the caller cancelled it".to_string()
     }
 }

@@ -29,7 +29,7 @@ impl DevOps {
     /// caller's terminal (or `opts.io`); returns the remote exit code (0
     /// for the console).
     pub async fn shell(&self, opts: ShellOptions) -> Result<i32> {
-        let c = self.running()?;
+        let c = self.running().await?;
         if opts.console {
             let socket = self
                 .manager()

@@ -92,10 +92,10 @@ impl LinuxKitManager {
         vars: &BTreeMap<String, String>,
         opts: RunOptions,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
-        stop: impl std::future::Future<Output = ()>,
+        interrupt: impl std::future::Future<Output = String> + Send,
     ) -> Result<Container> {
         let image = self.build_template(dirs, name, vars).await?;
-        self.run_attached_until(&image.path, image.size(opts), on_output, stop)
+        self.run_attached_until(&image.path, image.size(opts), on_output, interrupt)
             .await
     }
 }
