@@ -246,12 +246,13 @@ func TestForegroundRunCancelled(t *testing.T) {
 	}()
 	// Ready (SSH answers) means its ACPI handler runs too.
 	deadline := time.Now().Add(bootTimeout)
+	// Recorded first as "starting", then "running" once QEMU is up.
 	for {
-		if _, err := m.Get("go-fg"); err == nil {
+		if c, err := m.Get("go-fg"); err == nil && c.Status == StatusRunning {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the foreground container never appeared")
+			t.Fatal("the foreground container never ran")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

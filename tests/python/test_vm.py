@@ -301,7 +301,7 @@ def test_foreground_run_streams_its_output_to_a_callback(module_home: Path, gues
     t.start()
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT
-        while not any(c.name == "py-fg" for c in m.list()):
+        while not any(c.name == "py-fg" and c.status == "running" for c in m.list()):
             assert time.monotonic() < deadline, "the foreground container never appeared"
             time.sleep(0.1)
         m.wait_ready("py-fg", timeout=BOOT_TIMEOUT)
