@@ -42,23 +42,38 @@ export declare class Manager {
   /** The hypervisor this manager starts VMs with. */
   get hypervisor(): HypervisorName
   /**
-   * Starts a new container from `image`. Detached: resolves once the VM
-   * is up (it outlives this process). Foreground (the default): resolves
-   * when the VM exits, passing its serial output to `options.onOutput`.
+   * Starts a new container from `image`. Detached (the default in every
+   * library face of vmcontainer): resolves once the VM is up, and it
+   * outlives this process. With `detach: false`: resolves when the VM
+   * exits, passing its serial output to `options.onOutput`.
    */
   run(image: string, options?: RunOptions | undefined | null): Promise<Container>
   /** Boots a stopped container again, with its own disk. */
   start(id: string): Promise<Container>
   /**
    * Stops a running container: ACPI power-down, then SIGTERM after
-   * `options.timeout` seconds (default 10), then SIGKILL.
+   * `options.timeout` milliseconds (default 10000), then SIGKILL.
    */
   stop(id: string, options?: StopOptions | undefined | null): Promise<Container>
   /**
    * Every known container, oldest first; a "running" one whose process
    * is gone is reported (and recorded) as stopped.
+   *
+   * The list crosses into JS as one JSON string that index.js parses
+   * (turning the times into `Date`s): one native call and one
+   * `JSON.parse` instead of a property write per field, which is what
+   * keeps a long list close to the Rust call's speed.
    */
   list(): Promise<Array<Container>>
+  /**
+   * Runs a container from LinuxKit template `name` (built-in, then
+   * `options.cwd`'s `.core/linuxkit/`, then this manager's
+   * `home/linuxkit/`): the template with `vars` substituted is built
+   * into an ISO with `linuxkit build --format iso-bios` and run as `run`
+   * does with `options`. Memory and CPUs come from the template's
+   * `MEMORY` and `CPUS` unless given.
+   */
+  runTemplate(name: string, vars?: Record<string, string> | undefined | null, options?: RunTemplateOptions | undefined | null): Promise<Container>
   /** One container by ID, unique ID prefix, or name. */
   get(id: string): Promise<Container>
   /** The record plus the paths of the container's files. */
@@ -79,10 +94,18 @@ export declare class Manager {
   /** Runs `cmd` (an argv) in the guest as root over SSH. */
   exec(id: string, cmd: Array<string>): Promise<ExecResult>
   /**
-   * Waits until the guest's SSH server answers (default timeout 120 s);
-   * rejects early if the VM stops.
+   * Waits until the guest's SSH server answers (`options.timeout`
+   * milliseconds, default 120000); rejects early if the VM stops.
    */
   waitReady(id: string, options?: WaitOptions | undefined | null): Promise<Container>
+}
+
+/** The accelerator VMs started now would use. */
+export interface AccelInfo {
+  /** `kvm`, `hvf` or `tcg`. */
+  accel: string
+  /** Why it was chosen. */
+  reason: string
 }
 
 /** The template `name` with `vars` substituted. */
@@ -185,7 +208,13 @@ export declare function detectHypervisor(): HypervisorName
 export declare function detectImageFormat(path: string): Promise<ImageFormat>
 
 /** The `code` of every error the module rejects or throws with. */
-export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT_RUNNING' | 'ERR_VMC_RUNNING' | 'ERR_VMC_INVALID_INPUT' | 'ERR_VMC_HYPERVISOR_UNAVAILABLE' | 'ERR_VMC_START_FAILED' | 'ERR_VMC_TIMEOUT' | 'ERR_VMC_TEMPLATE_VARIABLES' | 'ERR_VMC_TEMPLATE' | 'ERR_VMC_LINUXKIT' | 'ERR_VMC_STATE_CORRUPT' | 'ERR_VMC_COMMUNICATION' | 'ERR_VMC_IO' | 'ERR_VMC_DOWNLOAD' | 'ERR_VMC_CHECKSUM'
+export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT_RUNNING' | 'ERR_VMC_RUNNING' | 'ERR_VMC_INVALID_INPUT' | 'ERR_VMC_HYPERVISOR_UNAVAILABLE' | 'ERR_VMC_START_FAILED' | 'ERR_VMC_TIMEOUT' | 'ERR_VMC_TEMPLATE_VARIABLES' | 'ERR_VMC_TEMPLATE' | 'ERR_VMC_LINUXKIT' | 'ERR_VMC_STATE_CORRUPT' | 'ERR_VMC_COMMUNICATION' | 'ERR_VMC_IO' | 'ERR_VMC_DOWNLOAD' | 'ERR_VMC_CHECKSUM' | 'ERR_VMC_CANCELLED'
+
+/**
+ * The core's error kinds (`not_found`, ...), in order: each error's
+ * `code` is `ERR_VMC_` and the kind in upper case.
+ */
+export declare function errorKinds(): Array<string>
 
 /** Output of a command run in the guest. */
 export interface ExecResult {
@@ -215,6 +244,19 @@ export declare function getHypervisor(name: string): HypervisorName
 
 /** The template `name` with its raw content. */
 export declare function getTemplate(name: string, options?: TemplateOptions | undefined | null): Promise<TemplateContent>
+
+/**
+ * The accelerator VMs started now would use with hypervisor `name`
+ * (default: the detected one), and why. The first call may probe the host
+ * for a few seconds (off the event loop).
+ */
+export declare function hypervisorAccel(name?: string | undefined | null): Promise<AccelInfo>
+
+/**
+ * Whether the hypervisor `name` (default: the detected one) can run here.
+ * Synchronous: it only looks at `PATH` and the host.
+ */
+export declare function hypervisorAvailable(name?: string | undefined | null): boolean
 
 /** A hypervisor backend. */
 export type HypervisorName = 'qemu' | 'hyperkit'
@@ -248,7 +290,7 @@ export interface RunOptions {
   name?: string
   /**
    * Resolve once the VM is up (it outlives this process) instead of when
-   * it exits. Default `false`.
+   * it exits. Default `true`, as in every library face.
    */
   detach?: boolean
   /** Memory in MB (default 1024). */
@@ -256,8 +298,8 @@ export interface RunOptions {
   /** Virtual CPUs (default 1). */
   cpus?: number
   /**
-   * Forwarded ports: host port → guest port. A key may name its own
-   * listen address, `'0.0.0.0:8080'` (like the CLI's `-p`).
+   * Forwarded ports: host port (or `'IP:PORT'` to choose the listen
+   * address) → guest port.
    */
   ports?: Record<string, number>
   /** Shared directories (9p): host directory → absolute guest path. */
@@ -272,15 +314,51 @@ export interface RunOptions {
    */
   bindAddress?: string
   /**
-   * Foreground runs only: called with each piece of serial output. A
-   * throw inside it is reported as a process warning, never fatal.
+   * Foreground runs (`detach: false`) only: called with each piece of
+   * serial output. A throw inside it is reported as a process warning,
+   * never fatal.
    */
+  onOutput?: (chunk: Buffer) => void
+}
+
+/**
+ * Options of `Manager.runTemplate`: where to look for the template, and
+ * those of `run`.
+ */
+export interface RunTemplateOptions {
+  /**
+   * Directory whose `.core/linuxkit/` holds workspace templates (default
+   * the process's working directory).
+   */
+  cwd?: string
+  /** As for `run`. */
+  name?: string
+  /** As for `run` (default `true`). */
+  detach?: boolean
+  /** As for `run` (default: the template's `MEMORY`, else 1024). */
+  memory?: number
+  /** As for `run` (default: the template's `CPUS`, else 1). */
+  cpus?: number
+  /** As for `run`. */
+  ports?: Record<string, number>
+  /** As for `run`. */
+  volumes?: Record<string, string>
+  /** As for `run`. */
+  sshPort?: number
+  /** As for `run`. */
+  sshKey?: string
+  /** As for `run`. */
+  bindAddress?: string
+  /** As for `run` (foreground only). */
   onOutput?: (chunk: Buffer) => void
 }
 
 /** Options of `Manager.stop`. */
 export interface StopOptions {
-  /** Seconds the guest gets to power off before it is signalled (default 10). */
+  /**
+   * Milliseconds the guest gets to power off before it is signalled
+   * (default 10000).
+   */
   timeout?: number
 }
 
@@ -332,9 +410,12 @@ export interface TemplateVariables {
   optional: Record<string, string>
 }
 
+/** The version of the native module ("MAJOR.MINOR.PATCH"). */
+export declare function version(): string
+
 /** Options of `Manager.waitReady`. */
 export interface WaitOptions {
-  /** Seconds to wait for the guest's SSH server (default 120). */
+  /** Milliseconds to wait for the guest's SSH server (default 120000). */
   timeout?: number
 }
 
@@ -420,14 +501,23 @@ export declare namespace devenv {
      */
     serve(options?: devenv.ServeOptions | undefined | null): Promise<number>
     /**
-     * Runs `command` (an argv; each element arrives as one argument) in
-     * the running dev VM over SSH with the caller's SSH agent forwarded;
-     * resolves with its exit code. It uses this process's standard input
-     * and output, like `spawn(..., { stdio: 'inherit' })`. An interactive
-     * login shell and the serial console are left to the CLI
-     * (`vmcontainer dev shell`).
+     * Opens a shell in the running dev VM over SSH with the caller's SSH
+     * agent forwarded — a login shell, or `command` (an argv; each element
+     * arrives as one argument) — or, with `options.console`, attaches to
+     * its serial console; resolves with the exit code (0 for the
+     * console). It uses this process's standard input and output, like
+     * `spawn(..., { stdio: 'inherit' })`, with a pseudo-terminal when
+     * both are terminals.
      */
-    shell(command: Array<string>, options?: devenv.ShellOptions | undefined | null): Promise<number>
+    shell(command?: Array<string> | undefined | null, options?: devenv.ShellOptions | undefined | null): Promise<number>
+    /**
+     * Runs Claude Code in the dev VM (booting it with `options.boot` if it
+     * is not running) on the project at `/app`, forwarding the selected
+     * credentials without putting any secret on a command line; resolves
+     * with its exit code. It uses this process's standard input and
+     * output, like `spawn(..., { stdio: 'inherit' })`.
+     */
+    claude(options?: devenv.ClaudeOptions | undefined | null): Promise<number>
   }
   /**
    * Options of `boot`. Unset values come from `config.yaml` (`dev:`), then
@@ -444,8 +534,29 @@ export declare namespace devenv {
     project?: string
     /** Private key for SSH (default: `dev.ssh_key`, else ssh's own). */
     sshKey?: string
-    /** Seconds to wait for the guest's SSH host key (default 60). */
+    /** Milliseconds to wait for the guest's SSH host key (default 60000). */
     timeout?: number
+  }
+  /** Options of `claude`. */
+  export interface ClaudeOptions {
+    /** Project directory (default: the working directory). */
+    project?: string
+    /** `--model` for claude. */
+    model?: string
+    /**
+     * Credentials to forward, among `'anthropic'`, `'gh'`, `'ssh'`,
+     * `'git'`; default: every available one (`[]` forwards none).
+     */
+    auth?: Array<string>
+    /**
+     * Extra environment for the session (staged like the credentials,
+     * never on a command line).
+     */
+    env?: Record<string, string>
+    /** Further arguments for claude. */
+    args?: Array<string>
+    /** How to boot the dev VM when it is not running. */
+    boot?: devenv.BootOptions
   }
   /**
    * The command `serve` runs for the project in `dir` when none is given:
@@ -492,7 +603,7 @@ export declare namespace devenv {
     cpus?: number
     /** Host port of its SSH server (running only). */
     sshPort?: number
-    /** Seconds since it started (running only). */
+    /** Milliseconds since it started (running only; whole seconds). */
     uptime?: number
     /** Project directory shared at `/app`. */
     project?: string
@@ -561,6 +672,11 @@ export declare namespace devenv {
   export interface ShellOptions {
     /** Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set. */
     noAgent?: boolean
+    /**
+     * Attach to the VM's serial console instead of SSH (a terminal
+     * detaches with Ctrl-]; the session also ends with stdin).
+     */
+    console?: boolean
   }
   /** A named command in `.core/test.yaml`. */
   export interface TestCommand {

@@ -15,6 +15,10 @@ export const {
   applyTemplate,
   applyVariables,
   extractVariables,
+  hypervisorAvailable,
+  hypervisorAccel,
+  version,
+  errorKinds,
   devenv,
 } = binding
 

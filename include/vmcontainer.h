@@ -6,13 +6,21 @@
  * (shared) or `pkg-config --static --cflags --libs vmcontainer` with
  * libvmcontainer.a. See bindings-c/README.md.
  *
- * Coverage: manager (run, run attached, start, stop, list, get, inspect,
- * remove, wait ready, logs, log following, exec), hypervisor detection and
+ * Coverage: manager (run, run attached, run from a template, start, stop,
+ * list, get, inspect, remove, wait ready, logs, log following, exec),
+ * cancellation of blocking calls (vmc_cancel_t), hypervisor detection and
  * lookup, image-format detection, ID generation, templates (list, get,
  * apply, apply variables, extract variables), and the dev environment
- * (install with progress, check update, boot, stop, status). Not exposed:
- * the interactive dev commands (shell, serve, test, claude), which attach
- * to a terminal; use the `vmcontainer dev` CLI for those.
+ * (install and update with progress, check update, boot, stop, status,
+ * shell or serial console, serve, test, claude — on this process's
+ * terminal or on descriptors the caller passes — and project detection).
+ * api/operations.toml maps every operation to its name here and in the
+ * other faces.
+ *
+ * Defaults are those of every library face: runs are detached unless
+ * vmc_run_options_set_detach(opts, false) or vmc_manager_run_attached;
+ * memory is in MiB (the `_mb` names); durations are milliseconds (the
+ * `_ms` names).
  *
  * CONVENTIONS
  *
@@ -33,8 +41,9 @@
  * vmc_container_list_free, vmc_exec_result_free, vmc_log_follow_free,
  * vmc_hypervisor_free, vmc_template_list_free, vmc_template_variables_free,
  * vmc_devenv_free, vmc_devenv_boot_options_free,
- * vmc_devenv_install_report_free, vmc_devenv_status_free, vmc_error_free,
- * and vmc_string_free for every `char *`. A `const char *` returned by an
+ * vmc_devenv_session_options_free, vmc_devenv_install_report_free,
+ * vmc_devenv_status_free, vmc_cancel_free, vmc_error_free, and
+ * vmc_string_free for every `char *`. A `const char *` returned by an
  * accessor is borrowed from its object and valid until that object is
  * freed; names of codes, kinds, statuses and formats are static. Input
  * strings are only read during the call; the library keeps no pointer to
@@ -52,9 +61,13 @@
  * must be used by one thread at a time. Never free an object while another
  * thread still uses it.
  *
- * Blocking calls (run, stop, exec, wait ready, follow, install, boot) block
- * the calling thread; the work runs on a small runtime inside the library
- * (two threads, started on first use, shared by every handle).
+ * Blocking calls (run, stop, exec, wait ready, follow, install, boot, the
+ * dev sessions) block the calling thread; the work runs on a small runtime
+ * inside the library (two threads, started on first use, shared by every
+ * handle). To interrupt one from another thread, make the call through a
+ * handle from vmc_manager_with_cancel / vmc_devenv_with_cancel and call
+ * vmc_cancel_cancel: it returns VMC_ERROR_CANCELLED. vmc_cancel_t is
+ * thread-safe.
  *
  * Callbacks (vmc_output_fn, vmc_log_line_fn, vmc_progress_fn) run on the
  * thread that made the call taking them, never on a library thread, and
@@ -200,6 +213,11 @@ typedef enum {
      */
     VMC_ERROR_CHECKSUM = 16,
     /**
+     * The caller cancelled the call through a `vmc_cancel_t`
+     * (`"cancelled"`).
+     */
+    VMC_ERROR_CANCELLED = 17,
+    /**
      * The call itself is malformed: a NULL pointer where a value is
      * required, a string that is not UTF-8, an index out of range
      * (`"invalid_argument"`). Never produced by the runtime's own logic.
@@ -211,6 +229,36 @@ typedef enum {
      */
     VMC_ERROR_INTERNAL = 101,
 } vmc_error_code_t;
+
+/**
+ * Format of a bootable image; the names are those of the state file.
+ */
+typedef enum {
+    /**
+     * `"unknown"`: not bootable.
+     */
+    VMC_IMAGE_FORMAT_UNKNOWN = 0,
+    /**
+     * `"iso"`: ISO 9660, attached read-only.
+     */
+    VMC_IMAGE_FORMAT_ISO = 1,
+    /**
+     * `"qcow2"`.
+     */
+    VMC_IMAGE_FORMAT_QCOW2 = 2,
+    /**
+     * `"vmdk"`.
+     */
+    VMC_IMAGE_FORMAT_VMDK = 3,
+    /**
+     * `"raw"` (`.raw`, `.img`).
+     */
+    VMC_IMAGE_FORMAT_RAW = 4,
+    /**
+     * `"kernel+initrd"`: LinuxKit's `NAME-kernel` + `NAME-initrd.img`.
+     */
+    VMC_IMAGE_FORMAT_KERNEL_INITRD = 5,
+} vmc_image_format_t;
 
 /**
  * Lifecycle status of a container; the names are the lower-case strings
@@ -248,34 +296,11 @@ typedef enum {
 } vmc_status_t;
 
 /**
- * Format of a bootable image; the names are those of the state file.
+ * A cancellation flag shared between the thread that waits and the one
+ * that cancels. Thread-safe. Release with `vmc_cancel_free` once no call
+ * uses it.
  */
-typedef enum {
-    /**
-     * `"unknown"`: not bootable.
-     */
-    VMC_IMAGE_FORMAT_UNKNOWN = 0,
-    /**
-     * `"iso"`: ISO 9660, attached read-only.
-     */
-    VMC_IMAGE_FORMAT_ISO = 1,
-    /**
-     * `"qcow2"`.
-     */
-    VMC_IMAGE_FORMAT_QCOW2 = 2,
-    /**
-     * `"vmdk"`.
-     */
-    VMC_IMAGE_FORMAT_VMDK = 3,
-    /**
-     * `"raw"` (`.raw`, `.img`).
-     */
-    VMC_IMAGE_FORMAT_RAW = 4,
-    /**
-     * `"kernel+initrd"`: LinuxKit's `NAME-kernel` + `NAME-initrd.img`.
-     */
-    VMC_IMAGE_FORMAT_KERNEL_INITRD = 5,
-} vmc_image_format_t;
+typedef struct vmc_cancel_t vmc_cancel_t;
 
 /**
  * Snapshots of several containers (`vmc_manager_list`). Release with
@@ -302,6 +327,16 @@ typedef struct vmc_devenv_boot_options_t vmc_devenv_boot_options_t;
  * `vmc_devenv_install_report_free`.
  */
 typedef struct vmc_devenv_install_report_t vmc_devenv_install_report_t;
+
+/**
+ * What to run in the dev VM and how. Defaults: the current directory as
+ * project, a login shell (shell), the detected command (serve, test),
+ * host and guest port 8000 (serve), the SSH agent forwarded when there
+ * is one, every available credential (claude), this process's stdin,
+ * stdout and stderr. Use from one thread at a time; release with
+ * `vmc_devenv_session_options_free`.
+ */
+typedef struct vmc_devenv_session_options_t vmc_devenv_session_options_t;
 
 /**
  * A snapshot of the dev environment's status. Release with
@@ -350,9 +385,11 @@ typedef struct vmc_log_follower_t vmc_log_follower_t;
 typedef struct vmc_manager_t vmc_manager_t;
 
 /**
- * Options for a run. Defaults: foreground (not detached), 1024 MB, 1 CPU,
- * no forwarded ports or volumes, SSH on a free loopback port picked at
- * start, no SSH key. Release with `vmc_run_options_free`.
+ * Options for a run. Defaults: detached (as in every library face of
+ * vmcontainer; `vmc_run_options_set_detach(opts, false)` or
+ * `vmc_manager_run_attached` run in the foreground), 1024 MB, 1 CPU, no
+ * forwarded ports or volumes, SSH on a free loopback port picked at start,
+ * no SSH key. Release with `vmc_run_options_free`.
  */
 typedef struct vmc_run_options_t vmc_run_options_t;
 
@@ -383,6 +420,162 @@ typedef void (*vmc_output_fn)(void *user_data,
                               size_t len);
 
 /**
+ * One forwarded port: host port → guest port.
+ */
+typedef struct {
+    /**
+     * Host TCP port.
+     */
+    uint16_t host;
+    /**
+     * Guest TCP port.
+     */
+    uint16_t guest;
+} vmc_port_t;
+
+/**
+ * Every field of a snapshot at once, for language bindings that would
+ * otherwise make one call per field (`vmc_container_view`,
+ * `vmc_container_list_views`). Everything is borrowed from the snapshot
+ * (valid until it or its list is freed). Strings are given as pointer and
+ * length and are NOT NUL-terminated, except `status`; an absent optional
+ * string is NULL with length 0. Times are nanoseconds since the Unix
+ * epoch (UTC).
+ */
+typedef struct {
+    /**
+     * The ID (8 lowercase hex characters).
+     */
+    const char *id;
+    /**
+     * Its length in bytes.
+     */
+    size_t id_len;
+    /**
+     * The name.
+     */
+    const char *name;
+    /**
+     * Its length in bytes.
+     */
+    size_t name_len;
+    /**
+     * The absolute image path.
+     */
+    const char *image;
+    /**
+     * Its length in bytes.
+     */
+    size_t image_len;
+    /**
+     * The status as its state-file string, NUL-terminated and static
+     * (`"running"`, ...; later versions may add values).
+     */
+    const char *status;
+    /**
+     * The private key `exec` uses, or NULL.
+     */
+    const char *ssh_key;
+    /**
+     * Its length in bytes.
+     */
+    size_t ssh_key_len;
+    /**
+     * The hypervisor name, or NULL.
+     */
+    const char *hypervisor;
+    /**
+     * Its length in bytes.
+     */
+    size_t hypervisor_len;
+    /**
+     * The accelerator, or NULL.
+     */
+    const char *accel;
+    /**
+     * Its length in bytes.
+     */
+    size_t accel_len;
+    /**
+     * The image format.
+     */
+    vmc_image_format_t format;
+    /**
+     * PID of the hypervisor process (0 when unknown).
+     */
+    int32_t pid;
+    /**
+     * Memory in MiB.
+     */
+    uint32_t memory_mb;
+    /**
+     * Virtual CPUs.
+     */
+    uint32_t cpus;
+    /**
+     * Loopback host port of the guest's SSH.
+     */
+    uint16_t ssh_port;
+    /**
+     * When the VM was (last) started.
+     */
+    int64_t started_at_unix_nanos;
+    /**
+     * Whether `stopped_at_unix_nanos` is set.
+     */
+    bool has_stopped_at;
+    /**
+     * When the VM was seen to stop.
+     */
+    int64_t stopped_at_unix_nanos;
+    /**
+     * Whether `exit_code` is set.
+     */
+    bool has_exit_code;
+    /**
+     * The hypervisor's exit code (foreground runs).
+     */
+    int32_t exit_code;
+    /**
+     * Whether `exit_signal` is set.
+     */
+    bool has_exit_signal;
+    /**
+     * The signal that ended the hypervisor, when one did.
+     */
+    int32_t exit_signal;
+    /**
+     * How the VM ended, in words, or NULL.
+     */
+    const char *exit_reason;
+    /**
+     * Its length in bytes.
+     */
+    size_t exit_reason_len;
+    /**
+     * 0: no listen address recorded; 4: IPv4 in `bind_address[0..4]`; 6:
+     * IPv6 in `bind_address`.
+     */
+    uint8_t bind_family;
+    /**
+     * The address forwarded ports listen on (see `bind_family`).
+     */
+    uint8_t bind_address[16];
+    /**
+     * The forwarded ports, ordered by host port (NULL when none).
+     */
+    const vmc_port_t *ports;
+    /**
+     * Number of entries in `ports`.
+     */
+    size_t port_count;
+    /**
+     * Number of shared directories (`vmc_container_volume_at`).
+     */
+    size_t volume_count;
+} vmc_container_view_t;
+
+/**
  * Receives one log line (without its line ending): `len` bytes at `line`
  * followed by a NUL, borrowed for the duration of the call. Return 0 to
  * go on, anything else to stop following. Called on the thread that
@@ -411,6 +604,16 @@ extern "C" {
  * (compare with `VMC_VERSION` to detect a header/library mismatch). A static string, never freed.
  */
 const char *vmc_version(void);
+
+/**
+ * The number of objects and strings this library has handed to its caller
+ * and not yet had back through a `*_free` function (or `vmc_string_free`).
+ * Static strings are not counted. For leak checks in the test suites of
+ * programs and bindings: the count before and after a piece of work that
+ * releases everything it got is the same. A string released with plain
+ * `free(3)` instead of `vmc_string_free` is not seen.
+ */
+int64_t vmc_live_objects(void);
 
 /**
  * The code of `err`; `VMC_ERROR_INVALID_ARGUMENT` for NULL.
@@ -453,6 +656,21 @@ void vmc_error_free(vmc_error_t *err);
  * is not a code. A static string, never freed.
  */
 const char *vmc_error_code_name(int code);
+
+/**
+ * The number of error kinds of the core (`vmc_error_kind_at` takes
+ * `0..count`). Kind `i` has the code `i + 1`; the two codes of the
+ * boundary itself (`VMC_ERROR_INVALID_ARGUMENT`, `VMC_ERROR_INTERNAL`)
+ * are not kinds of the core. Bindings over this library check their own
+ * error lists against these.
+ */
+size_t vmc_error_kind_count(void);
+
+/**
+ * The name of the core's error kind `index` (`"not_found"`, ...), a static
+ * string; NULL when `index` is out of range.
+ */
+const char *vmc_error_kind_at(size_t index);
 
 /**
  * Releases a string or buffer the library returned through a `char **`
@@ -526,9 +744,9 @@ const char *vmc_manager_hypervisor(const vmc_manager_t *m);
 /**
  * Starts a new container from `image` (ISO, qcow2, vmdk, raw, or the
  * kernel file of a LinuxKit `NAME-kernel`/`NAME-initrd.img` pair) with
- * `opts` (NULL: the defaults, which run in the foreground). Detached, it
- * returns once the VM process is up; in the foreground it returns when the
- * VM exits (output goes to the log; see `vmc_manager_run_attached`).
+ * `opts` (NULL: the defaults, which run detached). Detached, it returns
+ * once the VM process is up; in the foreground it returns when the VM
+ * exits (output goes to the log; see `vmc_manager_run_attached`).
  * Startup failures come back here with the hypervisor's own message.
  * Free `*out` with `vmc_container_free`.
  *
@@ -564,6 +782,51 @@ vmc_error_code_t vmc_manager_run_attached(const vmc_manager_t *m,
                                           void *user_data,
                                           vmc_container_t **out,
                                           vmc_error_t **err);
+
+/**
+ * Runs a container from LinuxKit template `name` (built-in, then the
+ * working directory's `.core/linuxkit/`, then the manager's
+ * `HOME/linuxkit/`): substitutes the `count` variables in `vars` (each
+ * `"KEY=VALUE"`; NULL with 0 for none), builds an ISO with `linuxkit build
+ * --format iso-bios`, and runs it with `opts` (NULL: the defaults, which
+ * run detached). Memory and CPUs come from the template's `MEMORY` and
+ * `CPUS` unless `opts` sets them. LinuxKit missing or failing →
+ * `VMC_ERROR_LINUXKIT`; missing variables → `VMC_ERROR_TEMPLATE_VARIABLES`;
+ * unknown template → `VMC_ERROR_TEMPLATE`. Free `*out` with
+ * `vmc_container_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `name` a C string; `vars` NULL or `count` C
+ * strings; `opts` NULL or live; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_run_template(const vmc_manager_t *m,
+                                          const char *name,
+                                          const char *const *vars,
+                                          size_t count,
+                                          const vmc_run_options_t *opts,
+                                          vmc_container_t **out,
+                                          vmc_error_t **err);
+
+/**
+ * `vmc_manager_run_template` in the foreground (whatever `opts` says
+ * about detaching), passing serial output to `on_output` as for
+ * `vmc_manager_run_attached`.
+ *
+ * # Safety
+ * As for `vmc_manager_run_template`; `on_output` is a valid function and
+ * `user_data` is whatever it expects.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_run_template_attached(const vmc_manager_t *m,
+                                                   const char *name,
+                                                   const char *const *vars,
+                                                   size_t count,
+                                                   const vmc_run_options_t *opts,
+                                                   vmc_output_fn on_output,
+                                                   void *user_data,
+                                                   vmc_container_t **out,
+                                                   vmc_error_t **err);
 
 /**
  * Boots a stopped container again, with the disk it wrote before.
@@ -699,8 +962,8 @@ vmc_error_code_t vmc_run_options_set_name(vmc_run_options_t *opts,
                                           vmc_error_t **err);
 
 /**
- * Detached (true): the run call returns once the VM is up and the VM
- * outlives the calling process. Foreground (false, the default): the run
+ * Detached (true, the default): the run call returns once the VM is up
+ * and the VM outlives the calling process. Foreground (false): the run
  * call returns when the VM exits.
  *
  * # Safety
@@ -818,6 +1081,29 @@ VMC_MUST_USE
 vmc_error_code_t vmc_run_options_add_volume_spec(vmc_run_options_t *opts,
                                                  const char *spec,
                                                  vmc_error_t **err);
+
+/**
+ * Fills `*view` with every field of `c` and returns true; false for NULL
+ * arguments.
+ *
+ * # Safety
+ * `c` is NULL or a live snapshot; `view` is NULL or writable.
+ */
+bool vmc_container_view(const vmc_container_t *c,
+                        vmc_container_view_t *view);
+
+/**
+ * Fills `views[0..n]` with the fields of the first `n` containers of
+ * `list`, where `n` is the smaller of `capacity` and the list's length,
+ * and returns `n` (0 for NULL arguments). One call reads a whole list.
+ *
+ * # Safety
+ * `list` is NULL or a live list; `views` is NULL or writable for
+ * `capacity` elements.
+ */
+size_t vmc_container_list_views(const vmc_container_list_t *list,
+                                vmc_container_view_t *views,
+                                size_t capacity);
 
 /**
  * The container's ID (8 lowercase hex characters). NULL for NULL.
@@ -1171,7 +1457,10 @@ vmc_error_code_t vmc_manager_logs_follow(const vmc_manager_t *m,
 /**
  * Opens a follower on a container's log: `vmc_log_follow_next` then
  * yields every line already written, then new lines as they arrive, and
- * the end once the container has stopped. Free `*out` with
+ * the end once the container has stopped. Opened through a manager from
+ * `vmc_manager_with_cancel`, its waits return `VMC_ERROR_CANCELLED` once
+ * that token is cancelled (from any thread; this is how another thread
+ * interrupts a blocked `vmc_log_follow_next`). Free `*out` with
  * `vmc_log_follow_free`.
  *
  * # Safety
@@ -1551,6 +1840,24 @@ vmc_error_code_t vmc_devenv_install(const vmc_devenv_t *d,
                                     vmc_error_t **err);
 
 /**
+ * Installs the latest dev image if it differs from the installed one,
+ * with progress as for `vmc_devenv_install`. `*report` (may be NULL) is
+ * set to NULL when the installed image is already the latest; otherwise
+ * free it with `vmc_devenv_install_report_free`. Refused while the dev VM
+ * runs (`VMC_ERROR_RUNNING`); a stopped dev VM is removed, since its disk
+ * belongs to the old image.
+ *
+ * # Safety
+ * As for `vmc_devenv_install`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_update(const vmc_devenv_t *d,
+                                   vmc_progress_fn progress,
+                                   void *user_data,
+                                   vmc_devenv_install_report_t **report,
+                                   vmc_error_t **err);
+
+/**
  * Compares the installed dev image with the latest release: stores the
  * versions in `*current` and `*latest` (each may be NULL; free the strings
  * with `vmc_string_free`) and whether they differ in `*has_update` (may be
@@ -1853,6 +2160,390 @@ const char *vmc_devenv_status_project(const vmc_devenv_status_t *s);
  * `s` is NULL or from `vmc_devenv_status`, freed only once.
  */
 void vmc_devenv_status_free(vmc_devenv_status_t *s);
+
+/**
+ * New session options with the defaults; NULL only if memory is
+ * exhausted.
+ */
+vmc_devenv_session_options_t *vmc_devenv_session_options_new(void);
+
+/**
+ * Releases session options (and the descriptors they hold). NULL is
+ * ignored.
+ *
+ * # Safety
+ * `opts` is NULL or from `vmc_devenv_session_options_new`, freed once.
+ */
+void vmc_devenv_session_options_free(vmc_devenv_session_options_t *opts);
+
+/**
+ * The project directory (default: the current directory); the VM must
+ * have it, or a directory above it, at `/app`.
+ *
+ * # Safety
+ * `opts` is NULL or live and not used concurrently; string arguments are
+ * NULL or C strings; `err` is NULL or writable. (The same holds for every
+ * setter.)
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_project(vmc_devenv_session_options_t *opts,
+                                                        const char *project,
+                                                        vmc_error_t **err);
+
+/**
+ * The command, as `argc` arguments (each arrives as one argument): what
+ * shell runs instead of a login shell, what serve and test run instead of
+ * the detected command, or claude's further arguments.
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`; `argv` is NULL or points
+ * to `argc` C strings.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_command(vmc_devenv_session_options_t *opts,
+                                                        const char *const *argv,
+                                                        size_t argc,
+                                                        vmc_error_t **err);
+
+/**
+ * Shell only: attach to the VM's serial console instead of SSH (a
+ * terminal on stdin detaches with Ctrl-]; the session also ends when
+ * stdin does).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_console(vmc_devenv_session_options_t *opts,
+                                                        bool console,
+                                                        vmc_error_t **err);
+
+/**
+ * Shell only: whether to forward this process's SSH agent
+ * (`SSH_AUTH_SOCK`) when there is one (default true).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_forward_agent(vmc_devenv_session_options_t *opts,
+                                                              bool forward,
+                                                              vmc_error_t **err);
+
+/**
+ * Serve only: the subdirectory of the project to serve from.
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_path(vmc_devenv_session_options_t *opts,
+                                                     const char *path,
+                                                     vmc_error_t **err);
+
+/**
+ * Serve only: the host port on 127.0.0.1 and the guest port the server
+ * listens on (0 keeps the default, 8000).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_ports(vmc_devenv_session_options_t *opts,
+                                                      uint16_t host_port,
+                                                      uint16_t guest_port,
+                                                      vmc_error_t **err);
+
+/**
+ * Test only: run the command with this name in `.core/test.yaml`.
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_test_name(vmc_devenv_session_options_t *opts,
+                                                          const char *name,
+                                                          vmc_error_t **err);
+
+/**
+ * Claude only: the model (`--model`).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_model(vmc_devenv_session_options_t *opts,
+                                                      const char *model,
+                                                      vmc_error_t **err);
+
+/**
+ * Claude only: the credentials to forward, `count` names among
+ * `"anthropic"`, `"gh"`, `"ssh"`, `"git"` (0 forwards none; without this
+ * call every available one is). An unknown name →
+ * `VMC_ERROR_INVALID_INPUT`.
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`; `names` is NULL or points
+ * to `count` C strings.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_auth(vmc_devenv_session_options_t *opts,
+                                                     const char *const *names,
+                                                     size_t count,
+                                                     vmc_error_t **err);
+
+/**
+ * Claude only: an extra environment variable for the session (staged
+ * through SSH's stdin like the credentials, never on a command line).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_add_env(vmc_devenv_session_options_t *opts,
+                                                    const char *key,
+                                                    const char *value,
+                                                    vmc_error_t **err);
+
+/**
+ * Claude only: how to boot the dev VM when it is not running (copied;
+ * NULL restores the defaults).
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`; `boot` is NULL or live.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_boot_options(vmc_devenv_session_options_t *opts,
+                                                             const vmc_devenv_boot_options_t *boot,
+                                                             vmc_error_t **err);
+
+/**
+ * The session's standard streams: `stdin_fd`, `stdout_fd`, `stderr_fd`
+ * (-1 for this process's own). The descriptors are duplicated: the caller
+ * keeps (and closes) its own. A pipe's write end that the session is done
+ * with is closed when the options are freed.
+ *
+ * # Safety
+ * See `vmc_devenv_session_options_set_project`; each descriptor is -1 or
+ * open for the duration of the call.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_session_options_set_stdio(vmc_devenv_session_options_t *opts,
+                                                      int32_t stdin_fd,
+                                                      int32_t stdout_fd,
+                                                      int32_t stderr_fd,
+                                                      vmc_error_t **err);
+
+/**
+ * Opens a login shell in the running dev VM over SSH (or runs the
+ * options' command; or attaches to the serial console) with the options'
+ * streams, and stores the remote exit code in `*exit_code` (0 for the
+ * console). A pseudo-terminal is used when stdin and stdout are
+ * terminals. Not running → `VMC_ERROR_NOT_RUNNING`.
+ *
+ * # Safety
+ * `d` is live; `opts` NULL or live; `exit_code` writable; `err` NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_shell(const vmc_devenv_t *d,
+                                  const vmc_devenv_session_options_t *opts,
+                                  int32_t *exit_code,
+                                  vmc_error_t **err);
+
+/**
+ * Serves the project from the running dev VM: the options' command or the
+ * detected one, in `/app` (or the options' path under it), with the guest
+ * port forwarded to `127.0.0.1` for as long as it runs. Returns when the
+ * server exits, or — through a handle from `vmc_devenv_with_cancel` —
+ * when that token is cancelled (the server is killed; exit code 130).
+ *
+ * # Safety
+ * As for `vmc_devenv_shell`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_serve(const vmc_devenv_t *d,
+                                  const vmc_devenv_session_options_t *opts,
+                                  int32_t *exit_code,
+                                  vmc_error_t **err);
+
+/**
+ * Runs the project's tests in the running dev VM — the options' command,
+ * else the one named by the test name in `.core/test.yaml`, else its
+ * default, else the detected one — with the file's `env`, and stores
+ * their exit code. No command found → `VMC_ERROR_INVALID_INPUT`.
+ *
+ * # Safety
+ * As for `vmc_devenv_shell`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_test(const vmc_devenv_t *d,
+                                 const vmc_devenv_session_options_t *opts,
+                                 int32_t *exit_code,
+                                 vmc_error_t **err);
+
+/**
+ * Runs Claude Code in the dev VM (booting it with the options' boot
+ * options when it is not running) on the project at `/app`, forwarding
+ * the selected credentials without putting any secret on a command line,
+ * and stores its exit code.
+ *
+ * # Safety
+ * As for `vmc_devenv_shell`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_claude(const vmc_devenv_t *d,
+                                   const vmc_devenv_session_options_t *opts,
+                                   int32_t *exit_code,
+                                   vmc_error_t **err);
+
+/**
+ * The shell command line `vmc_devenv_test` would run for `opts`, without
+ * running it (needs no VM). Free `*out` with `vmc_string_free`.
+ *
+ * # Safety
+ * `d` is live; `opts` NULL or live; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_test_command(const vmc_devenv_t *d,
+                                         const vmc_devenv_session_options_t *opts,
+                                         char **out,
+                                         vmc_error_t **err);
+
+/**
+ * The command `vmc_devenv_serve` would run for `opts` (given or
+ * detected), without running it. Free `*out` with `vmc_string_free`.
+ *
+ * # Safety
+ * As for `vmc_devenv_test_command`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_serve_command(const vmc_devenv_t *d,
+                                          const vmc_devenv_session_options_t *opts,
+                                          char **out,
+                                          vmc_error_t **err);
+
+/**
+ * The command `serve` runs for the project in `dir` when none is given
+ * (artisan → Octane; package.json `dev`/`start`; composer.json →
+ * FrankenPHP; go.mod with main.go → `go run .`; manage.py → Django; else
+ * `python3 -m http.server 8000`). Free `*out` with `vmc_string_free`.
+ *
+ * # Safety
+ * `dir` is a C string; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_detect_serve_command(const char *dir,
+                                          char **out,
+                                          vmc_error_t **err);
+
+/**
+ * The command `test` runs for the project in `dir` when none is given
+ * (`.core/test.yaml` command; composer/npm `test` scripts; go.mod →
+ * `go test ./...`; pytest; Taskfile), or NULL in `*out` when there is
+ * none. Free `*out` with `vmc_string_free`.
+ *
+ * # Safety
+ * As for `vmc_detect_serve_command`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_detect_test_command(const char *dir,
+                                         char **out,
+                                         vmc_error_t **err);
+
+/**
+ * `dir/.core/test.yaml` as a JSON object (`version`, `command`,
+ * `commands`: `[{"name", "run"}]`, `env`), or NULL in `*json` when there
+ * is no such file; an invalid file → `VMC_ERROR_INVALID_INPUT` naming the
+ * file and line. Free `*json` with `vmc_string_free`.
+ *
+ * # Safety
+ * `dir` is a C string; `json` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_load_test_config(const char *dir,
+                                      char **json,
+                                      vmc_error_t **err);
+
+/**
+ * The dev image's file name on this host, `core-devops-{os}-{arch}.qcow2`.
+ * Free `*out` with `vmc_string_free`.
+ *
+ * # Safety
+ * `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_image_name(char **out,
+                                       vmc_error_t **err);
+
+/**
+ * A new, not cancelled token; NULL only if memory is exhausted.
+ */
+vmc_cancel_t *vmc_cancel_new(void);
+
+/**
+ * Cancels: every waiting call using `c` returns `VMC_ERROR_CANCELLED` as
+ * soon as it notices (within milliseconds), and later ones at once.
+ * Permanent. Safe from any thread, also while `c` is in use. NULL is
+ * ignored.
+ *
+ * # Safety
+ * `c` is NULL or a live token.
+ */
+void vmc_cancel_cancel(const vmc_cancel_t *c);
+
+/**
+ * Whether `c` was cancelled (false for NULL).
+ *
+ * # Safety
+ * `c` is NULL or a live token.
+ */
+bool vmc_cancel_is_cancelled(const vmc_cancel_t *c);
+
+/**
+ * Releases a token. NULL is ignored. Handles bound to it keep working
+ * (they hold their own reference).
+ *
+ * # Safety
+ * `c` is NULL or from `vmc_cancel_new`, freed only once, with no
+ * `vmc_cancel_cancel` on it still running.
+ */
+void vmc_cancel_free(vmc_cancel_t *c);
+
+/**
+ * A handle to the same manager (same home, hypervisor and containers)
+ * whose waiting calls — stop, remove, exec, wait ready, log following,
+ * foreground runs, template builds — end with `VMC_ERROR_CANCELLED` once
+ * `cancel` is cancelled. A foreground run is ended by stopping its VM
+ * (ACPI power-down first). Starting a VM (`vmc_manager_run` detached,
+ * `vmc_manager_start`) is never cut short, since that could leave a VM
+ * without a record: the token is checked before it begins. Making one is
+ * cheap (no I/O). Free `*out` with `vmc_manager_free`.
+ *
+ * # Safety
+ * `m` and `cancel` are live; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_with_cancel(const vmc_manager_t *m,
+                                         const vmc_cancel_t *cancel,
+                                         vmc_manager_t **out,
+                                         vmc_error_t **err);
+
+/**
+ * A handle to the same dev environment whose waiting calls (install,
+ * update, check update, boot, stop, shell, test, claude) end with
+ * `VMC_ERROR_CANCELLED` once `cancel` is cancelled; `vmc_devenv_serve`
+ * then stops the server and reports exit code 130, like Ctrl-C. Free
+ * `*out` with `vmc_devenv_free`.
+ *
+ * # Safety
+ * `d` and `cancel` are live; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_devenv_with_cancel(const vmc_devenv_t *d,
+                                        const vmc_cancel_t *cancel,
+                                        vmc_devenv_t **out,
+                                        vmc_error_t **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,10 +15,15 @@ export VMCONTAINER_TEST_GUEST="$guest"
 echo "== cargo test"
 # Two test threads: the VM tests share a limit of two VMs at once anyway.
 cargo test --workspace -- --test-threads=2
-for suite in c go python node; do
-	if [[ -f tests/$suite/run.sh ]]; then
-		echo "== tests/$suite"
-		bash "tests/$suite/run.sh"
+echo "== libvmcontainer (one build for the C and Go suites; header checked)"
+VMC_LIB_PCDIR=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
+export VMC_LIB_PCDIR
+for suite in tests/c bindings-go tests/python tests/node; do
+	if [[ -f $suite/run.sh ]]; then
+		echo "== $suite"
+		t0=$SECONDS
+		bash "$suite/run.sh"
+		echo "== $suite passed in $((SECONDS - t0))s"
 	fi
 done
 echo "== all tests passed"

@@ -3,13 +3,15 @@
 //! until the snapshot (or the list holding it) is freed.
 
 use std::ffi::{c_char, CString};
+use std::net::IpAddr;
 use std::ptr;
+use std::sync::OnceLock;
 
 use vmcontainer::Container;
 
 use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
 use crate::ffi::{self, guard, guard_value, malloc_bytes, obj, out_arg, to_cstring};
-use crate::types::{vmc_image_format_t, vmc_status_t};
+use crate::types::{static_name, vmc_image_format_t, vmc_status_t};
 
 /// A snapshot of a container record (it does not change when the container
 /// does: fetch a new one with `vmc_manager_get`). Release with
@@ -18,6 +20,15 @@ use crate::types::{vmc_image_format_t, vmc_status_t};
 #[derive(Debug)]
 pub struct vmc_container_t {
     record: Container,
+    /// NUL-terminated copies for the accessors, made on first use: a list
+    /// read through `vmc_container_list_views` never needs them.
+    strings: OnceLock<Strings>,
+    ports: Vec<vmc_port_t>,
+}
+
+/// The C strings of a snapshot.
+#[derive(Debug)]
+struct Strings {
     id: CString,
     name: CString,
     image: CString,
@@ -40,10 +51,10 @@ fn timestamp(t: &impl serde::Serialize) -> CString {
     }
 }
 
-impl vmc_container_t {
-    pub(crate) fn new(record: Container) -> Self {
+impl Strings {
+    fn new(record: &Container) -> Self {
         let opt = |s: &Option<String>| s.as_deref().map(to_cstring);
-        vmc_container_t {
+        Strings {
             id: to_cstring(record.id.as_str()),
             name: to_cstring(record.name.as_str()),
             image: to_cstring(record.image.as_str()),
@@ -64,9 +75,235 @@ impl vmc_container_t {
                 .iter()
                 .map(|(h, g)| (to_cstring(h.as_str()), to_cstring(g.as_str())))
                 .collect(),
+        }
+    }
+}
+
+impl vmc_container_t {
+    pub(crate) fn new(record: Container) -> Self {
+        vmc_container_t {
+            ports: record
+                .ports
+                .iter()
+                .map(|(h, g)| vmc_port_t {
+                    host: *h,
+                    guest: *g,
+                })
+                .collect(),
+            strings: OnceLock::new(),
             record,
         }
     }
+
+    fn s(&self) -> &Strings {
+        self.strings.get_or_init(|| Strings::new(&self.record))
+    }
+
+    /// Every field at once, borrowing from the snapshot.
+    fn view(&self) -> vmc_container_view_t {
+        let text = |s: &str| (s.as_ptr().cast::<c_char>(), s.len());
+        let opt = |s: &Option<String>| s.as_deref().map_or((ptr::null(), 0), text);
+        let nanos = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+        let r = &self.record;
+        let (id, id_len) = text(&r.id);
+        let (name, name_len) = text(&r.name);
+        let (image, image_len) = text(&r.image);
+        let (ssh_key, ssh_key_len) = opt(&r.ssh_key);
+        let (hypervisor, hypervisor_len) = opt(&r.hypervisor);
+        let (accel, accel_len) = opt(&r.accel);
+        let (exit_reason, exit_reason_len) = opt(&r.exit_reason);
+        let (bind_family, bind_address) = match r.bind_address {
+            None => (0, [0; 16]),
+            Some(IpAddr::V4(a)) => {
+                let mut b = [0; 16];
+                b[..4].copy_from_slice(&a.octets());
+                (4, b)
+            }
+            Some(IpAddr::V6(a)) => (6, a.octets()),
+        };
+        vmc_container_view_t {
+            id,
+            id_len,
+            name,
+            name_len,
+            image,
+            image_len,
+            status: static_name(r.status.as_str()).as_ptr(),
+            ssh_key,
+            ssh_key_len,
+            hypervisor,
+            hypervisor_len,
+            accel,
+            accel_len,
+            format: r
+                .format
+                .map_or(vmc_image_format_t::VMC_IMAGE_FORMAT_UNKNOWN, Into::into),
+            pid: r.pid,
+            memory_mb: r.memory,
+            cpus: r.cpus,
+            ssh_port: r.ssh_port,
+            started_at_unix_nanos: nanos(&r.started_at),
+            has_stopped_at: r.stopped_at.is_some(),
+            stopped_at_unix_nanos: r.stopped_at.as_ref().map_or(0, nanos),
+            has_exit_code: r.exit_code.is_some(),
+            exit_code: r.exit_code.unwrap_or(0),
+            has_exit_signal: r.exit_signal.is_some(),
+            exit_signal: r.exit_signal.unwrap_or(0),
+            exit_reason,
+            exit_reason_len,
+            bind_family,
+            bind_address,
+            ports: if self.ports.is_empty() {
+                ptr::null()
+            } else {
+                self.ports.as_ptr()
+            },
+            port_count: self.ports.len(),
+            volume_count: r.volumes.len(),
+        }
+    }
+}
+
+/// One forwarded port: host port → guest port.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct vmc_port_t {
+    /// Host TCP port.
+    pub host: u16,
+    /// Guest TCP port.
+    pub guest: u16,
+}
+
+/// Every field of a snapshot at once, for language bindings that would
+/// otherwise make one call per field (`vmc_container_view`,
+/// `vmc_container_list_views`). Everything is borrowed from the snapshot
+/// (valid until it or its list is freed). Strings are given as pointer and
+/// length and are NOT NUL-terminated, except `status`; an absent optional
+/// string is NULL with length 0. Times are nanoseconds since the Unix
+/// epoch (UTC).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmc_container_view_t {
+    /// The ID (8 lowercase hex characters).
+    pub id: *const c_char,
+    /// Its length in bytes.
+    pub id_len: usize,
+    /// The name.
+    pub name: *const c_char,
+    /// Its length in bytes.
+    pub name_len: usize,
+    /// The absolute image path.
+    pub image: *const c_char,
+    /// Its length in bytes.
+    pub image_len: usize,
+    /// The status as its state-file string, NUL-terminated and static
+    /// (`"running"`, ...; later versions may add values).
+    pub status: *const c_char,
+    /// The private key `exec` uses, or NULL.
+    pub ssh_key: *const c_char,
+    /// Its length in bytes.
+    pub ssh_key_len: usize,
+    /// The hypervisor name, or NULL.
+    pub hypervisor: *const c_char,
+    /// Its length in bytes.
+    pub hypervisor_len: usize,
+    /// The accelerator, or NULL.
+    pub accel: *const c_char,
+    /// Its length in bytes.
+    pub accel_len: usize,
+    /// The image format.
+    pub format: vmc_image_format_t,
+    /// PID of the hypervisor process (0 when unknown).
+    pub pid: i32,
+    /// Memory in MiB.
+    pub memory_mb: u32,
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// Loopback host port of the guest's SSH.
+    pub ssh_port: u16,
+    /// When the VM was (last) started.
+    pub started_at_unix_nanos: i64,
+    /// Whether `stopped_at_unix_nanos` is set.
+    pub has_stopped_at: bool,
+    /// When the VM was seen to stop.
+    pub stopped_at_unix_nanos: i64,
+    /// Whether `exit_code` is set.
+    pub has_exit_code: bool,
+    /// The hypervisor's exit code (foreground runs).
+    pub exit_code: i32,
+    /// Whether `exit_signal` is set.
+    pub has_exit_signal: bool,
+    /// The signal that ended the hypervisor, when one did.
+    pub exit_signal: i32,
+    /// How the VM ended, in words, or NULL.
+    pub exit_reason: *const c_char,
+    /// Its length in bytes.
+    pub exit_reason_len: usize,
+    /// 0: no listen address recorded; 4: IPv4 in `bind_address[0..4]`; 6:
+    /// IPv6 in `bind_address`.
+    pub bind_family: u8,
+    /// The address forwarded ports listen on (see `bind_family`).
+    pub bind_address: [u8; 16],
+    /// The forwarded ports, ordered by host port (NULL when none).
+    pub ports: *const vmc_port_t,
+    /// Number of entries in `ports`.
+    pub port_count: usize,
+    /// Number of shared directories (`vmc_container_volume_at`).
+    pub volume_count: usize,
+}
+
+/// Fills `*view` with every field of `c` and returns true; false for NULL
+/// arguments.
+///
+/// # Safety
+/// `c` is NULL or a live snapshot; `view` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_view(
+    c: *const vmc_container_t,
+    view: *mut vmc_container_view_t,
+) -> bool {
+    if view.is_null() {
+        return false;
+    }
+    match field(c, None, |c| Some(c.view())) {
+        Some(v) => {
+            // SAFETY: checked non-NULL; the caller guarantees it is writable.
+            unsafe { view.write(v) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Fills `views[0..n]` with the fields of the first `n` containers of
+/// `list`, where `n` is the smaller of `capacity` and the list's length,
+/// and returns `n` (0 for NULL arguments). One call reads a whole list.
+///
+/// # Safety
+/// `list` is NULL or a live list; `views` is NULL or writable for
+/// `capacity` elements.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_list_views(
+    list: *const vmc_container_list_t,
+    views: *mut vmc_container_view_t,
+    capacity: usize,
+) -> usize {
+    if views.is_null() {
+        return 0;
+    }
+    guard_value(0, || {
+        // SAFETY: forwarded caller guarantee.
+        let l = unsafe { list.as_ref() }?;
+        let n = l.items.len().min(capacity);
+        for (i, c) in l.items.iter().take(n).enumerate() {
+            // SAFETY: `i < capacity`, and the caller guarantees `views` is
+            // writable for `capacity` elements.
+            unsafe { views.add(i).write(c.view()) };
+        }
+        Some(n)
+    })
 }
 
 /// Reads a field of a possibly-NULL container.
@@ -85,7 +322,7 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 /// `c` is NULL or a live `vmc_container_t` (also for the accessors below).
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_id(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| c.id.as_ptr())
+    field(c, ptr::null(), |c| c.s().id.as_ptr())
 }
 
 /// The container's name (the ID when none was given). NULL for NULL.
@@ -94,7 +331,7 @@ pub unsafe extern "C" fn vmc_container_id(c: *const vmc_container_t) -> *const c
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_name(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| c.name.as_ptr())
+    field(c, ptr::null(), |c| c.s().name.as_ptr())
 }
 
 /// The absolute image path the container was run from. NULL for NULL.
@@ -103,7 +340,7 @@ pub unsafe extern "C" fn vmc_container_name(c: *const vmc_container_t) -> *const
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_image(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| c.image.as_ptr())
+    field(c, ptr::null(), |c| c.s().image.as_ptr())
 }
 
 /// The status at the time of the snapshot; `VMC_STATUS_ERROR` for NULL.
@@ -125,7 +362,7 @@ pub unsafe extern "C" fn vmc_container_status(c: *const vmc_container_t) -> vmc_
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_status_name(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| c.status.as_ptr())
+    field(c, ptr::null(), |c| c.s().status.as_ptr())
 }
 
 /// PID of the hypervisor process (0 when unknown or for NULL).
@@ -170,7 +407,7 @@ pub unsafe extern "C" fn vmc_container_ssh_port(c: *const vmc_container_t) -> u1
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_ssh_key(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| opt_ptr(&c.ssh_key))
+    field(c, ptr::null(), |c| opt_ptr(&c.s().ssh_key))
 }
 
 /// Hypervisor name (`"qemu"`, `"hyperkit"`); NULL when not recorded.
@@ -179,7 +416,7 @@ pub unsafe extern "C" fn vmc_container_ssh_key(c: *const vmc_container_t) -> *co
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_hypervisor(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| opt_ptr(&c.hypervisor))
+    field(c, ptr::null(), |c| opt_ptr(&c.s().hypervisor))
 }
 
 /// Accelerator chosen at start (`"kvm"`, `"hvf"`, `"tcg"`); NULL when not
@@ -189,7 +426,7 @@ pub unsafe extern "C" fn vmc_container_hypervisor(c: *const vmc_container_t) -> 
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_accel(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| opt_ptr(&c.accel))
+    field(c, ptr::null(), |c| opt_ptr(&c.s().accel))
 }
 
 /// Detected image format (`VMC_IMAGE_FORMAT_UNKNOWN` when not recorded or
@@ -213,7 +450,7 @@ pub unsafe extern "C" fn vmc_container_format(c: *const vmc_container_t) -> vmc_
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_started_at(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| c.started_at.as_ptr())
+    field(c, ptr::null(), |c| c.s().started_at.as_ptr())
 }
 
 /// When the VM was seen to stop, RFC 3339; NULL when it has not stopped.
@@ -222,7 +459,7 @@ pub unsafe extern "C" fn vmc_container_started_at(c: *const vmc_container_t) -> 
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_stopped_at(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| opt_ptr(&c.stopped_at))
+    field(c, ptr::null(), |c| opt_ptr(&c.s().stopped_at))
 }
 
 /// Stores the hypervisor's exit code in `*code` and returns true when it is
@@ -273,7 +510,7 @@ pub unsafe extern "C" fn vmc_container_exit_signal(
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_exit_reason(c: *const vmc_container_t) -> *const c_char {
-    field(c, ptr::null(), |c| opt_ptr(&c.exit_reason))
+    field(c, ptr::null(), |c| opt_ptr(&c.s().exit_reason))
 }
 
 /// Number of forwarded ports (SSH not included).
@@ -298,9 +535,7 @@ pub unsafe extern "C" fn vmc_container_port_at(
     host: *mut u16,
     guest: *mut u16,
 ) -> bool {
-    let Some((h, g)) = field(c, None, |c| {
-        c.record.ports.iter().nth(index).map(|(h, g)| (*h, *g))
-    }) else {
+    let Some((h, g)) = field(c, None, |c| c.ports.get(index).map(|p| (p.host, p.guest))) else {
         return false;
     };
     if host.is_null() || guest.is_null() {
@@ -326,7 +561,7 @@ pub unsafe extern "C" fn vmc_container_port_bind_address(
     index: usize,
 ) -> *const c_char {
     field(c, ptr::null(), |c| {
-        c.port_binds.get(index).map_or(ptr::null(), |s| s.as_ptr())
+        c.s().port_binds.get(index).map_or(ptr::null(), |s| s.as_ptr())
     })
 }
 
@@ -336,7 +571,7 @@ pub unsafe extern "C" fn vmc_container_port_bind_address(
 /// See `vmc_container_id`.
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_volume_count(c: *const vmc_container_t) -> usize {
-    field(c, 0, |c| c.volumes.len())
+    field(c, 0, |c| c.record.volumes.len())
 }
 
 /// Shared directory `index` (ordered by host path): stores borrowed
@@ -353,7 +588,10 @@ pub unsafe extern "C" fn vmc_container_volume_at(
     guest: *mut *const c_char,
 ) -> bool {
     let Some((h, g)) = field(c, None, |c| {
-        c.volumes.get(index).map(|(h, g)| (h.as_ptr(), g.as_ptr()))
+        c.s()
+            .volumes
+            .get(index)
+            .map(|(h, g)| (h.as_ptr(), g.as_ptr()))
     }) else {
         return false;
     };

@@ -9,6 +9,7 @@ use std::ptr;
 use vmcontainer::blocking::runtime;
 use vmcontainer::devenv::blocking::DevOps;
 use vmcontainer::devenv::{BootOptions, DevStatus, InstallReport};
+use vmcontainer::CancelToken;
 
 use crate::container::vmc_container_t;
 use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
@@ -22,7 +23,54 @@ use crate::ffi::{
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct vmc_devenv_t {
-    inner: DevOps,
+    pub(crate) inner: DevOps,
+    /// The token it is bound to (`vmc_devenv_with_cancel`), if any.
+    cancel: Option<CancelToken>,
+}
+
+impl vmc_devenv_t {
+    /// The same dev environment bound to `token`.
+    pub(crate) fn with_cancel(&self, token: CancelToken) -> Self {
+        vmc_devenv_t {
+            inner: self.inner.with_cancel(token.clone()),
+            cancel: Some(token),
+        }
+    }
+
+    /// Runs a download (`install` or `update`) on the runtime and hands its
+    /// progress to `progress` here, on the caller's thread.
+    ///
+    /// # Safety
+    /// `progress` is NULL or a valid function fitting `user_data`.
+    unsafe fn download<T, F, Fut>(
+        &self,
+        what: &'static str,
+        progress: vmc_progress_fn,
+        user_data: *mut c_void,
+        run: F,
+    ) -> FfiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(vmcontainer::devenv::DevOps, std::sync::mpsc::Sender<(u64, Option<u64>)>) -> Fut,
+        Fut: std::future::Future<Output = vmcontainer::Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
+        let fut = run(self.inner.inner().clone(), tx);
+        let token = self.cancel.clone();
+        let task = runtime()
+            .spawn(async move { vmcontainer::cancel::guard(token.as_ref(), what, fut).await });
+        for (done, total) in rx {
+            if let Some(cb) = progress {
+                let total = total.and_then(|t| i64::try_from(t).ok()).unwrap_or(-1);
+                // SAFETY: the caller guarantees `cb` and `user_data` fit
+                // together.
+                unsafe { cb(user_data, done, total) };
+            }
+        }
+        Ok(runtime()
+            .block_on(task)
+            .map_err(|e| Failure::internal(format!("{what} failed: {e}")))??)
+    }
 }
 
 /// Receives download progress: `downloaded` bytes so far of `total` (-1
@@ -51,7 +99,10 @@ pub unsafe extern "C" fn vmc_devenv_new(
             let home = opt_str_arg(home, "home")?.map(PathBuf::from);
             let out = out_arg(out, "out")?;
             let inner = DevOps::new(home.as_deref())?;
-            out.set(into_handle(vmc_devenv_t { inner }));
+            out.set(into_handle(vmc_devenv_t {
+                inner,
+                cancel: None,
+            }));
             Ok(())
         })
     }
@@ -107,28 +158,50 @@ pub unsafe extern "C" fn vmc_devenv_install(
         guard(err, || {
             let d = obj(d, "devenv")?;
             let report = opt_out_arg(report);
-            // The download runs on the runtime; progress is queued and
-            // handed to the callback here, on the caller's thread.
-            let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
-            let inner = d.inner.inner().clone();
-            let task = runtime().spawn(async move {
+            let r = d.download("install", progress, user_data, |inner, tx| async move {
                 let mut sink = move |done: u64, total: Option<u64>| {
                     let _ = tx.send((done, total));
                 };
                 inner.install(&mut sink).await
-            });
-            for (done, total) in rx {
-                if let Some(cb) = progress {
-                    let total = total.and_then(|t| i64::try_from(t).ok()).unwrap_or(-1);
-                    // SAFETY: the caller guarantees `cb` and `user_data`
-                    // fit together.
-                    cb(user_data, done, total);
-                }
-            }
-            let r = runtime()
-                .block_on(task)
-                .map_err(|e| Failure::internal(format!("install failed: {e}")))??;
+            })?;
             if let Some(out) = report {
+                out.set(into_handle(vmc_devenv_install_report_t::new(r)));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Installs the latest dev image if it differs from the installed one,
+/// with progress as for `vmc_devenv_install`. `*report` (may be NULL) is
+/// set to NULL when the installed image is already the latest; otherwise
+/// free it with `vmc_devenv_install_report_free`. Refused while the dev VM
+/// runs (`VMC_ERROR_RUNNING`); a stopped dev VM is removed, since its disk
+/// belongs to the old image.
+///
+/// # Safety
+/// As for `vmc_devenv_install`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_devenv_update(
+    d: *const vmc_devenv_t,
+    progress: vmc_progress_fn,
+    user_data: *mut c_void,
+    report: *mut *mut vmc_devenv_install_report_t,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let d = obj(d, "devenv")?;
+            let report = opt_out_arg(report);
+            let r = d.download("update", progress, user_data, |inner, tx| async move {
+                let mut sink = move |done: u64, total: Option<u64>| {
+                    let _ = tx.send((done, total));
+                };
+                inner.update(&mut sink).await
+            })?;
+            if let (Some(out), Some(r)) = (report, r) {
                 out.set(into_handle(vmc_devenv_install_report_t::new(r)));
             }
             Ok(())
@@ -160,12 +233,11 @@ pub unsafe extern "C" fn vmc_devenv_check_update(
             let latest = opt_out_arg(latest);
             let info = d.inner.check_update()?;
             let cur = malloc_bytes(info.current.as_bytes())?;
-            let lat =
-                malloc_bytes(info.latest.as_bytes()).inspect_err(|_| libc::free(cur.cast()))?;
+            let lat = malloc_bytes(info.latest.as_bytes()).inspect_err(|_| ffi::free_bytes(cur))?;
             for (out, p) in [(current, cur), (latest, lat)] {
                 match out {
                     Some(out) => out.set(p),
-                    None => libc::free(p.cast()),
+                    None => ffi::free_bytes(p),
                 }
             }
             if !has_update.is_null() {
@@ -291,7 +363,7 @@ pub unsafe extern "C" fn vmc_devenv_status(
 #[allow(non_camel_case_types)]
 #[derive(Debug, Default)]
 pub struct vmc_devenv_boot_options_t {
-    inner: BootOptions,
+    pub(crate) inner: BootOptions,
 }
 
 /// New boot options with nothing set; NULL only if memory is exhausted.

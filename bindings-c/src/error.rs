@@ -64,6 +64,9 @@ pub enum vmc_error_code_t {
     /// one, or the downloaded bytes do not match it; nothing was installed
     /// (`"checksum"`).
     VMC_ERROR_CHECKSUM = 16,
+    /// The caller cancelled the call through a `vmc_cancel_t`
+    /// (`"cancelled"`).
+    VMC_ERROR_CANCELLED = 17,
     /// The call itself is malformed: a NULL pointer where a value is
     /// required, a string that is not UTF-8, an index out of range
     /// (`"invalid_argument"`). Never produced by the runtime's own logic.
@@ -96,6 +99,7 @@ impl vmc_error_code_t {
             ErrorKind::Io => VMC_ERROR_IO,
             ErrorKind::Download => VMC_ERROR_DOWNLOAD,
             ErrorKind::Checksum => VMC_ERROR_CHECKSUM,
+            ErrorKind::Cancelled => VMC_ERROR_CANCELLED,
         }
     }
 
@@ -119,13 +123,14 @@ impl vmc_error_code_t {
             VMC_ERROR_IO => c"io",
             VMC_ERROR_DOWNLOAD => c"download",
             VMC_ERROR_CHECKSUM => c"checksum",
+            VMC_ERROR_CANCELLED => c"cancelled",
             VMC_ERROR_INVALID_ARGUMENT => c"invalid_argument",
             VMC_ERROR_INTERNAL => c"internal",
         }
     }
 
     /// Every code, for the name lookup from a plain `int`.
-    fn all() -> [vmc_error_code_t; 19] {
+    fn all() -> [vmc_error_code_t; 20] {
         [
             VMC_OK,
             VMC_ERROR_NOT_FOUND,
@@ -144,6 +149,7 @@ impl vmc_error_code_t {
             VMC_ERROR_IO,
             VMC_ERROR_DOWNLOAD,
             VMC_ERROR_CHECKSUM,
+            VMC_ERROR_CANCELLED,
             VMC_ERROR_INVALID_ARGUMENT,
             VMC_ERROR_INTERNAL,
         ]
@@ -282,37 +288,49 @@ pub extern "C" fn vmc_error_code_name(code: c_int) -> *const c_char {
     .as_ptr()
 }
 
+/// The number of error kinds of the core (`vmc_error_kind_at` takes
+/// `0..count`). Kind `i` has the code `i + 1`; the two codes of the
+/// boundary itself (`VMC_ERROR_INVALID_ARGUMENT`, `VMC_ERROR_INTERNAL`)
+/// are not kinds of the core. Bindings over this library check their own
+/// error lists against these.
+#[no_mangle]
+pub extern "C" fn vmc_error_kind_count() -> usize {
+    ErrorKind::ALL.len()
+}
+
+/// The name of the core's error kind `index` (`"not_found"`, ...), a static
+/// string; NULL when `index` is out of range.
+#[no_mangle]
+pub extern "C" fn vmc_error_kind_at(index: usize) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        ErrorKind::ALL
+            .get(index)
+            .map(|k| vmc_error_code_t::from_kind(*k).name().as_ptr())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KINDS: [ErrorKind; 16] = [
-        ErrorKind::NotFound,
-        ErrorKind::Ambiguous,
-        ErrorKind::NotRunning,
-        ErrorKind::Running,
-        ErrorKind::InvalidInput,
-        ErrorKind::HypervisorUnavailable,
-        ErrorKind::StartFailed,
-        ErrorKind::Timeout,
-        ErrorKind::TemplateVariables,
-        ErrorKind::Template,
-        ErrorKind::LinuxKit,
-        ErrorKind::StateCorrupt,
-        ErrorKind::Communication,
-        ErrorKind::Io,
-        ErrorKind::Download,
-        ErrorKind::Checksum,
-    ];
-
     #[test]
     fn every_kind_has_its_own_code_named_like_the_core() {
-        let mut seen = std::collections::HashSet::new();
-        for kind in KINDS {
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
             let code = vmc_error_code_t::from_kind(kind);
-            assert!(seen.insert(code as i32), "{kind:?} shares a code");
+            assert_eq!(
+                code as usize,
+                i + 1,
+                "{kind:?}: codes follow ErrorKind::ALL"
+            );
             assert_eq!(code.name().to_str().unwrap(), kind.as_str());
+            // SAFETY: a static NUL-terminated string.
+            let at = unsafe { CStr::from_ptr(vmc_error_kind_at(i)) };
+            assert_eq!(at.to_str().unwrap(), kind.as_str());
         }
+        assert_eq!(vmc_error_kind_count(), ErrorKind::ALL.len());
+        assert!(vmc_error_kind_at(ErrorKind::ALL.len()).is_null());
+        // Every code but OK and the boundary's own is a kind.
+        assert_eq!(vmc_error_code_t::all().len(), ErrorKind::ALL.len() + 3);
     }
 
     #[test]

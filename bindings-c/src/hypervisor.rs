@@ -123,7 +123,7 @@ pub unsafe extern "C" fn vmc_hypervisor_accel(
                 match malloc_bytes(choice.reason.as_bytes()) {
                     Ok(p) => reason.set(p),
                     Err(e) => {
-                        libc::free(name.cast());
+                        ffi::free_bytes(name);
                         return Err(e);
                     }
                 }

@@ -13,8 +13,12 @@
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
 //! - [`templates`] — LinuxKit templates and variables
-//! - [`devenv`] — the dev environment: install, check update, boot, stop,
-//!   status
+//! - [`devenv`] — the dev environment: install, update, boot, stop,
+//!   status, shell, serve, test, claude, detection
+//! - [`sessions`] — dev shell, serve, test, claude with the caller's
+//!   descriptors
+//! - [`detect`] — serve/test command detection, `.core/test.yaml`
+//! - [`cancel`] — `vmc_cancel_t`: interrupting blocking calls
 //!
 //! Conventions (see the header's preamble): handles are opaque; every
 //! returned object or string has a `*_free` that accepts NULL; fallible
@@ -49,6 +53,12 @@ pub mod id;
 pub mod templates;
 
 pub mod devenv;
+
+pub mod sessions;
+
+pub mod detect;
+
+pub mod cancel;
 
 use std::ffi::c_char;
 

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use vmcontainer::blocking::{runtime, Manager};
-use vmcontainer::{Error, LogFollower};
+use vmcontainer::{CancelToken, Error, LogFollower};
 
 use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
 use crate::ffi::{
@@ -80,9 +80,10 @@ pub unsafe extern "C" fn vmc_manager_logs_follow(
             let reference = str_arg(reference, "reference")?;
             let on_line = on_line.ok_or_else(|| Failure::argument("on_line is NULL"))?;
             let mut follower = m.inner.follow_logs(reference)?;
+            let token = m.inner.cancel_token();
             // Each line is read on the runtime and handed over here, so the
             // callback only ever runs on the caller's thread.
-            while let Some(line) = Manager::next_line(&mut follower) {
+            while let Some(line) = Manager::next_line_until(&mut follower, token) {
                 let mut bytes = line?.into_bytes();
                 let len = bytes.len();
                 bytes.push(0);
@@ -104,11 +105,16 @@ pub unsafe extern "C" fn vmc_manager_logs_follow(
 #[derive(Debug)]
 pub struct vmc_log_follower_t {
     inner: LogFollower,
+    /// The token of the manager it was opened through, if any.
+    cancel: Option<CancelToken>,
 }
 
 /// Opens a follower on a container's log: `vmc_log_follow_next` then
 /// yields every line already written, then new lines as they arrive, and
-/// the end once the container has stopped. Free `*out` with
+/// the end once the container has stopped. Opened through a manager from
+/// `vmc_manager_with_cancel`, its waits return `VMC_ERROR_CANCELLED` once
+/// that token is cancelled (from any thread; this is how another thread
+/// interrupts a blocked `vmc_log_follow_next`). Free `*out` with
 /// `vmc_log_follow_free`.
 ///
 /// # Safety
@@ -129,7 +135,8 @@ pub unsafe extern "C" fn vmc_manager_logs_follower(
             let reference = str_arg(reference, "reference")?;
             let out = out_arg(out, "out")?;
             let inner = m.inner.follow_logs(reference)?;
-            out.set(into_handle(vmc_log_follower_t { inner }));
+            let cancel = m.inner.cancel_token().cloned();
+            out.set(into_handle(vmc_log_follower_t { inner, cancel }));
             Ok(())
         })
     }
@@ -165,7 +172,10 @@ pub unsafe extern "C" fn vmc_log_follow_next(
         guard(err, || {
             let f = obj_mut(follower, "follower")?;
             let line = out_arg(line, "line")?;
-            store_line(Manager::next_line(&mut f.inner), line)
+            store_line(
+                Manager::next_line_until(&mut f.inner, f.cancel.as_ref()),
+                line,
+            )
         })
     }
 }
@@ -193,11 +203,19 @@ pub unsafe extern "C" fn vmc_log_follow_next_timeout(
             // Cancelling `next_line` at the deadline loses no data: it only
             // waits between reads.
             let next = runtime()
-                .block_on(async { tokio::time::timeout(wait, f.inner.next_line()).await })
+                .block_on(async {
+                    let fut = async { Ok(f.inner.next_line().await) };
+                    tokio::time::timeout(
+                        wait,
+                        vmcontainer::cancel::guard(f.cancel.as_ref(), "following the log", fut),
+                    )
+                    .await
+                })
                 .map_err(|_| Error::Timeout {
                     what: "the next log line".into(),
                     secs: wait.as_secs_f64(),
-                })?;
+                })?
+                .unwrap_or_else(|e| Some(Err(e)));
             store_line(next, line)
         })
     }

@@ -5,14 +5,16 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::PathBuf;
 
-use vmcontainer::blocking::{runtime, Manager};
-use vmcontainer::{Container, RunOptions};
+use vmcontainer::blocking::Manager;
+use vmcontainer::templates::TemplateDirs;
+use vmcontainer::{CancelToken, Container, RunOptions};
 
 use crate::container::{vmc_container_list_t, vmc_container_t};
 use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
+use crate::ffi::FfiResult;
 use crate::ffi::{
     self, guard, guard_value, into_handle, malloc_bytes, millis, obj, opt_out_arg, opt_str_arg,
-    out_arg, str_arg, to_cstring, Out,
+    out_arg, str_arg, str_array_arg, to_cstring, Out,
 };
 use crate::options::vmc_run_options_t;
 
@@ -30,6 +32,17 @@ pub struct vmc_manager_t {
     pub(crate) inner: Manager,
     home: CString,
     hypervisor: CString,
+}
+
+impl vmc_manager_t {
+    /// The same manager bound to `token` (see `vmc_manager_with_cancel`).
+    pub(crate) fn with_cancel(&self, token: CancelToken) -> Self {
+        vmc_manager_t {
+            inner: self.inner.with_cancel(token),
+            home: self.home.clone(),
+            hypervisor: self.hypervisor.clone(),
+        }
+    }
 }
 
 /// Receives serial output of a foreground VM: `len` bytes at `data`,
@@ -130,9 +143,9 @@ unsafe fn options(opts: *const vmc_run_options_t) -> RunOptions {
 
 /// Starts a new container from `image` (ISO, qcow2, vmdk, raw, or the
 /// kernel file of a LinuxKit `NAME-kernel`/`NAME-initrd.img` pair) with
-/// `opts` (NULL: the defaults, which run in the foreground). Detached, it
-/// returns once the VM process is up; in the foreground it returns when the
-/// VM exits (output goes to the log; see `vmc_manager_run_attached`).
+/// `opts` (NULL: the defaults, which run detached). Detached, it returns
+/// once the VM process is up; in the foreground it returns when the VM
+/// exits (output goes to the log; see `vmc_manager_run_attached`).
 /// Startup failures come back here with the hypervisor's own message.
 /// Free `*out` with `vmc_container_free`.
 ///
@@ -190,29 +203,126 @@ pub unsafe extern "C" fn vmc_manager_run_attached(
             let image = PathBuf::from(str_arg(image, "image")?);
             let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
             let out = out_arg(out, "out")?;
-            let opts = options(opts);
-            // The VM runs on the runtime; its output is queued and handed
-            // to the callback here, on the caller's thread.
-            let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-            let inner = m.inner.inner().clone();
-            let task = runtime().spawn(async move {
-                let mut sink = move |b: &[u8]| {
-                    let _ = tx.send(b.to_vec());
-                };
-                inner.run_attached(&image, opts, &mut sink).await
-            });
-            for chunk in rx {
+            let mut sink = |b: &[u8]| {
                 // SAFETY: the caller guarantees `on_output` and `user_data`
                 // fit together; the chunk outlives the call.
-                on_output(user_data, chunk.as_ptr(), chunk.len());
-            }
-            let c = runtime()
-                .block_on(task)
-                .map_err(|e| Failure::internal(format!("foreground run failed: {e}")))??;
+                on_output(user_data, b.as_ptr(), b.len())
+            };
+            // The core calls `sink` on this thread.
+            let c = m.inner.run_attached(&image, options(opts), &mut sink)?;
             give(Some(out), c);
             Ok(())
         })
     }
+}
+
+/// `count` template variables `"KEY=VALUE"` (NULL with 0 for none).
+///
+/// # Safety
+/// `vars` is NULL or points to `count` C strings.
+unsafe fn template_vars(
+    vars: *const *const c_char,
+    count: usize,
+) -> FfiResult<std::collections::BTreeMap<String, String>> {
+    if vars.is_null() && count == 0 {
+        return Ok(Default::default());
+    }
+    // SAFETY: forwarded caller guarantee.
+    let vars = unsafe { str_array_arg(vars, count, "vars")? };
+    Ok(vmcontainer::manager::parse_vars(&vars)?)
+}
+
+/// Runs a container from LinuxKit template `name` (built-in, then the
+/// working directory's `.core/linuxkit/`, then the manager's
+/// `HOME/linuxkit/`): substitutes the `count` variables in `vars` (each
+/// `"KEY=VALUE"`; NULL with 0 for none), builds an ISO with `linuxkit build
+/// --format iso-bios`, and runs it with `opts` (NULL: the defaults, which
+/// run detached). Memory and CPUs come from the template's `MEMORY` and
+/// `CPUS` unless `opts` sets them. LinuxKit missing or failing →
+/// `VMC_ERROR_LINUXKIT`; missing variables → `VMC_ERROR_TEMPLATE_VARIABLES`;
+/// unknown template → `VMC_ERROR_TEMPLATE`. Free `*out` with
+/// `vmc_container_free`.
+///
+/// # Safety
+/// `m` is a live manager; `name` a C string; `vars` NULL or `count` C
+/// strings; `opts` NULL or live; `out` writable; `err` NULL or writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_manager_run_template(
+    m: *const vmc_manager_t,
+    name: *const c_char,
+    vars: *const *const c_char,
+    count: usize,
+    opts: *const vmc_run_options_t,
+    out: *mut *mut vmc_container_t,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let name = str_arg(name, "name")?;
+            let vars = template_vars(vars, count)?;
+            let out = out_arg(out, "out")?;
+            let dirs = template_dirs(m)?;
+            give(
+                Some(out),
+                m.inner.run_template(&dirs, name, &vars, options(opts))?,
+            );
+            Ok(())
+        })
+    }
+}
+
+/// `vmc_manager_run_template` in the foreground (whatever `opts` says
+/// about detaching), passing serial output to `on_output` as for
+/// `vmc_manager_run_attached`.
+///
+/// # Safety
+/// As for `vmc_manager_run_template`; `on_output` is a valid function and
+/// `user_data` is whatever it expects.
+#[no_mangle]
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn vmc_manager_run_template_attached(
+    m: *const vmc_manager_t,
+    name: *const c_char,
+    vars: *const *const c_char,
+    count: usize,
+    opts: *const vmc_run_options_t,
+    on_output: vmc_output_fn,
+    user_data: *mut c_void,
+    out: *mut *mut vmc_container_t,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let name = str_arg(name, "name")?;
+            let vars = template_vars(vars, count)?;
+            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let out = out_arg(out, "out")?;
+            let dirs = template_dirs(m)?;
+            let mut sink = |b: &[u8]| {
+                // SAFETY: as in `vmc_manager_run_attached`.
+                on_output(user_data, b.as_ptr(), b.len())
+            };
+            let c = m
+                .inner
+                .run_template_attached(&dirs, name, &vars, options(opts), &mut sink)?;
+            give(Some(out), c);
+            Ok(())
+        })
+    }
+}
+
+/// The template directories of `m`: its home and the working directory.
+fn template_dirs(m: &vmc_manager_t) -> FfiResult<TemplateDirs> {
+    Ok(TemplateDirs::resolve(
+        Some(m.inner.inner().home().root()),
+        None,
+    )?)
 }
 
 /// Boots a stopped container again, with the disk it wrote before.

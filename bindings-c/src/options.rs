@@ -12,9 +12,11 @@ use vmcontainer::RunOptions;
 use crate::error::{vmc_error_code_t, vmc_error_t};
 use crate::ffi::{self, guard, guard_value, obj_mut, str_arg, FfiResult};
 
-/// Options for a run. Defaults: foreground (not detached), 1024 MB, 1 CPU,
-/// no forwarded ports or volumes, SSH on a free loopback port picked at
-/// start, no SSH key. Release with `vmc_run_options_free`.
+/// Options for a run. Defaults: detached (as in every library face of
+/// vmcontainer; `vmc_run_options_set_detach(opts, false)` or
+/// `vmc_manager_run_attached` run in the foreground), 1024 MB, 1 CPU, no
+/// forwarded ports or volumes, SSH on a free loopback port picked at start,
+/// no SSH key. Release with `vmc_run_options_free`.
 #[allow(non_camel_case_types)]
 #[derive(Debug, Default)]
 pub struct vmc_run_options_t {
@@ -75,8 +77,8 @@ pub unsafe extern "C" fn vmc_run_options_set_name(
     }
 }
 
-/// Detached (true): the run call returns once the VM is up and the VM
-/// outlives the calling process. Foreground (false, the default): the run
+/// Detached (true, the default): the run call returns once the VM is up
+/// and the VM outlives the calling process. Foreground (false): the run
 /// call returns when the VM exits.
 ///
 /// # Safety

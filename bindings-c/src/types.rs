@@ -16,8 +16,8 @@ use crate::ffi::guard_value;
 #[no_mangle]
 pub unsafe extern "C" fn vmc_string_free(s: *mut c_char) {
     // SAFETY: the caller passes NULL or a pointer from `malloc_bytes`,
-    // which used `malloc`; `free(NULL)` is a no-op. `free` cannot unwind.
-    unsafe { libc::free(s.cast()) }
+    // which used `malloc`. `free` cannot unwind.
+    unsafe { crate::ffi::free_bytes(s) }
 }
 
 /// Lifecycle status of a container; the names are the lower-case strings

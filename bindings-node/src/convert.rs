@@ -1,10 +1,12 @@
 //! JS inputs to core values. JS has only doubles, so every number is checked
-//! here before it narrows; everything else is validated by the core.
+//! before it narrows, by the core's own rules (`vmcontainer::options`), as
+//! everything else is. Durations are milliseconds, Node's unit
+//! (`setTimeout`, `AbortSignal.timeout`, `child_process`'s `timeout`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vmcontainer::options::{add_port_spec, parse_bind_address};
+use vmcontainer::options;
 use vmcontainer::templates::TemplateDirs;
 use vmcontainer::{Error, Result};
 
@@ -12,74 +14,56 @@ use crate::types::{OutputCallback, RunOptions, TemplateOptions};
 
 /// A whole number in `0..=max`.
 pub fn whole(what: &'static str, v: f64, max: u64) -> Result<u64> {
-    if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v <= max as f64 {
-        Ok(v as u64)
-    } else {
-        Err(Error::invalid(
-            what,
-            v.to_string(),
-            format!("must be a whole number between 0 and {max}"),
-        ))
-    }
+    options::whole_number(what, v, max)
 }
 
-/// A duration given in (fractional) seconds, or `default`.
-pub fn seconds(v: Option<f64>, default: Duration) -> Result<Duration> {
-    match v {
-        None => Ok(default),
-        Some(s) => Duration::try_from_secs_f64(s).map_err(|_| {
-            Error::invalid(
-                "timeout",
-                s.to_string(),
-                "must be a non-negative number of seconds",
-            )
-        }),
-    }
+/// A duration given in milliseconds, or `default`.
+pub fn millis(what: &'static str, v: Option<f64>, default: Duration) -> Result<Duration> {
+    v.map_or(Ok(default), |ms| options::millis(what, ms))
 }
 
-/// Core run options plus the foreground output callback.
+/// Core run options plus the foreground output callback. Runs are detached
+/// unless `detach: false` (as in every library face); `onOutput` is only
+/// for the foreground.
 pub fn run_options(
     o: Option<RunOptions>,
 ) -> Result<(vmcontainer::RunOptions, Option<OutputCallback>)> {
     let Some(o) = o else {
         return Ok((vmcontainer::RunOptions::default(), None));
     };
+    let count = |what, v: Option<f64>, max: u64| -> Result<Option<u64>> {
+        v.map(|v| whole(what, v, max)).transpose()
+    };
     let mut opts = vmcontainer::RunOptions {
         name: o.name,
-        detach: o.detach.unwrap_or(false),
-        memory: o
-            .memory
-            .map(|m| whole("memory", m, u32::MAX.into()))
-            .transpose()?
-            .map(|m| m as u32),
-        cpus: o
-            .cpus
-            .map(|c| whole("cpus", c, u32::MAX.into()))
-            .transpose()?
-            .map(|c| c as u32),
+        detach: o.detach.unwrap_or(vmcontainer::container::DEFAULT_DETACH),
+        memory: count("memory", o.memory, u32::MAX.into())?.map(|m| m as u32),
+        cpus: count("cpus", o.cpus, u32::MAX.into())?.map(|c| c as u32),
         volumes: o
             .volumes
             .unwrap_or_default()
             .into_iter()
             .map(|(h, g)| (PathBuf::from(h), g))
             .collect(),
-        ssh_port: o
-            .ssh_port
-            .map(|p| whole("ssh port", p, u16::MAX.into()))
-            .transpose()?
-            .map(|p| p as u16),
+        ssh_port: count("ssh port", o.ssh_port, u16::MAX.into())?.map(|p| p as u16),
         ssh_key: o.ssh_key.map(PathBuf::from),
         bind_address: o
             .bind_address
             .as_deref()
-            .map(parse_bind_address)
+            .map(options::parse_bind_address)
             .transpose()?,
         ..Default::default()
     };
-    // `"8080": 80` or `"0.0.0.0:8080": 80`: the core's `-p` parser reads
-    // the key and value as one spec.
+    // Keys are host ports (or `IP:PORT`), values guest ports.
     for (host, guest) in o.ports.unwrap_or_default() {
-        add_port_spec(&mut opts, &format!("{host}:{guest}"))?;
+        options::add_port_entry(&mut opts, &host, guest)?;
+    }
+    if opts.detach && o.on_output.is_some() {
+        return Err(Error::invalid(
+            "onOutput",
+            "a function",
+            "serial output is only streamed in the foreground: pass detach: false",
+        ));
     }
     Ok((opts, o.on_output))
 }
@@ -178,16 +162,26 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_are_seconds() {
+    fn timeouts_are_milliseconds() {
         assert_eq!(
-            seconds(Some(1.5), Duration::ZERO).unwrap(),
+            millis("t", Some(1500.0), Duration::ZERO).unwrap(),
             Duration::from_millis(1500)
         );
         assert_eq!(
-            seconds(None, Duration::from_secs(7)).unwrap(),
+            millis("t", None, Duration::from_secs(7)).unwrap(),
             Duration::from_secs(7)
         );
-        assert!(seconds(Some(-1.0), Duration::ZERO).is_err());
-        assert!(seconds(Some(f64::NAN), Duration::ZERO).is_err());
+        assert!(millis("timeout", Some(-1.0), Duration::ZERO)
+            .unwrap_err()
+            .to_string()
+            .contains("timeout"));
+        assert!(millis("t", Some(f64::NAN), Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn runs_are_detached_by_default() {
+        let (o, _) = run_options(Some(opts())).unwrap();
+        assert!(o.detach);
+        assert!(run_options(None).unwrap().0.detach);
     }
 }

@@ -13,7 +13,7 @@ use napi_derive::napi;
 use vmcontainer::devenv as core;
 use vmcontainer::Error;
 
-use crate::convert::{seconds, whole};
+use crate::convert::{millis, whole};
 use crate::error::sync;
 use crate::error::to_napi;
 use crate::progress::{Aborted, Listener, ProgressSink, StopSignal};
@@ -211,7 +211,7 @@ pub struct BootOptions {
     pub project: Option<String>,
     /// Private key for SSH (default: `dev.ssh_key`, else ssh's own).
     pub ssh_key: Option<String>,
-    /// Seconds to wait for the guest's SSH host key (default 60).
+    /// Milliseconds to wait for the guest's SSH host key (default 60000).
     pub timeout: Option<f64>,
 }
 
@@ -230,7 +230,11 @@ fn boot_options(o: Option<BootOptions>) -> vmcontainer::Result<core::BootOptions
         fresh: o.fresh.unwrap_or(false),
         project: o.project.map(PathBuf::from),
         ssh_key: o.ssh_key.map(PathBuf::from),
-        ready_timeout: seconds(o.timeout, core::BootOptions::default().ready_timeout)?,
+        ready_timeout: millis(
+            "timeout",
+            o.timeout,
+            core::BootOptions::default().ready_timeout,
+        )?,
     })
 }
 
@@ -253,7 +257,7 @@ pub struct DevStatus {
     pub cpus: Option<u32>,
     /// Host port of its SSH server (running only).
     pub ssh_port: Option<u32>,
-    /// Seconds since it started (running only).
+    /// Milliseconds since it started (running only; whole seconds).
     pub uptime: Option<f64>,
     /// Project directory shared at `/app`.
     pub project: Option<String>,
@@ -270,7 +274,7 @@ impl From<core::DevStatus> for DevStatus {
             memory: s.memory,
             cpus: s.cpus,
             ssh_port: s.ssh_port.map(u32::from),
-            uptime: s.uptime_secs.map(|u| u as f64),
+            uptime: s.uptime_secs.map(|u| u as f64 * 1000.0),
             project: s.project.map(path),
         }
     }
@@ -292,6 +296,7 @@ fn test_options(o: Option<TestOptions>) -> core::TestOptions {
         project: o.project.map(PathBuf::from),
         name: o.name,
         command: o.command.unwrap_or_default(),
+        ..Default::default()
     })
     .unwrap_or_default()
 }
@@ -332,6 +337,7 @@ fn serve_options(o: Option<ServeOptions>) -> vmcontainer::Result<core::ServeOpti
         port: port("serve port", o.port, d.port)?,
         guest_port: port("guest port", o.guest_port, d.guest_port)?,
         command: o.command.unwrap_or_default(),
+        ..Default::default()
     })
 }
 
@@ -345,6 +351,51 @@ fn take_signal(o: &mut Option<ServeOptions>) -> (Aborted, Option<Listener>) {
 pub struct ShellOptions {
     /// Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set.
     pub no_agent: Option<bool>,
+    /// Attach to the VM's serial console instead of SSH (a terminal
+    /// detaches with Ctrl-]; the session also ends with stdin).
+    pub console: Option<bool>,
+}
+
+/// Options of `claude`.
+#[napi(object, object_to_js = false, namespace = "devenv")]
+pub struct ClaudeOptions {
+    /// Project directory (default: the working directory).
+    pub project: Option<String>,
+    /// `--model` for claude.
+    pub model: Option<String>,
+    /// Credentials to forward, among `'anthropic'`, `'gh'`, `'ssh'`,
+    /// `'git'`; default: every available one (`[]` forwards none).
+    pub auth: Option<Vec<String>>,
+    /// Extra environment for the session (staged like the credentials,
+    /// never on a command line).
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Further arguments for claude.
+    pub args: Option<Vec<String>>,
+    /// How to boot the dev VM when it is not running.
+    pub boot: Option<BootOptions>,
+}
+
+fn claude_options(o: Option<ClaudeOptions>) -> vmcontainer::Result<core::ClaudeOptions> {
+    let Some(o) = o else {
+        return Ok(core::ClaudeOptions::default());
+    };
+    Ok(core::ClaudeOptions {
+        project: o.project.map(PathBuf::from),
+        model: o.model,
+        auth: o
+            .auth
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| n.parse::<core::Auth>())
+                    .collect::<vmcontainer::Result<Vec<_>>>()
+            })
+            .transpose()?,
+        env: o.env.unwrap_or_default().into_iter().collect(),
+        args: o.args.unwrap_or_default(),
+        boot: boot_options(o.boot)?,
+        ..Default::default()
+    })
 }
 
 /// The portable development environment of one root directory: the
@@ -555,37 +606,58 @@ impl DevOps {
         })
     }
 
-    /// Runs `command` (an argv; each element arrives as one argument) in
-    /// the running dev VM over SSH with the caller's SSH agent forwarded;
-    /// resolves with its exit code. It uses this process's standard input
-    /// and output, like `spawn(..., { stdio: 'inherit' })`. An interactive
-    /// login shell and the serial console are left to the CLI
-    /// (`vmcontainer dev shell`).
+    /// Opens a shell in the running dev VM over SSH with the caller's SSH
+    /// agent forwarded — a login shell, or `command` (an argv; each element
+    /// arrives as one argument) — or, with `options.console`, attaches to
+    /// its serial console; resolves with the exit code (0 for the
+    /// console). It uses this process's standard input and output, like
+    /// `spawn(..., { stdio: 'inherit' })`, with a pseudo-terminal when
+    /// both are terminals.
     #[napi]
     pub fn shell<'env>(
         &self,
         env: &'env Env,
-        command: Vec<String>,
+        command: Option<Vec<String>>,
         options: Option<ShellOptions>,
     ) -> napi::Result<PromiseRaw<'env, i32>> {
         let d = self.inner.clone();
-        let no_agent = options.and_then(|o| o.no_agent).unwrap_or(false);
+        let (no_agent, console) = options
+            .map(|o| (o.no_agent.unwrap_or(false), o.console.unwrap_or(false)))
+            .unwrap_or_default();
+        let command = command.unwrap_or_default();
         let fut = async move {
-            if command.is_empty() {
+            if console && !command.is_empty() {
                 return Err(Error::invalid(
                     "shell command",
-                    "[]",
-                    "give a command to run; an interactive shell is `vmcontainer dev shell`",
+                    format!("{command:?}"),
+                    "the serial console takes no command",
                 ));
             }
             d.shell(core::ShellOptions {
-                console: false,
+                console,
                 command,
                 no_agent,
+                ..Default::default()
             })
             .await
         };
         spawn(env, fut, |c| c)
+    }
+
+    /// Runs Claude Code in the dev VM (booting it with `options.boot` if it
+    /// is not running) on the project at `/app`, forwarding the selected
+    /// credentials without putting any secret on a command line; resolves
+    /// with its exit code. It uses this process's standard input and
+    /// output, like `spawn(..., { stdio: 'inherit' })`.
+    #[napi]
+    pub fn claude<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<ClaudeOptions>,
+    ) -> napi::Result<PromiseRaw<'env, i32>> {
+        let d = self.inner.clone();
+        let opts = claude_options(options);
+        spawn(env, async move { d.claude(opts?).await }, |c| c)
     }
 }
 
@@ -628,7 +700,7 @@ mod tests {
             memory: Some(2048.0),
             cpus: Some(4.0),
             fresh: Some(true),
-            timeout: Some(1.5),
+            timeout: Some(1500.0),
             ..boot()
         }))
         .unwrap();

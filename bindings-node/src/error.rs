@@ -62,6 +62,9 @@ pub enum ErrorCode {
     /// or the downloaded bytes do not match it.
     #[napi(value = "ERR_VMC_CHECKSUM")]
     Checksum,
+    /// The operation was cancelled (an abort signal).
+    #[napi(value = "ERR_VMC_CANCELLED")]
+    Cancelled,
 }
 
 impl ErrorCode {
@@ -84,6 +87,7 @@ impl ErrorCode {
             ErrorKind::Io => ErrorCode::Io,
             ErrorKind::Download => ErrorCode::Download,
             ErrorKind::Checksum => ErrorCode::Checksum,
+            ErrorKind::Cancelled => ErrorCode::Cancelled,
         }
     }
 
@@ -106,6 +110,7 @@ impl ErrorCode {
             ErrorCode::Io => "ERR_VMC_IO",
             ErrorCode::Download => "ERR_VMC_DOWNLOAD",
             ErrorCode::Checksum => "ERR_VMC_CHECKSUM",
+            ErrorCode::Cancelled => "ERR_VMC_CANCELLED",
         }
     }
 }
@@ -132,25 +137,7 @@ mod tests {
 
     #[test]
     fn codes_follow_the_core_kind_names() {
-        let kinds = [
-            ErrorKind::NotFound,
-            ErrorKind::Ambiguous,
-            ErrorKind::NotRunning,
-            ErrorKind::Running,
-            ErrorKind::InvalidInput,
-            ErrorKind::HypervisorUnavailable,
-            ErrorKind::StartFailed,
-            ErrorKind::Timeout,
-            ErrorKind::TemplateVariables,
-            ErrorKind::Template,
-            ErrorKind::LinuxKit,
-            ErrorKind::StateCorrupt,
-            ErrorKind::Communication,
-            ErrorKind::Io,
-            ErrorKind::Download,
-            ErrorKind::Checksum,
-        ];
-        for k in kinds {
+        for k in ErrorKind::ALL {
             assert_eq!(
                 ErrorCode::of(k).as_str(),
                 format!("ERR_VMC_{}", k.as_str().to_ascii_uppercase())

@@ -114,3 +114,60 @@ pub fn extract_variables(content: String) -> TemplateVariables {
     let (required, optional) = templates::extract_variables(&content);
     TemplateVariables { required, optional }
 }
+
+/// Whether the hypervisor `name` (default: the detected one) can run here.
+/// Synchronous: it only looks at `PATH` and the host.
+#[napi]
+pub fn hypervisor_available(name: Option<String>) -> bool {
+    let h = match name {
+        Some(n) => vmcontainer::get_hypervisor(&n),
+        None => vmcontainer::detect_hypervisor(),
+    };
+    h.is_ok_and(|h| h.available())
+}
+
+/// The accelerator VMs started now would use.
+#[napi(object, object_from_js = false)]
+pub struct AccelInfo {
+    /// `kvm`, `hvf` or `tcg`.
+    pub accel: String,
+    /// Why it was chosen.
+    pub reason: String,
+}
+
+/// The accelerator VMs started now would use with hypervisor `name`
+/// (default: the detected one), and why. The first call may probe the host
+/// for a few seconds (off the event loop).
+#[napi]
+pub fn hypervisor_accel<'env>(
+    env: &'env Env,
+    name: Option<String>,
+) -> napi::Result<PromiseRaw<'env, AccelInfo>> {
+    let fut = blocking(move || {
+        let h = match name {
+            Some(n) => vmcontainer::get_hypervisor(&n)?,
+            None => vmcontainer::detect_hypervisor()?,
+        };
+        h.accel()
+    });
+    spawn(env, fut, |c| AccelInfo {
+        accel: c.accel.as_str().to_string(),
+        reason: c.reason,
+    })
+}
+
+/// The version of the native module ("MAJOR.MINOR.PATCH").
+#[napi]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The core's error kinds (`not_found`, ...), in order: each error's
+/// `code` is `ERR_VMC_` and the kind in upper case.
+#[napi]
+pub fn error_kinds() -> Vec<String> {
+    vmcontainer::ErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect()
+}

@@ -11,13 +11,14 @@ use vmcontainer::manager::DEFAULT_READY_TIMEOUT;
 use vmcontainer::{LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 
 use crate::callback::report_callback_error;
-use crate::convert::{run_options, seconds};
+use crate::convert::{millis, run_options, template_dirs};
 use crate::error::sync;
 use crate::follow::LogStream;
 use crate::promise::{blocking, spawn};
 use crate::types::{
-    containers, Container, ContainerDetails, ExecResult, HypervisorName, ManagerOptions,
-    OutputCallback, RemoveOptions, RunOptions, StopOptions, WaitOptions,
+    containers_json, Container, ContainerDetails, ExecResult, HypervisorName, ManagerOptions,
+    OutputCallback, RemoveOptions, RunOptions, RunTemplateOptions, StopOptions, TemplateOptions,
+    WaitOptions,
 };
 
 /// Manages LinuxKit VMs as containers under one root directory. Safe to use
@@ -73,9 +74,10 @@ impl Manager {
         HypervisorName::of(self.inner.hypervisor())
     }
 
-    /// Starts a new container from `image`. Detached: resolves once the VM
-    /// is up (it outlives this process). Foreground (the default): resolves
-    /// when the VM exits, passing its serial output to `options.onOutput`.
+    /// Starts a new container from `image`. Detached (the default in every
+    /// library face of vmcontainer): resolves once the VM is up, and it
+    /// outlives this process. With `detach: false`: resolves when the VM
+    /// exits, passing its serial output to `options.onOutput`.
     #[napi]
     pub fn run<'env>(
         &self,
@@ -112,7 +114,7 @@ impl Manager {
     }
 
     /// Stops a running container: ACPI power-down, then SIGTERM after
-    /// `options.timeout` seconds (default 10), then SIGKILL.
+    /// `options.timeout` milliseconds (default 10000), then SIGKILL.
     #[napi]
     pub fn stop<'env>(
         &self,
@@ -120,7 +122,11 @@ impl Manager {
         id: String,
         options: Option<StopOptions>,
     ) -> napi::Result<PromiseRaw<'env, Container>> {
-        let timeout = seconds(options.and_then(|o| o.timeout), DEFAULT_STOP_TIMEOUT);
+        let timeout = millis(
+            "timeout",
+            options.and_then(|o| o.timeout),
+            DEFAULT_STOP_TIMEOUT,
+        );
         let m = self.inner.clone();
         spawn(
             env,
@@ -131,10 +137,64 @@ impl Manager {
 
     /// Every known container, oldest first; a "running" one whose process
     /// is gone is reported (and recorded) as stopped.
-    #[napi]
-    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<Container>>> {
+    ///
+    /// The list crosses into JS as one JSON string that index.js parses
+    /// (turning the times into `Date`s): one native call and one
+    /// `JSON.parse` instead of a property write per field, which is what
+    /// keeps a long list close to the Rust call's speed.
+    #[napi(ts_return_type = "Promise<Array<Container>>")]
+    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
         let m = self.inner.clone();
-        spawn(env, blocking(move || m.list()), containers)
+        // Serialised off the event loop, on the blocking pool.
+        spawn(
+            env,
+            blocking(move || m.list().map(containers_json)),
+            |json| json,
+        )
+    }
+
+    /// Runs a container from LinuxKit template `name` (built-in, then
+    /// `options.cwd`'s `.core/linuxkit/`, then this manager's
+    /// `home/linuxkit/`): the template with `vars` substituted is built
+    /// into an ISO with `linuxkit build --format iso-bios` and run as `run`
+    /// does with `options`. Memory and CPUs come from the template's
+    /// `MEMORY` and `CPUS` unless given.
+    #[napi]
+    pub fn run_template<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        vars: Option<std::collections::BTreeMap<String, String>>,
+        options: Option<RunTemplateOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let m = self.inner.clone();
+        let (cwd, run) = options.map(RunTemplateOptions::split).unzip();
+        let input = run_options(run);
+        let cwd = cwd.flatten();
+        let vars = vars.unwrap_or_default();
+        let fut = async move {
+            let (opts, on_output) = input?;
+            let dirs = template_dirs(Some(TemplateOptions {
+                home: Some(m.home().root().to_string_lossy().into_owned()),
+                cwd,
+            }))?;
+            match on_output {
+                Some(cb) if !opts.detach => {
+                    let mut sink = output_sink(cb);
+                    m.run_template_attached(
+                        &dirs,
+                        &name,
+                        &vars,
+                        opts,
+                        &mut sink,
+                        std::future::pending::<String>(),
+                    )
+                    .await
+                }
+                _ => m.run_template(&dirs, &name, &vars, opts).await,
+            }
+        };
+        spawn(env, fut, Container::from)
     }
 
     /// One container by ID, unique ID prefix, or name.
@@ -214,8 +274,8 @@ impl Manager {
         )
     }
 
-    /// Waits until the guest's SSH server answers (default timeout 120 s);
-    /// rejects early if the VM stops.
+    /// Waits until the guest's SSH server answers (`options.timeout`
+    /// milliseconds, default 120000); rejects early if the VM stops.
     #[napi]
     pub fn wait_ready<'env>(
         &self,
@@ -223,7 +283,11 @@ impl Manager {
         id: String,
         options: Option<WaitOptions>,
     ) -> napi::Result<PromiseRaw<'env, Container>> {
-        let timeout = seconds(options.and_then(|o| o.timeout), DEFAULT_READY_TIMEOUT);
+        let timeout = millis(
+            "timeout",
+            options.and_then(|o| o.timeout),
+            DEFAULT_READY_TIMEOUT,
+        );
         let m = self.inner.clone();
         spawn(
             env,

@@ -191,9 +191,84 @@ impl From<vmcontainer::Container> for Container {
     }
 }
 
-/// Converts a list of core containers.
-pub fn containers(v: Vec<vmcontainer::Container>) -> Vec<Container> {
-    v.into_iter().map(Into::into).collect()
+/// A container as JSON with the same shape as [`Container`]: camelCase
+/// names, absent optional fields left out, times as epoch milliseconds
+/// (index.js makes them `Date`s).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    image: &'a str,
+    status: &'a str,
+    status_text: &'a str,
+    pid: i32,
+    started_at: i64,
+    ports: &'a BTreeMap<u16, u16>,
+    bind_addresses: BTreeMap<u16, String>,
+    memory: u32,
+    cpus: u32,
+    ssh_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssh_key: Option<&'a str>,
+    volumes: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hypervisor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_at: Option<i64>,
+}
+
+/// A list of core containers as one JSON array (see `Manager.list`).
+pub fn containers_json(v: Vec<vmcontainer::Container>) -> String {
+    let items: Vec<ContainerJson<'_>> = v
+        .iter()
+        .map(|c| ContainerJson {
+            id: &c.id,
+            name: &c.name,
+            image: &c.image,
+            status: match c.status {
+                vmcontainer::Status::Unknown(_) => "unknown",
+                ref s => s.as_str(),
+            },
+            status_text: c.status.as_str(),
+            pid: c.pid,
+            started_at: c.started_at.timestamp_millis(),
+            ports: &c.ports,
+            bind_addresses: c
+                .port_forwards()
+                .into_iter()
+                .filter(|(a, _, _)| !a.is_loopback())
+                .map(|(a, h, _)| (h, a.to_string()))
+                .collect(),
+            memory: c.memory,
+            cpus: c.cpus,
+            ssh_port: c.ssh_port,
+            ssh_key: c.ssh_key.as_deref(),
+            volumes: &c.volumes,
+            hypervisor: c.hypervisor.as_deref(),
+            accel: c.accel.as_deref(),
+            format: c.format.map(|f| f.as_str()),
+            bind_address: c.bind_address.map(|a| a.to_string()),
+            exit_code: c.exit_code,
+            exit_signal: c.exit_signal,
+            exit_reason: c.exit_reason.as_deref(),
+            stopped_at: c.stopped_at.map(|t| t.timestamp_millis()),
+        })
+        .collect();
+    // Plain data of known shape: serialising it cannot fail.
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
 }
 
 /// A container's record plus where its files are.
@@ -264,14 +339,14 @@ pub struct RunOptions {
     /// Container name (1-64 of `[A-Za-z0-9_.-]`); defaults to the ID.
     pub name: Option<String>,
     /// Resolve once the VM is up (it outlives this process) instead of when
-    /// it exits. Default `false`.
+    /// it exits. Default `true`, as in every library face.
     pub detach: Option<bool>,
     /// Memory in MB (default 1024).
     pub memory: Option<f64>,
     /// Virtual CPUs (default 1).
     pub cpus: Option<f64>,
-    /// Forwarded ports: host port → guest port. A key may name its own
-    /// listen address, `'0.0.0.0:8080'` (like the CLI's `-p`).
+    /// Forwarded ports: host port (or `'IP:PORT'` to choose the listen
+    /// address) → guest port.
     pub ports: Option<BTreeMap<String, f64>>,
     /// Shared directories (9p): host directory → absolute guest path.
     pub volumes: Option<BTreeMap<String, String>>,
@@ -282,10 +357,62 @@ pub struct RunOptions {
     /// Address forwarded ports listen on unless their key names one
     /// (default `127.0.0.1`).
     pub bind_address: Option<String>,
-    /// Foreground runs only: called with each piece of serial output. A
-    /// throw inside it is reported as a process warning, never fatal.
+    /// Foreground runs (`detach: false`) only: called with each piece of
+    /// serial output. A throw inside it is reported as a process warning,
+    /// never fatal.
     #[napi(ts_type = "(chunk: Buffer) => void")]
     pub on_output: Option<OutputCallback>,
+}
+
+/// Options of `Manager.runTemplate`: where to look for the template, and
+/// those of `run`.
+#[napi(object, object_to_js = false)]
+pub struct RunTemplateOptions {
+    /// Directory whose `.core/linuxkit/` holds workspace templates (default
+    /// the process's working directory).
+    pub cwd: Option<String>,
+    /// As for `run`.
+    pub name: Option<String>,
+    /// As for `run` (default `true`).
+    pub detach: Option<bool>,
+    /// As for `run` (default: the template's `MEMORY`, else 1024).
+    pub memory: Option<f64>,
+    /// As for `run` (default: the template's `CPUS`, else 1).
+    pub cpus: Option<f64>,
+    /// As for `run`.
+    pub ports: Option<BTreeMap<String, f64>>,
+    /// As for `run`.
+    pub volumes: Option<BTreeMap<String, String>>,
+    /// As for `run`.
+    pub ssh_port: Option<f64>,
+    /// As for `run`.
+    pub ssh_key: Option<String>,
+    /// As for `run`.
+    pub bind_address: Option<String>,
+    /// As for `run` (foreground only).
+    #[napi(ts_type = "(chunk: Buffer) => void")]
+    pub on_output: Option<OutputCallback>,
+}
+
+impl RunTemplateOptions {
+    /// The template directory and the run options.
+    pub fn split(self) -> (Option<String>, RunOptions) {
+        (
+            self.cwd,
+            RunOptions {
+                name: self.name,
+                detach: self.detach,
+                memory: self.memory,
+                cpus: self.cpus,
+                ports: self.ports,
+                volumes: self.volumes,
+                ssh_port: self.ssh_port,
+                ssh_key: self.ssh_key,
+                bind_address: self.bind_address,
+                on_output: self.on_output,
+            },
+        )
+    }
 }
 
 /// Options of the `Manager` constructor.
@@ -300,7 +427,8 @@ pub struct ManagerOptions {
 /// Options of `Manager.stop`.
 #[napi(object, object_to_js = false)]
 pub struct StopOptions {
-    /// Seconds the guest gets to power off before it is signalled (default 10).
+    /// Milliseconds the guest gets to power off before it is signalled
+    /// (default 10000).
     pub timeout: Option<f64>,
 }
 
@@ -314,7 +442,7 @@ pub struct RemoveOptions {
 /// Options of `Manager.waitReady`.
 #[napi(object, object_to_js = false)]
 pub struct WaitOptions {
-    /// Seconds to wait for the guest's SSH server (default 120).
+    /// Milliseconds to wait for the guest's SSH server (default 120000).
     pub timeout: Option<f64>,
 }
 

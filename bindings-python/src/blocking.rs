@@ -65,6 +65,40 @@ where
     }
 }
 
+/// Runs a foreground run that stops its VM when `token` is cancelled: a
+/// Ctrl-C cancels the token, the run is polled on until the VM is down and
+/// its record final, and then the `KeyboardInterrupt` is raised. No VM is
+/// left behind by an interrupted foreground run.
+pub(crate) fn until_interrupted<F, T>(
+    py: Python<'_>,
+    token: &vmcontainer::CancelToken,
+    fut: F,
+) -> PyResult<T>
+where
+    F: Future<Output = vmcontainer::Result<T>> + Send,
+    T: Send,
+{
+    let mut fut = std::pin::pin!(fut);
+    let mut interrupt: Option<PyErr> = None;
+    loop {
+        match slice(py, fut.as_mut()) {
+            Some(done) => {
+                return match interrupt {
+                    Some(e) => Err(e),
+                    None => done.map_err(to_py),
+                }
+            }
+            None if interrupt.is_none() => {
+                if let Err(e) = py.check_signals() {
+                    token.cancel();
+                    interrupt = Some(e);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
 /// Polls `fut` without the GIL for at most one slice; `None` if it is not
 /// done yet. The caller checks signals between slices.
 pub(crate) fn slice<F>(py: Python<'_>, fut: Pin<&mut F>) -> Option<F::Output>

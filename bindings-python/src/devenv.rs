@@ -67,21 +67,19 @@ impl Progress {
 
 fn seconds(what: &'static str, secs: Option<f64>, default: Duration) -> PyResult<Duration> {
     secs.map_or(Ok(default), |s| {
-        Duration::try_from_secs_f64(s)
-            .map_err(|_| invalid(what, s, "must be a finite number of seconds >= 0"))
+        vmcontainer::options::seconds(what, s).map_err(to_py)
     })
 }
 
 fn u32_arg(what: &'static str, v: Option<i64>) -> PyResult<Option<u32>> {
-    v.map(|n| u32::try_from(n).map_err(|_| invalid(what, n, "out of range")))
-        .transpose()
+    crate::options::count(what, v, u32::MAX).map_err(to_py)
 }
 
 fn port_arg(what: &'static str, v: i64) -> PyResult<u16> {
-    u16::try_from(v)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| invalid(what, v, "ports must be between 1 and 65535"))
+    match crate::options::count(what, Some(v), u16::MAX.into()).map_err(to_py)? {
+        Some(p) if p != 0 => Ok(p as u16),
+        _ => Err(invalid(what, v, "ports must be between 1 and 65535")),
+    }
 }
 
 #[pymethods]
@@ -201,8 +199,28 @@ impl DevOps {
             console,
             command: command.unwrap_or_default(),
             no_agent: !agent,
+            ..Default::default()
         };
         interruptible(py, self.inner.shell(opts))
+    }
+
+    /// The command `serve` would run (`command`, else the detected one),
+    /// without running it; needs no VM.
+    #[pyo3(signature = (command = None, *, project = None, path = None))]
+    fn serve_command(
+        &self,
+        py: Python<'_>,
+        command: Option<Vec<String>>,
+        project: Option<PathBuf>,
+        path: Option<PathBuf>,
+    ) -> PyResult<String> {
+        let opts = ServeOptions {
+            project,
+            path,
+            command: command.unwrap_or_default(),
+            ..Default::default()
+        };
+        detached(py, || self.inner.serve_command(&opts))
     }
 
     /// Serves the project from the dev VM: `command` (argv) or the
@@ -225,6 +243,7 @@ impl DevOps {
             port: port_arg("port", port)?,
             guest_port: port_arg("guest port", guest_port)?,
             command: command.unwrap_or_default(),
+            ..Default::default()
         };
         interruptible(py, self.inner.serve(opts, std::future::pending()))
     }
@@ -244,6 +263,7 @@ impl DevOps {
             project,
             name,
             command: command.unwrap_or_default(),
+            ..Default::default()
         };
         interruptible(py, self.inner.test(opts))
     }
@@ -261,6 +281,7 @@ impl DevOps {
             project,
             name,
             command: command.unwrap_or_default(),
+            ..Default::default()
         };
         detached(py, || self.inner.test_command(&opts))
     }
@@ -464,6 +485,12 @@ impl TestConfig {
             self.commands.len()
         )
     }
+}
+
+/// `core-devops-{os}-{arch}.qcow2`: the dev image's file name on this host.
+#[pyfunction]
+pub fn image_name() -> String {
+    core::image_name()
 }
 
 /// The command `serve` would run for the project in `dir` (SPEC order:

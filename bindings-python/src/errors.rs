@@ -29,7 +29,18 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Io => "HostOSError",
         ErrorKind::Download => "DownloadError",
         ErrorKind::Checksum => "ChecksumError",
+        ErrorKind::Cancelled => "OperationCancelledError",
     }
+}
+
+/// `[(kind, class name)]` for every kind of the core (`ErrorKind::ALL`):
+/// the package's tests check each class exists with that `kind`.
+#[pyfunction]
+pub fn error_kinds() -> Vec<(&'static str, &'static str)> {
+    ErrorKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), class_name(*k)))
+        .collect()
 }
 
 /// Converts a core error into the matching `vmcontainer` exception, with

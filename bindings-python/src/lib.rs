@@ -50,6 +50,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(devenv::detect_serve_command, m)?)?;
     m.add_function(wrap_pyfunction!(devenv::detect_test_command, m)?)?;
     m.add_function(wrap_pyfunction!(devenv::load_test_config, m)?)?;
+    m.add_function(wrap_pyfunction!(devenv::image_name, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString};
+use vmcontainer::templates::TemplateDirs;
+use vmcontainer::CancelToken;
 
-use crate::blocking::{detached, interruptible, uninterruptible};
+use crate::blocking::{detached, interruptible, uninterruptible, until_interrupted};
 use crate::container::{Container, ExecResult};
-use crate::errors::invalid;
+use crate::errors::to_py;
 use crate::logs::LogStream;
 use crate::options::{Pairs, PortKey, RunArgs};
 use crate::repr;
@@ -19,8 +21,23 @@ use crate::repr;
 const _: () = assert!(vmcontainer::DEFAULT_STOP_TIMEOUT.as_secs() == 10);
 
 fn duration(what: &'static str, secs: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| invalid(what, secs, "must be a finite number of seconds >= 0"))
+    vmcontainer::options::seconds(what, secs).map_err(to_py)
+}
+
+/// A Python `on_output(chunk: bytes)` callback as the core's output sink,
+/// called with the GIL on the calling thread. An exception in it is
+/// reported as unraisable (like an exception in `__del__`) and does not
+/// stop the VM: its log keeps everything.
+fn output_sink(callback: Option<Py<PyAny>>) -> impl FnMut(&[u8]) + Send {
+    move |chunk: &[u8]| {
+        if let Some(cb) = &callback {
+            Python::attach(|py| {
+                if let Err(e) = cb.call1(py, (PyBytes::new(py, chunk),)) {
+                    e.write_unraisable(py, Some(cb.bind(py)));
+                }
+            });
+        }
+    }
 }
 
 /// Runs and manages LinuxKit VMs as containers under one root directory.
@@ -68,16 +85,20 @@ impl Manager {
     /// Starts a new container from `image` (`.iso`, `.qcow2`, `.vmdk`,
     /// `.raw`/`.img`, or a LinuxKit `NAME-kernel` with its `NAME-initrd.img`).
     ///
-    /// `detach=True` (the default, unlike `docker run`) returns as soon as
-    /// the VM process is up and leaves it running after this program exits;
-    /// that is what scripts want. `detach=False` blocks until the VM exits
-    /// (serial output goes to the log) and returns the final record.
+    /// `detach=True` (the default in every library face of vmcontainer,
+    /// unlike `docker run`) returns as soon as the VM process is up and
+    /// leaves it running after this program exits; that is what scripts
+    /// want. `detach=False` runs in the foreground until the VM exits,
+    /// passing its serial output to `on_output(chunk: bytes)` as it
+    /// arrives, and returns the final record; Ctrl-C then stops the VM
+    /// (ACPI power-down first) before `KeyboardInterrupt` is raised.
     /// Defaults: 1024 MB, 1 CPU, a free loopback SSH port. `ports` and
     /// `volumes` map host → guest; forwarded ports listen on 127.0.0.1
     /// unless `bind_address` says otherwise. `ssh_key` is the private key
     /// `exec` uses. Startup failures raise with the hypervisor's message.
     #[pyo3(signature = (image, *, name = None, detach = true, memory = None, cpus = None,
-        ports = None, volumes = None, ssh_port = None, ssh_key = None, bind_address = None))]
+        ports = None, volumes = None, ssh_port = None, ssh_key = None, bind_address = None,
+        on_output = None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -92,6 +113,7 @@ impl Manager {
         ssh_port: Option<i64>,
         ssh_key: Option<PathBuf>,
         bind_address: Option<String>,
+        on_output: Option<Py<PyAny>>,
     ) -> PyResult<Container> {
         let opts = RunArgs {
             name,
@@ -105,13 +127,73 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        let fut = self.core().run(&image, opts);
-        let c = if detach {
-            uninterruptible(py, fut)?
-        } else {
-            interruptible(py, fut)?
-        };
-        Ok(c.into())
+        check_output(detach, &on_output)?;
+        if detach {
+            return Ok(uninterruptible(py, self.core().run(&image, opts))?.into());
+        }
+        let token = CancelToken::new();
+        let mut sink = output_sink(on_output);
+        let fut = self
+            .core()
+            .run_attached_until(&image, opts, &mut sink, interrupted(&token));
+        Ok(until_interrupted(py, &token, fut)?.into())
+    }
+
+    /// Runs a container from LinuxKit template `template` (built-in, then
+    /// `cwd/.core/linuxkit/`, then this manager's `home/linuxkit/`): the
+    /// template with `vars` substituted is built into an ISO with
+    /// `linuxkit build --format iso-bios` and run as `run` does, with the
+    /// same keyword arguments. Memory and CPUs come from the template's
+    /// `MEMORY` and `CPUS` unless given. `cwd` defaults to the current
+    /// directory. Ctrl-C during the build stops it.
+    #[pyo3(signature = (template, vars = None, *, cwd = None, name = None, detach = true,
+        memory = None, cpus = None, ports = None, volumes = None, ssh_port = None,
+        ssh_key = None, bind_address = None, on_output = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_template(
+        &self,
+        py: Python<'_>,
+        template: String,
+        vars: Option<Pairs<String, String>>,
+        cwd: Option<PathBuf>,
+        name: Option<String>,
+        detach: bool,
+        memory: Option<i64>,
+        cpus: Option<i64>,
+        ports: Option<Pairs<i64, i64>>,
+        volumes: Option<Pairs<PathBuf, String>>,
+        ssh_port: Option<i64>,
+        ssh_key: Option<PathBuf>,
+        bind_address: Option<String>,
+        on_output: Option<Py<PyAny>>,
+    ) -> PyResult<Container> {
+        let opts = RunArgs {
+            name,
+            detach,
+            memory,
+            cpus,
+            ports,
+            volumes,
+            ssh_port,
+            ssh_key,
+            bind_address,
+        }
+        .into_options()?;
+        check_output(detach, &on_output)?;
+        let vars = vars.map(Pairs::into_map).unwrap_or_default();
+        let core = self.core();
+        let dirs = detached(py, || {
+            TemplateDirs::resolve(Some(core.home().root()), cwd.as_deref())
+        })?;
+        let image = interruptible(py, core.build_template(&dirs, &template, &vars))?;
+        let opts = image.size(opts);
+        if detach {
+            return Ok(uninterruptible(py, core.run(&image.path, opts))?.into());
+        }
+        let token = CancelToken::new();
+        let mut sink = output_sink(on_output);
+        let fut = core.run_attached_until(&image.path, opts, &mut sink, interrupted(&token));
+        Ok(until_interrupted(py, &token, fut)?.into())
     }
 
     /// Boots a stopped container again, with the disk it wrote before.
@@ -201,4 +283,23 @@ impl Manager {
             repr(py, self.core().hypervisor().name())
         )
     }
+}
+
+/// Completes when `until_interrupted` cancels `token` on a Ctrl-C; the
+/// reason recorded in the container's `exit_reason`.
+async fn interrupted(token: &CancelToken) -> String {
+    token.cancelled().await;
+    "KeyboardInterrupt".to_string()
+}
+
+/// `on_output` is for foreground runs only.
+fn check_output(detach: bool, on_output: &Option<Py<PyAny>>) -> PyResult<()> {
+    if detach && on_output.is_some() {
+        return Err(to_py(vmcontainer::Error::invalid(
+            "on_output",
+            "a callable",
+            "serial output is only streamed in the foreground: pass detach=False",
+        )));
+    }
+    Ok(())
 }

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use vmcontainer::options::{add_port_spec, parse_bind_address};
+use vmcontainer::options;
 use vmcontainer::RunOptions;
 
-use crate::errors::{invalid, to_py};
+use crate::errors::to_py;
 
 /// The items of any Python mapping (`dict`, `os.environ`, ...), in its
 /// iteration order.
@@ -74,47 +74,47 @@ pub(crate) struct RunArgs {
     pub bind_address: Option<String>,
 }
 
-fn u32_arg(what: &'static str, v: Option<i64>) -> PyResult<Option<u32>> {
-    v.map(|n| u32::try_from(n).map_err(|_| invalid(what, n, "out of range")))
+/// A count from Python (an unbounded int) for the core, checked by the
+/// core's rule.
+pub(crate) fn count(
+    what: &'static str,
+    v: Option<i64>,
+    max: u32,
+) -> vmcontainer::Result<Option<u32>> {
+    v.map(|n| options::whole_number(what, n as f64, max.into()).map(|n| n as u32))
         .transpose()
 }
 
 impl RunArgs {
-    /// Converts to the core's options.
+    /// Converts to the core's options; every rule is the core's.
     pub fn into_options(self) -> PyResult<RunOptions> {
-        let ssh_port = self
-            .ssh_port
-            // 0 means "pick one", as in the core.
-            .map(|p| {
-                u16::try_from(p)
-                    .map_err(|_| invalid("ssh port", p, "ports must be between 1 and 65535"))
-            })
-            .transpose()?;
-        let bind_address = self
-            .bind_address
-            .as_deref()
-            .map(parse_bind_address)
-            .transpose()
-            .map_err(to_py)?;
+        self.convert().map_err(to_py)
+    }
+
+    fn convert(self) -> vmcontainer::Result<RunOptions> {
         let mut opts = RunOptions {
             name: self.name,
             detach: self.detach,
-            memory: u32_arg("memory", self.memory)?,
-            cpus: u32_arg("cpus", self.cpus)?,
+            memory: count("memory", self.memory, u32::MAX)?,
+            cpus: count("cpus", self.cpus, u32::MAX)?,
             volumes: self.volumes.map(|v| v.0).unwrap_or_default(),
-            ssh_port,
+            // 0 means "pick one", as in the core.
+            ssh_port: count("ssh port", self.ssh_port, u16::MAX.into())?.map(|p| p as u16),
             ssh_key: self.ssh_key,
-            bind_address,
+            bind_address: self
+                .bind_address
+                .as_deref()
+                .map(options::parse_bind_address)
+                .transpose()?,
             ..Default::default()
         };
-        // The core's own `-p` parser reads each pair, so messages match
-        // the CLI's and a key may name its listen address.
+        // A key may name its own listen address (`"0.0.0.0:8080"`), read by
+        // the core's `-p` parser so messages match the CLI's.
         for (key, guest) in self.ports.map(|p| p.0).unwrap_or_default() {
-            let host = match key {
-                PortKey::Port(p) => p.to_string(),
-                PortKey::Spec(s) => s,
-            };
-            add_port_spec(&mut opts, &format!("{host}:{guest}")).map_err(to_py)?;
+            match key {
+                PortKey::Port(host) => options::add_port(&mut opts, host as f64, guest as f64)?,
+                PortKey::Spec(host) => options::add_port_entry(&mut opts, &host, guest as f64)?,
+            }
         }
         Ok(opts)
     }

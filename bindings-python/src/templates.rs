@@ -2,7 +2,7 @@
 //! `$VMCONTAINER_HOME/linuxkit/`, and `${VAR}` substitution.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use vmcontainer::templates::{self as core, TemplateDirs};
@@ -41,15 +41,28 @@ impl Template {
     }
 }
 
-/// Where templates are looked up: the same places as the CLI's.
-fn dirs() -> vmcontainer::Result<TemplateDirs> {
-    TemplateDirs::resolve(None, None)
+/// Where templates are looked up: the same places as the CLI's, for
+/// `home` (default `$VMCONTAINER_HOME`, else `~/.core`) and `cwd` (default
+/// the current directory).
+fn dirs(home: Option<&Path>, cwd: Option<&Path>) -> vmcontainer::Result<TemplateDirs> {
+    TemplateDirs::resolve(home, cwd)
 }
 
-/// Built-in templates, then workspace and user templates by name.
+/// Built-in templates, then workspace (`cwd/.core/linuxkit/`) and user
+/// (`home/linuxkit/`) templates by name.
 #[pyfunction]
-pub fn list_templates(py: Python<'_>) -> PyResult<Vec<Template>> {
-    let list = detached(py, || Ok(core::list_templates(&dirs()?)?))?;
+#[pyo3(signature = (*, home = None, cwd = None))]
+pub fn list_templates(
+    py: Python<'_>,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) -> PyResult<Vec<Template>> {
+    let list = detached(py, || {
+        Ok(core::list_templates(&dirs(
+            home.as_deref(),
+            cwd.as_deref(),
+        )?)?)
+    })?;
     Ok(list
         .into_iter()
         .map(|t| Template {
@@ -64,15 +77,36 @@ pub fn list_templates(py: Python<'_>) -> PyResult<Vec<Template>> {
 /// The raw content of template `name`; `TemplateError` lists the available
 /// names when there is none.
 #[pyfunction]
-pub fn get_template(py: Python<'_>, name: &str) -> PyResult<String> {
-    detached(py, || Ok(core::get_template(&dirs()?, name)?.1))
+#[pyo3(signature = (name, *, home = None, cwd = None))]
+pub fn get_template(
+    py: Python<'_>,
+    name: &str,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) -> PyResult<String> {
+    detached(py, || {
+        Ok(core::get_template(&dirs(home.as_deref(), cwd.as_deref())?, name)?.1)
+    })
 }
 
 /// Template `name` with `vars` substituted (see `apply_variables`).
 #[pyfunction]
-pub fn apply_template(py: Python<'_>, name: &str, vars: Pairs<String, String>) -> PyResult<String> {
+#[pyo3(signature = (name, vars, *, home = None, cwd = None))]
+pub fn apply_template(
+    py: Python<'_>,
+    name: &str,
+    vars: Pairs<String, String>,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+) -> PyResult<String> {
     let vars = vars.into_map();
-    detached(py, || Ok(core::apply_template(&dirs()?, name, &vars)?))
+    detached(py, || {
+        Ok(core::apply_template(
+            &dirs(home.as_deref(), cwd.as_deref())?,
+            name,
+            &vars,
+        )?)
+    })
 }
 
 /// Replaces `${VAR}` (required) and `${VAR:-default}` (optional) in one

@@ -333,6 +333,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     console,
                     command,
                     no_agent,
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));
@@ -350,6 +351,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                 port,
                 guest_port,
                 command,
+                ..Default::default()
             };
             eprintln!(
                 "serving `{}` on http://127.0.0.1:{port} (guest port {guest_port})",
@@ -368,6 +370,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     project,
                     name,
                     command,
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));
@@ -419,6 +422,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     env,
                     args,
                     boot: vm.boot_options(false, project),
+                    ..Default::default()
                 })
                 .await?;
             return Ok(code(c));

@@ -4,7 +4,6 @@
 mod dev;
 mod output;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -281,18 +280,6 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
     }
 }
 
-fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
-    vars.iter()
-        .map(|v| match v.split_once('=') {
-            Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
-            _ => bail!(
-                "invalid --var {:?}: expected KEY=VALUE",
-                vmcontainer::error::shown(v)
-            ),
-        })
-        .collect()
-}
-
 async fn run(args: RunArgs) -> Result<ExitCode> {
     let mut opts = RunOptions {
         name: args.name,
@@ -312,23 +299,19 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     let m = manager()?;
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
-            let vars = parse_vars(&args.vars)?;
-            let (_, raw) = templates::get_template(&template_dirs()?, t)?;
-            let content = templates::apply_variables(&raw, &vars)?;
-            let (memory, cpus) = templates::resources(&raw, &vars)?;
-            for name in templates::unused_variables(&raw, &vars) {
+            let vars = vmcontainer::manager::parse_vars(&args.vars)?;
+            let spin = output::spinner(format!("building template {t} with linuxkit"));
+            let built = m.build_template(&template_dirs()?, t, &vars).await;
+            spin.finish_and_clear();
+            let built = built?;
+            for name in &built.unused_vars {
                 output::warn(&format!(
                     "--var {}: template {t} does not use this variable",
-                    vmcontainer::error::shown(&name)
+                    vmcontainer::error::shown(name)
                 ));
             }
-            opts.memory = opts.memory.or(memory);
-            opts.cpus = opts.cpus.or(cpus);
-            let work = m.home().root().join("builds").join(t);
-            let spin = output::spinner(format!("building template {t} with linuxkit"));
-            let iso = vmcontainer::linuxkit::build_iso(&content, t, &work).await;
-            spin.finish_and_clear();
-            iso?
+            opts = built.size(opts);
+            built.path
         }
         (None, Some(i)) => i,
         (None, None) => bail!("an IMAGE or --template is required"),

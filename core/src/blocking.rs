@@ -2,16 +2,20 @@
 //! runtime (the C ABI, Python, the CLI's simple paths). One shared
 //! multi-threaded tokio runtime serves every manager in the process.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::cancel::{self, CancelToken};
 use crate::container::{Container, RunOptions};
 use crate::error::Result;
 use crate::home::Home;
 use crate::logs::LogFollower;
 use crate::manager::{Inspect, LinuxKitManager};
 use crate::ssh::ExecOutput;
+use crate::templates::TemplateDirs;
 
 /// The process-wide runtime the blocking facade runs on.
 ///
@@ -42,29 +46,49 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Blocking version of [`LinuxKitManager`]; each method blocks the calling
 /// thread until the async operation completes.
+///
+/// A manager made with [`Manager::with_cancel`] ends its waits with
+/// [`crate::Error::Cancelled`] once the token is cancelled (from any
+/// thread). Starting a VM (`run` detached, `start`) is never cut short —
+/// a half-started VM would be left without a record — so the token is
+/// checked before it begins; a foreground run is ended by stopping the VM.
 #[derive(Debug, Clone)]
 pub struct Manager {
     inner: LinuxKitManager,
+    cancel: Option<CancelToken>,
 }
 
 impl Manager {
     /// A manager for `home` (default: `$VMCONTAINER_HOME` or `~/.core`)
     /// using `hypervisor` (`"qemu"`, `"hyperkit"`; default: detected).
     pub fn new(home: Option<&Path>, hypervisor: Option<&str>) -> Result<Self> {
-        let home = match home {
-            Some(h) => Home::new(crate::home::absolute(h)),
-            None => Home::from_env()?,
-        };
+        let home = Home::resolve(home)?;
         let inner = match hypervisor {
             Some(name) => LinuxKitManager::with_hypervisor(home, crate::get_hypervisor(name)?),
             None => LinuxKitManager::new(home)?,
         };
-        Ok(Manager { inner })
+        Ok(Self::from_async(inner))
     }
 
     /// Wraps an async manager.
     pub fn from_async(inner: LinuxKitManager) -> Self {
-        Manager { inner }
+        Manager {
+            inner,
+            cancel: None,
+        }
+    }
+
+    /// The same manager whose waits end when `token` is cancelled.
+    pub fn with_cancel(&self, token: CancelToken) -> Self {
+        Manager {
+            inner: self.inner.clone(),
+            cancel: Some(token),
+        }
+    }
+
+    /// The token given to [`Self::with_cancel`], if any.
+    pub fn cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref()
     }
 
     /// The async manager underneath.
@@ -72,17 +96,111 @@ impl Manager {
         &self.inner
     }
 
-    /// See [`LinuxKitManager::run`].
+    /// Runs `fut` to completion, or until the token is cancelled.
+    fn wait<T>(&self, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        runtime().block_on(cancel::guard(self.cancel.as_ref(), what, fut))
+    }
+
+    /// Fails if the token is already cancelled (before an operation that
+    /// must not be cut short).
+    fn check(&self, what: &str) -> Result<()> {
+        self.cancel.as_ref().map_or(Ok(()), |t| t.check(what))
+    }
+
+    /// See [`LinuxKitManager::run`]. Foreground (`opts.detach == false`)
+    /// waits for the VM to exit; see [`Self::run_attached`].
     pub fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
+        if !opts.detach {
+            return self.run_attached(image, opts, &mut |_: &[u8]| {});
+        }
+        self.check("run")?;
         runtime().block_on(self.inner.run(image, opts))
     }
-    /// See [`LinuxKitManager::start`].
+
+    /// Runs a container in the foreground until the VM exits, calling
+    /// `on_output` with its serial output as it arrives, on this thread
+    /// (so it need not be `Send`). Cancelling the token stops the VM (ACPI
+    /// power-down first) and then fails with [`crate::Error::Cancelled`].
+    pub fn run_attached(
+        &self,
+        image: &Path,
+        opts: RunOptions,
+        on_output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Container> {
+        self.check("foreground run")?;
+        let (m, image) = (self.inner.clone(), image.to_path_buf());
+        let token = self.cancel.clone();
+        let stop = StopSignal(token.clone());
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        // The VM runs on the runtime; its output is queued and handed to
+        // `on_output` here, so the callback runs on the caller's thread.
+        let task = runtime().spawn(async move {
+            let mut sink = move |b: &[u8]| {
+                let _ = tx.send(b.to_vec());
+            };
+            m.run_attached_until(&image, opts, &mut sink, stop.wait())
+                .await
+        });
+        for chunk in rx {
+            on_output(&chunk);
+        }
+        let c = runtime()
+            .block_on(task)
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        match token {
+            Some(t) if t.is_cancelled() => Err(crate::Error::Cancelled(format!(
+                "foreground run of container {} (the VM was stopped)",
+                c.id
+            ))),
+            _ => Ok(c),
+        }
+    }
+
+    /// See [`LinuxKitManager::run_template`]: builds template `name` with
+    /// `vars` and runs it (foreground when `opts.detach` is false). The
+    /// build is cancellable; the start is not, as for [`Self::run`].
+    pub fn run_template(
+        &self,
+        dirs: &TemplateDirs,
+        name: &str,
+        vars: &BTreeMap<String, String>,
+        opts: RunOptions,
+    ) -> Result<Container> {
+        if !opts.detach {
+            return self.run_template_attached(dirs, name, vars, opts, &mut |_: &[u8]| {});
+        }
+        let what = format!("building template {name}");
+        let image = self.wait(&what, self.inner.build_template(dirs, name, vars))?;
+        self.run(&image.path, image.size(opts))
+    }
+
+    /// [`Self::run_template`] in the foreground, with output as for
+    /// [`Self::run_attached`].
+    pub fn run_template_attached(
+        &self,
+        dirs: &TemplateDirs,
+        name: &str,
+        vars: &BTreeMap<String, String>,
+        opts: RunOptions,
+        on_output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Container> {
+        let what = format!("building template {name}");
+        let image = self.wait(&what, self.inner.build_template(dirs, name, vars))?;
+        self.run_attached(&image.path, image.size(opts), on_output)
+    }
+
+    /// See [`LinuxKitManager::start`] (checked for cancellation first,
+    /// never cut short).
     pub fn start(&self, reference: &str) -> Result<Container> {
+        self.check("start")?;
         runtime().block_on(self.inner.start(reference))
     }
     /// See [`LinuxKitManager::stop`].
     pub fn stop(&self, reference: &str, timeout: Duration) -> Result<Container> {
-        runtime().block_on(self.inner.stop(reference, timeout))
+        self.wait(
+            &format!("stop of {reference}"),
+            self.inner.stop(reference, timeout),
+        )
     }
     /// See [`LinuxKitManager::list`].
     pub fn list(&self) -> Result<Vec<Container>> {
@@ -98,14 +216,17 @@ impl Manager {
     }
     /// See [`LinuxKitManager::remove`].
     pub fn remove(&self, reference: &str, force: bool) -> Result<Container> {
-        runtime().block_on(self.inner.remove(reference, force))
+        self.wait(
+            &format!("removal of {reference}"),
+            self.inner.remove(reference, force),
+        )
     }
     /// See [`LinuxKitManager::logs`].
     pub fn logs(&self, reference: &str) -> Result<Vec<u8>> {
         self.inner.logs(reference)
     }
     /// See [`LinuxKitManager::follow_logs`]; pull lines with
-    /// [`Manager::next_line`].
+    /// [`Manager::next_line`] or [`Manager::next_line_until`].
     pub fn follow_logs(&self, reference: &str) -> Result<LogFollower> {
         let _guard = runtime().enter();
         self.inner.follow_logs(reference)
@@ -114,12 +235,47 @@ impl Manager {
     pub fn next_line(follower: &mut LogFollower) -> Option<Result<String>> {
         runtime().block_on(follower.next_line())
     }
+    /// [`Self::next_line`] that fails with [`crate::Error::Cancelled`]
+    /// once `token` is cancelled; the follower loses nothing and stays
+    /// usable with another token.
+    pub fn next_line_until(
+        follower: &mut LogFollower,
+        token: Option<&CancelToken>,
+    ) -> Option<Result<String>> {
+        let fut = async { Ok(follower.next_line().await) };
+        match runtime().block_on(cancel::guard(token, "following the log", fut)) {
+            Ok(line) => line,
+            Err(e) => Some(Err(e)),
+        }
+    }
     /// See [`LinuxKitManager::exec`].
     pub fn exec(&self, reference: &str, cmd: &[String]) -> Result<ExecOutput> {
-        runtime().block_on(self.inner.exec(reference, cmd))
+        self.wait(
+            &format!("exec in {reference}"),
+            self.inner.exec(reference, cmd),
+        )
     }
     /// See [`LinuxKitManager::wait_ready`].
     pub fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
-        runtime().block_on(self.inner.wait_ready(reference, timeout))
+        self.wait(
+            &format!("waiting for {reference} to be ready"),
+            self.inner.wait_ready(reference, timeout),
+        )
+    }
+}
+
+/// Completes when a foreground run should stop: the manager's token was
+/// cancelled (never, without one).
+pub struct StopSignal(Option<CancelToken>);
+
+impl StopSignal {
+    /// Waits for the stop; the reason recorded in the container's
+    /// `exit_reason`.
+    pub async fn wait(self) -> String {
+        match self.0 {
+            Some(t) => t.cancelled().await,
+            None => std::future::pending().await,
+        }
+        "the caller cancelled it".to_string()
     }
 }

@@ -295,12 +295,21 @@ impl Owner {
 }
 
 /// Options for [`crate::LinuxKitManager::run`]. `Default` gives go-container's
-/// defaults (1024 MB, 1 CPU) with an automatically chosen SSH port.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// defaults (1024 MB, 1 CPU) with an automatically chosen SSH port, and runs
+/// detached.
+///
+/// Detached by default in every library face (Rust, C, Python, Node, Go): a
+/// library call that blocks until the VM powers off surprises the author of
+/// a script, who almost always wants to start a VM and then talk to it. The
+/// foreground stays one option (or [`crate::LinuxKitManager::run_attached`],
+/// which streams the output) away. Only the CLI keeps Docker's convention
+/// (foreground unless `-d`), because its users expect `docker run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Container name; defaults to the ID.
     pub name: Option<String>,
-    /// Return once the VM is up instead of waiting for it to exit.
+    /// Return once the VM is up instead of waiting for it to exit (default
+    /// true).
     pub detach: bool,
     /// Memory in MB (default 1024).
     pub memory: Option<u32>,
@@ -321,6 +330,27 @@ pub struct RunOptions {
     /// `-p IP:HOST:GUEST`); each wins over `bind_address` for its port.
     pub bind_addresses: BTreeMap<u16, IpAddr>,
 }
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            name: None,
+            detach: DEFAULT_DETACH,
+            memory: None,
+            cpus: None,
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            ssh_port: None,
+            ssh_key: None,
+            bind_address: None,
+            bind_addresses: BTreeMap::new(),
+        }
+    }
+}
+
+/// Whether library runs are detached when the caller does not say (see
+/// [`RunOptions`] for why).
+pub const DEFAULT_DETACH: bool = true;
 
 /// Default memory in MB when [`RunOptions::memory`] is unset.
 pub const DEFAULT_MEMORY_MB: u32 = 1024;

@@ -104,6 +104,11 @@ pub enum Error {
     /// Resolving or downloading an image failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The caller cancelled the operation (a [`crate::CancelToken`], a Go
+    /// context, an abort signal) before it finished; `0` says what was
+    /// cancelled.
+    #[error("{0} was cancelled")]
+    Cancelled(String),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -149,9 +154,72 @@ pub enum ErrorKind {
     /// one, or the downloaded bytes do not match it. See
     /// [`SourceError::kind`].
     Checksum,
+    /// The caller cancelled the operation ([`Error::Cancelled`]).
+    Cancelled,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their C codes (`VMC_ERROR_NOT_FOUND` =
+    /// 1, ...). The bindings derive their error classes, codes and
+    /// sentinels from this list, and their tests check it against what
+    /// they export, so a kind added here without a binding counterpart
+    /// fails CI. Add new kinds at the end.
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::NotFound,
+        ErrorKind::Ambiguous,
+        ErrorKind::NotRunning,
+        ErrorKind::Running,
+        ErrorKind::InvalidInput,
+        ErrorKind::HypervisorUnavailable,
+        ErrorKind::StartFailed,
+        ErrorKind::Timeout,
+        ErrorKind::TemplateVariables,
+        ErrorKind::Template,
+        ErrorKind::LinuxKit,
+        ErrorKind::StateCorrupt,
+        ErrorKind::Communication,
+        ErrorKind::Io,
+        ErrorKind::Download,
+        ErrorKind::Checksum,
+        ErrorKind::Cancelled,
+    ];
+
+    /// The kind called `name` (an [`ErrorKind::as_str`] value).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// One line saying what the kind means, for the bindings' docs.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => {
+                "no container has this ID, ID prefix or name (or the dev image is not installed)"
+            }
+            ErrorKind::Ambiguous => "the reference matches more than one container",
+            ErrorKind::NotRunning => "the operation needs a running container",
+            ErrorKind::Running => "the operation needs a stopped container (stop it, or force)",
+            ErrorKind::InvalidInput => {
+                "a value passed in is invalid, or the image is missing or unknown"
+            }
+            ErrorKind::HypervisorUnavailable => {
+                "no usable hypervisor, or the requested one is not installed"
+            }
+            ErrorKind::StartFailed => {
+                "the hypervisor refused to start the VM; the message is its own"
+            }
+            ErrorKind::Timeout => "a wait ran out of time",
+            ErrorKind::TemplateVariables => "a template needs variables that were not given",
+            ErrorKind::Template => "unknown template, or a template file could not be read",
+            ErrorKind::LinuxKit => "LinuxKit is not installed, or building an image with it failed",
+            ErrorKind::StateCorrupt => "the state file (or image manifest) is corrupt",
+            ErrorKind::Communication => "talking to the guest (SSH) or the hypervisor (QMP) failed",
+            ErrorKind::Io => "another file-system or process operation failed",
+            ErrorKind::Download => "getting an image from its source failed",
+            ErrorKind::Checksum => "the image cannot be verified against its checksum",
+            ErrorKind::Cancelled => "the caller cancelled the operation",
+        }
+    }
+
     /// Lower-case, stable name of the kind, used as the Node `code` and in
     /// C error names.
     pub fn as_str(self) -> &'static str {
@@ -172,6 +240,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Download => "download",
             ErrorKind::Checksum => "checksum",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }
@@ -204,6 +273,7 @@ impl Error {
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
             Error::Devenv(e) => e.kind(),
             Error::Source(e) => e.kind(),
+            Error::Cancelled(_) => ErrorKind::Cancelled,
         }
     }
 
@@ -267,6 +337,12 @@ pub fn shown_list(values: &[String]) -> String {
     out
 }
 
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,5 +373,52 @@ mod tests {
         assert!(amb.to_string().contains("and 15 more"), "{amb}");
         let nf = Error::NotFound("y".repeat(5000)).to_string();
         assert!(nf.len() < 400, "{nf}");
+    }
+
+    /// Position of `k` in [`ErrorKind::ALL`]; exhaustive, so a new kind
+    /// does not compile until it is placed in the list.
+    fn position(k: ErrorKind) -> usize {
+        match k {
+            ErrorKind::NotFound => 0,
+            ErrorKind::Ambiguous => 1,
+            ErrorKind::NotRunning => 2,
+            ErrorKind::Running => 3,
+            ErrorKind::InvalidInput => 4,
+            ErrorKind::HypervisorUnavailable => 5,
+            ErrorKind::StartFailed => 6,
+            ErrorKind::Timeout => 7,
+            ErrorKind::TemplateVariables => 8,
+            ErrorKind::Template => 9,
+            ErrorKind::LinuxKit => 10,
+            ErrorKind::StateCorrupt => 11,
+            ErrorKind::Communication => 12,
+            ErrorKind::Io => 13,
+            ErrorKind::Download => 14,
+            ErrorKind::Checksum => 15,
+            ErrorKind::Cancelled => 16,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_kind_once_with_a_unique_name() {
+        let mut names = std::collections::HashSet::new();
+        for (i, k) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(position(k), i, "{k:?}");
+            assert!(names.insert(k.as_str()), "{k:?}");
+            assert_eq!(ErrorKind::from_name(k.as_str()), Some(k));
+            assert!(!k.description().is_empty());
+            assert!(k
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        assert_eq!(ErrorKind::from_name("nope"), None);
+    }
+
+    #[test]
+    fn cancelled_names_what() {
+        let e = Error::Cancelled("waiting for SSH of container abc".into());
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        assert!(e.to_string().contains("waiting for SSH of container abc"));
     }
 }

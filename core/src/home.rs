@@ -41,6 +41,15 @@ impl Home {
         }
     }
 
+    /// `home` made absolute, or [`Home::from_env`] when it is `None`: what
+    /// every front end does with an optional home argument.
+    pub fn resolve(home: Option<&Path>) -> Result<Self> {
+        match home {
+            Some(h) => Ok(Home::new(absolute(h))),
+            None => Self::from_env(),
+        }
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod blocking;
+pub mod cancel;
 pub mod container;
 pub mod deadline;
 pub mod devenv;
@@ -36,11 +37,13 @@ pub mod process;
 mod properties;
 pub mod qmp;
 pub mod regular_file;
+pub mod session;
 pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
 
+pub use cancel::CancelToken;
 pub use container::{Container, Owner, RunOptions, Status};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::container::{is_valid_name, RunOptions, DEFAULT_CPUS, DEFAULT_MEMORY_MB};
 use crate::error::{Error, Result};
@@ -344,6 +345,97 @@ pub fn add_port_spec(opts: &mut RunOptions, spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds a port mapping given as two numbers, as the bindings receive them
+/// (JS numbers, Python ints): checked like a `-p` value, with the same
+/// messages.
+pub fn add_port(opts: &mut RunOptions, host: f64, guest: f64) -> Result<()> {
+    let spec = format!("{host}:{guest}");
+    let host = port_value(&spec, host)?;
+    let guest = port_value(&spec, guest)?;
+    opts.ports.push((host, guest));
+    Ok(())
+}
+
+/// Adds a port mapping from a binding's map entry: the key is the host
+/// side (`HOST`, or `IP:HOST` to choose the listen address), the value the
+/// guest port.
+pub fn add_port_entry(opts: &mut RunOptions, host: &str, guest: f64) -> Result<()> {
+    match host.trim().parse::<f64>() {
+        Ok(h) => add_port(opts, h, guest),
+        Err(_) => add_port_spec(opts, &format!("{host}:{guest}")),
+    }
+}
+
+fn port_value(spec: &str, v: f64) -> Result<u16> {
+    if v.fract() != 0.0 || !v.is_finite() {
+        return Err(Error::invalid(
+            "port mapping",
+            spec,
+            format!("{v} is not a port number"),
+        ));
+    }
+    if !(1.0..=65535.0).contains(&v) {
+        return Err(Error::invalid(
+            "port mapping",
+            spec,
+            format!("port {v} is out of range 1-65535"),
+        ));
+    }
+    Ok(v as u16)
+}
+
+/// A count or port given as a float (JS numbers; Python ints convert
+/// exactly): a whole number in `0..=max`, else an error naming `what`.
+pub fn whole_number(what: &'static str, v: f64, max: u64) -> Result<u64> {
+    if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v <= max as f64 {
+        Ok(v as u64)
+    } else {
+        Err(Error::invalid(
+            what,
+            v.to_string(),
+            format!("must be a whole number between 0 and {max}"),
+        ))
+    }
+}
+
+/// The longest duration a caller can ask for: ten years, so that "wait
+/// forever" values (`u64::MAX` ms, `1e300` s) cannot overflow a deadline.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A duration given in (fractional) seconds, as Python and the CLI give
+/// them; capped at [`MAX_DURATION`].
+pub fn seconds(what: &'static str, secs: f64) -> Result<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::invalid(
+            what,
+            secs.to_string(),
+            "must be a number of seconds >= 0",
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(secs)
+        .unwrap_or(MAX_DURATION)
+        .min(MAX_DURATION))
+}
+
+/// A duration given in (fractional) milliseconds, as Node gives them;
+/// capped at [`MAX_DURATION`].
+pub fn millis(what: &'static str, ms: f64) -> Result<Duration> {
+    if ms.is_nan() || ms < 0.0 {
+        return Err(Error::invalid(
+            what,
+            ms.to_string(),
+            "must be a number of milliseconds >= 0",
+        ));
+    }
+    seconds(what, ms / 1000.0)
+}
+
+/// A duration given in whole milliseconds, as C gives them; capped at
+/// [`MAX_DURATION`].
+pub fn millis_u64(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_DURATION)
+}
+
 /// Parses `HOST_PATH:GUEST_PATH` (the host path may itself contain ':';
 /// the last ':' followed by '/' separates them).
 pub fn parse_volume_spec(spec: &str) -> Result<(PathBuf, String)> {
@@ -564,6 +656,53 @@ mod tests {
         let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!ssh_key_too_open(&copy));
+    }
+
+    #[test]
+    fn numeric_ports_and_map_entries() {
+        let mut o = opts();
+        add_port(&mut o, 8080.0, 80.0).unwrap();
+        add_port_entry(&mut o, "8443", 443.0).unwrap();
+        add_port_entry(&mut o, "0.0.0.0:9000", 90.0).unwrap();
+        assert_eq!(o.ports, [(8080, 80), (8443, 443), (9000, 90)]);
+        assert_eq!(o.bind_address, Some("0.0.0.0".parse().unwrap()));
+        let e = add_port(&mut o, 70000.0, 80.0).unwrap_err().to_string();
+        assert!(e.contains("70000:80") && e.contains("out of range"), "{e}");
+        let e = add_port(&mut o, 8080.0, 80.5).unwrap_err().to_string();
+        assert!(e.contains("80.5") && e.contains("not a port number"), "{e}");
+        assert!(add_port(&mut o, 0.0, 80.0).is_err());
+        let e = add_port_entry(&mut o, "nope", 80.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+        assert_eq!(o.ports.len(), 3);
+    }
+
+    #[test]
+    fn numbers_and_durations() {
+        assert_eq!(whole_number("cpus", 4.0, 255).unwrap(), 4);
+        for bad in [-1.0, 1.5, f64::NAN, 256.0] {
+            let e = whole_number("cpus", bad, 255).unwrap_err().to_string();
+            assert!(e.contains("cpus"), "{e}");
+        }
+        assert_eq!(seconds("t", 1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(millis("t", 1500.0).unwrap(), Duration::from_millis(1500));
+        assert_eq!(seconds("t", 1e300).unwrap(), MAX_DURATION);
+        assert_eq!(seconds("t", f64::INFINITY).unwrap(), MAX_DURATION);
+        assert_eq!(millis_u64(u64::MAX), MAX_DURATION);
+        assert!(seconds("timeout", -1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("timeout"));
+        assert!(millis("t", f64::NAN).is_err());
+        assert_eq!(
+            parse_bind_address("[::1]").unwrap(),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_bind_address("nowhere")
+            .unwrap_err()
+            .to_string()
+            .contains("nowhere"));
     }
 
     #[test]

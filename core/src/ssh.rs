@@ -148,6 +148,9 @@ enum Io<'a> {
     Input(&'a [u8]),
     /// The caller's terminal (or whatever its stdio is).
     Inherit,
+    /// The streams of an interactive session (the caller's, or
+    /// descriptors it handed over).
+    Session(&'a crate::session::SessionIo),
 }
 
 /// How a command ended: its exit code, and its output when collected.
@@ -446,6 +449,21 @@ impl SshTarget {
                     stderr: Vec::new(),
                 })
             }
+            Io::Session(session) => {
+                let (stdin, stdout, stderr) = session.stdio().map_err(|e| self.io(e))?;
+                let status = command
+                    .stdin(stdin)
+                    .stdout(stdout)
+                    .stderr(stderr)
+                    .status()
+                    .await
+                    .map_err(|e| self.io(e))?;
+                Ok(Ended {
+                    code: status.code().unwrap_or(255),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                })
+            }
             Io::Collect => {
                 let out = command
                     .stdin(Stdio::null())
@@ -531,6 +549,7 @@ impl SshTarget {
         cmd: &[String],
         tty: bool,
         forward_agent: bool,
+        io: &crate::session::SessionIo,
     ) -> Result<i32, SshError> {
         let remote = if cmd.is_empty() {
             None
@@ -538,7 +557,7 @@ impl SshTarget {
             Some(self.remote_command(cmd).await?)
         };
         Ok(self
-            .run(remote.as_deref(), tty, Io::Inherit, forward_agent)
+            .run(remote.as_deref(), tty, Io::Session(io), forward_agent)
             .await?
             .code)
     }

@@ -109,10 +109,7 @@ impl TemplateDirs {
     /// `$VMCONTAINER_HOME`/`~/.core`, and `cwd` or else the process's
     /// current directory (none if it cannot be read).
     pub fn resolve(home: Option<&Path>, cwd: Option<&Path>) -> crate::Result<Self> {
-        let home = match home {
-            Some(h) => crate::Home::new(crate::home::absolute(h)),
-            None => crate::Home::from_env()?,
-        };
+        let home = crate::Home::resolve(home)?;
         let cwd = match cwd {
             Some(c) => Some(c.to_path_buf()),
             None => std::env::current_dir().ok(),

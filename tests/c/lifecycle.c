@@ -6,9 +6,11 @@
  *                                  devenv without an image, failed installs
  *                                  from $VMC_TEST_CDN_URL/{tampered,gone}
  *   lifecycle vm      GUEST HOME   unit, then the full lifecycle on the test
- *                                  guest, a foreground run, and the devenv:
- *                                  install from $VMC_TEST_CDN_URL, boot the
- *                                  guest as the dev VM (one VM at a time)
+ *                                  guest (with a cancelled exec), a foreground
+ *                                  run, and the devenv: install from
+ *                                  $VMC_TEST_CDN_URL, boot the guest as the dev
+ *                                  VM, shell and test on pipes (one VM at a
+ *                                  time)
  *   lifecycle cleanup GUEST HOME   force-remove every container in HOME
  *
  * GUEST is the output directory of tests/guest/build.sh; HOME a fresh,
@@ -295,6 +297,125 @@ static void test_options(void) {
     vmc_run_options_free(o);
 }
 
+/* The error kinds, cancellation, run from a template, the dev session
+ * options and detection, without a VM. */
+static void test_new_api(vmc_manager_t *m) {
+    /* The core's kinds, one per code, with the code's name. */
+    size_t kinds = vmc_error_kind_count();
+    CHECK(kinds >= 17, "%zu kinds", kinds);
+    for (size_t i = 0; i < kinds; i++) {
+        CHECK(strcmp(vmc_error_kind_at(i), vmc_error_code_name((int)i + 1)) == 0, "kind %zu", i);
+    }
+    CHECK(vmc_error_kind_at(kinds) == NULL, "");
+    CHECK(strcmp(vmc_error_code_name(VMC_ERROR_CANCELLED), "cancelled") == 0, "");
+
+    /* Live objects: a string counts until it is freed. */
+    int64_t live = vmc_live_objects();
+    char *id = NULL;
+    OK(vmc_generate_id(&id, &err));
+    CHECK(vmc_live_objects() == live + 1, "");
+    vmc_string_free(id);
+    CHECK(vmc_live_objects() == live, "");
+
+    /* A cancelled token ends the waiting calls of a bound handle at once;
+     * the plain handle and the non-waiting calls are not affected. */
+    vmc_cancel_t *tok = vmc_cancel_new();
+    CHECK(tok != NULL && !vmc_cancel_is_cancelled(tok), "");
+    vmc_manager_t *view = NULL;
+    OK(vmc_manager_with_cancel(m, tok, &view, &err));
+    FAILS(vmc_manager_stop(view, "nope", 0, NULL, &err), VMC_ERROR_NOT_FOUND, "nope");
+    vmc_cancel_cancel(tok);
+    vmc_cancel_cancel(tok);
+    CHECK(vmc_cancel_is_cancelled(tok), "");
+    FAILS(vmc_manager_stop(view, "nope", 0, NULL, &err), VMC_ERROR_CANCELLED, "cancelled");
+    FAILS(vmc_manager_wait_ready(view, "nope", 1000, NULL, &err), VMC_ERROR_CANCELLED, NULL);
+    FAILS(vmc_manager_stop(m, "nope", 0, NULL, &err), VMC_ERROR_NOT_FOUND, "nope");
+    vmc_container_list_t *list = NULL;
+    OK(vmc_manager_list(view, &list, &err));
+    vmc_container_list_free(list);
+    vmc_cancel_free(tok); /* the view keeps its own reference */
+    FAILS(vmc_manager_remove(view, "nope", true, NULL, &err), VMC_ERROR_CANCELLED, NULL);
+    vmc_manager_free(view);
+    FAILS(vmc_manager_with_cancel(m, NULL, &view, &err), VMC_ERROR_INVALID_ARGUMENT, "cancel");
+    vmc_cancel_cancel(NULL);
+    vmc_cancel_free(NULL);
+
+    /* Run from a template: lookup and variables fail before any build. */
+    vmc_container_t *c = NULL;
+    FAILS(vmc_manager_run_template(m, "core-dev", NULL, 0, NULL, &c, &err),
+          VMC_ERROR_TEMPLATE_VARIABLES, "SSH_KEY");
+    const char *bad_vars[] = {"NOEQUALS"};
+    FAILS(vmc_manager_run_template(m, "core-dev", bad_vars, 1, NULL, &c, &err),
+          VMC_ERROR_INVALID_INPUT, "NOEQUALS");
+    FAILS(vmc_manager_run_template(m, "nope", NULL, 0, NULL, &c, &err), VMC_ERROR_TEMPLATE,
+          "server-php");
+    CHECK(c == NULL, "");
+
+    /* Detection and .core/test.yaml. */
+    char *project = path_in(g_home, "detect");
+    mkdir(project, 0700);
+    char *gomod = path_in(project, "go.mod");
+    write_file(gomod, "module x\n");
+    char *line = NULL;
+    OK(vmc_detect_test_command(project, &line, &err));
+    CHECK(line != NULL && strcmp(line, "go test ./...") == 0, "test command %s", line);
+    vmc_string_free(line);
+    OK(vmc_detect_serve_command(project, &line, &err));
+    CHECK(strcmp(line, "python3 -m http.server 8000") == 0, "serve command %s", line);
+    vmc_string_free(line);
+    OK(vmc_load_test_config(project, &line, &err));
+    CHECK(line == NULL, "no test.yaml, yet %s", line);
+    char *core = path_in(project, ".core");
+    mkdir(core, 0700);
+    char *yaml = path_in(core, "test.yaml");
+    write_file(yaml, "version: 1\ncommand: make check\ncommands:\n  - name: unit\n    run: make unit\n");
+    OK(vmc_load_test_config(project, &line, &err));
+    CHECK(line != NULL && strstr(line, "\"make check\"") && strstr(line, "\"unit\""), "%s", line);
+    vmc_string_free(line);
+    OK(vmc_devenv_image_name(&line, &err));
+    CHECK(strncmp(line, "core-devops-", 12) == 0, "%s", line);
+    vmc_string_free(line);
+
+    /* Session options: what serve and test would run, with no VM. */
+    vmc_devenv_t *d = NULL;
+    OK(vmc_devenv_new(g_home, &d, &err));
+    vmc_devenv_session_options_t *so = vmc_devenv_session_options_new();
+    OK(vmc_devenv_session_options_set_project(so, project, &err));
+    OK(vmc_devenv_test_command(d, so, &line, &err));
+    CHECK(strcmp(line, "make check") == 0, "%s", line);
+    vmc_string_free(line);
+    OK(vmc_devenv_session_options_set_test_name(so, "unit", &err));
+    OK(vmc_devenv_test_command(d, so, &line, &err));
+    CHECK(strcmp(line, "make unit") == 0, "%s", line);
+    vmc_string_free(line);
+    const char *argv[] = {"node", "server.js"};
+    OK(vmc_devenv_session_options_set_command(so, argv, 2, &err));
+    OK(vmc_devenv_serve_command(d, so, &line, &err));
+    CHECK(strcmp(line, "node server.js") == 0, "%s", line);
+    vmc_string_free(line);
+    const char *auth[] = {"gh", "aws"};
+    FAILS(vmc_devenv_session_options_set_auth(so, auth, 2, &err), VMC_ERROR_INVALID_INPUT, "aws");
+    OK(vmc_devenv_session_options_set_auth(so, auth, 1, &err));
+    FAILS(vmc_devenv_session_options_set_stdio(so, -1, -5, -1, &err),
+          VMC_ERROR_INVALID_ARGUMENT, "stdout_fd");
+    int fds[2];
+    CHECK(pipe(fds) == 0, "");
+    OK(vmc_devenv_session_options_set_stdio(so, -1, fds[1], -1, &err));
+    close(fds[0]);
+    close(fds[1]);
+    int32_t code = -1;
+    FAILS(vmc_devenv_shell(d, so, &code, &err), VMC_ERROR_NOT_RUNNING, NULL);
+    FAILS(vmc_devenv_test(d, so, &code, &err), VMC_ERROR_NOT_RUNNING, NULL);
+    FAILS(vmc_devenv_shell(d, so, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "exit_code");
+    vmc_devenv_session_options_free(so);
+    vmc_devenv_session_options_free(NULL);
+    vmc_devenv_free(d);
+    free(yaml);
+    free(core);
+    free(gomod);
+    free(project);
+}
+
 /* Every call with a NULL or non-UTF-8 argument returns an error code. */
 static void test_bad_arguments(vmc_manager_t *m) {
     vmc_manager_t *m2 = NULL;
@@ -444,6 +565,32 @@ static double follow_until(vmc_log_follower_t *f, const char *needle) {
     }
 }
 
+/* Cancels a token after a delay, from its own thread. */
+struct canceller {
+    vmc_cancel_t *token;
+    unsigned delay_ms;
+};
+
+static void *cancel_later(void *arg) {
+    struct canceller *c = arg;
+    usleep(c->delay_ms * 1000u);
+    vmc_cancel_cancel(c->token);
+    return NULL;
+}
+
+/* Reads what is left in a pipe into a new string. */
+static char *read_all(int fd) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)n;
+        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
 static void test_lifecycle(vmc_manager_t *m) {
     char *kernel = path_in(g_guest, "vmtest-kernel");
     char *key = path_in(g_guest, "id_ed25519");
@@ -520,6 +667,22 @@ static void test_lifecycle(vmc_manager_t *m) {
     CHECK(strcmp(vmc_exec_result_stderr(r, &len), "err\n") == 0 && len == 4, "stderr \"%s\"",
           vmc_exec_result_stderr(r, NULL));
     vmc_exec_result_free(r);
+    /* A long command, cancelled from another thread: the call returns at
+     * once (the ssh client is killed), and the next exec works. */
+    vmc_cancel_t *tok = vmc_cancel_new();
+    vmc_manager_t *view = NULL;
+    OK(vmc_manager_with_cancel(m, tok, &view, &err));
+    struct canceller cl = {tok, 500};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cancel_later, &cl) == 0, "");
+    const char *sleep_cmd[] = {"sleep", "60"};
+    t0 = now_s();
+    FAILS(vmc_manager_exec(view, id, sleep_cmd, 2, &r, &err), VMC_ERROR_CANCELLED, "cancelled");
+    double t_cancel = now_s() - t0;
+    pthread_join(th, NULL);
+    CHECK(t_cancel < 10, "a cancelled exec took %.1fs", t_cancel);
+    vmc_manager_free(view);
+    vmc_cancel_free(tok);
     const char *echo[] = {"echo", "two  spaces", "$HOME"};
     OK(vmc_manager_exec(m, CONTAINER_NAME, echo, 3, &r, &err));
     CHECK(vmc_exec_result_exit_code(r) == 0, "");
@@ -832,6 +995,42 @@ static void test_devenv_vm(vmc_manager_t *m) {
           "/app: exit %d, \"%s\"", vmc_exec_result_exit_code(x), vmc_exec_result_stdout(x, NULL));
     vmc_exec_result_free(x);
 
+    /* Sessions on the caller's descriptors: a shell command and the
+     * project's tests, their output read from pipes. */
+    vmc_devenv_session_options_t *so = vmc_devenv_session_options_new();
+    const char *sh_cmd[] = {"sh", "-c", "cat /app/marker.txt; echo oops >&2; exit 4"};
+    OK(vmc_devenv_session_options_set_command(so, sh_cmd, 3, &err));
+    OK(vmc_devenv_session_options_set_forward_agent(so, false, &err));
+    int out_pipe[2], err_pipe[2];
+    CHECK(pipe(out_pipe) == 0 && pipe(err_pipe) == 0, "");
+    OK(vmc_devenv_session_options_set_stdio(so, -1, out_pipe[1], err_pipe[1], &err));
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    int32_t code = -1;
+    OK(vmc_devenv_shell(d, so, &code, &err));
+    vmc_devenv_session_options_free(so); /* closes the library's ends */
+    char *got = read_all(out_pipe[0]);
+    char *got_err = read_all(err_pipe[0]);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    CHECK(code == 4 && strcmp(got, "project shared at /app\n") == 0 && strstr(got_err, "oops"),
+          "shell: exit %d, stdout \"%s\", stderr \"%s\"", code, got, got_err);
+    free(got);
+    free(got_err);
+    so = vmc_devenv_session_options_new();
+    OK(vmc_devenv_session_options_set_project(so, project, &err));
+    const char *test_cmd[] = {"sh", "-c", "pwd; exit 3"};
+    OK(vmc_devenv_session_options_set_command(so, test_cmd, 3, &err));
+    CHECK(pipe(out_pipe) == 0, "");
+    OK(vmc_devenv_session_options_set_stdio(so, -1, out_pipe[1], -1, &err));
+    close(out_pipe[1]);
+    OK(vmc_devenv_test(d, so, &code, &err));
+    vmc_devenv_session_options_free(so);
+    got = read_all(out_pipe[0]);
+    close(out_pipe[0]);
+    CHECK(code == 3 && strcmp(got, "/app\n") == 0, "test: exit %d, \"%s\"", code, got);
+    free(got);
+
     OK(vmc_devenv_stop(d, &c, &err));
     CHECK(vmc_container_status(c) == VMC_STATUS_STOPPED, "");
     vmc_container_free(c);
@@ -879,6 +1078,7 @@ int main(int argc, char **argv) {
     test_unknown_and_damaged_records(m);
     test_devenv_unit();
     test_devenv_install_errors();
+    test_new_api(m);
 
     if (strcmp(argv[1], "vm") == 0) {
         test_lifecycle(m);

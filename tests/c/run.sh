@@ -52,7 +52,10 @@ fi
 command -v cargo >/dev/null || die "cargo not found"
 
 # --- library, pkg-config file, header ----------------------------------------
-pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
+# scripts/test.sh builds the library once for the C and Go suites and says
+# where in $VMC_LIB_PCDIR.
+pcdir=${VMC_LIB_PCDIR:-}
+[[ -n $pcdir ]] || pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
 export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 libdir=$(pkg-config --variable=libdir vmcontainer)
 out=$libdir/tests-c

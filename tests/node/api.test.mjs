@@ -41,6 +41,10 @@ const API = [
   'getHypervisor',
   'getTemplate',
   'listTemplates',
+  'hypervisorAvailable',
+  'hypervisorAccel',
+  'version',
+  'errorKinds',
 ]
 
 describe('loading', () => {
@@ -59,7 +63,7 @@ describe('loading', () => {
 
   test('the Manager is a class with the documented methods', () => {
     const m = new Manager({ home: home() })
-    for (const f of ['run', 'start', 'stop', 'list', 'get', 'inspect', 'remove', 'logs', 'follow', 'exec', 'waitReady']) {
+    for (const f of ['run', 'runTemplate', 'start', 'stop', 'list', 'get', 'inspect', 'remove', 'logs', 'follow', 'exec', 'waitReady']) {
       assert.equal(typeof m[f], 'function', f)
     }
     assert.equal(m.hypervisor, 'qemu')
@@ -82,6 +86,8 @@ describe('values', () => {
       ['def00002', 'stopped'],
       ['fff00003', 'killed'],
     ])
+    // list() crosses as JSON, get() as native objects: the same values.
+    for (const c of list) assert.deepEqual(c, await m.get(c.id))
     const web = list[0]
     assert.ok(web.startedAt instanceof Date)
     assert.equal(web.startedAt.toISOString(), '2025-01-02T03:04:05.000Z')
@@ -153,6 +159,13 @@ describe('values', () => {
     assert.equal(await vmc.detectImageFormat(join(h, 'nothing.txt')), 'unknown')
     assert.equal(vmc.detectHypervisor(), 'qemu')
     assert.equal(vmc.getHypervisor('QEMU'), 'qemu')
+    assert.equal(vmc.hypervisorAvailable(), true)
+    assert.equal(vmc.hypervisorAvailable('qemu'), true)
+    assert.equal(vmc.hypervisorAvailable('hyperkit'), false)
+    const accel = await vmc.hypervisorAccel('qemu')
+    assert.ok(['kvm', 'tcg', 'hvf'].includes(accel.accel), accel.accel)
+    assert.equal(typeof accel.reason, 'string')
+    assert.match(vmc.version(), /^\d+\.\d+\.\d+/)
   })
 
   test('templates', async () => {
@@ -246,6 +259,11 @@ describe('errors carry a stable code', () => {
     await check(m.run(img, { detach: true, volumes: { '/no/such/dir': '/mnt/x' } }), 'ERR_VMC_INVALID_INPUT', '/no/such/dir')
     await check(m.run(join(h, 'readme.txt'), { detach: true }), 'ERR_VMC_INVALID_INPUT')
     await check(m.stop('x', { timeout: -1 }), 'ERR_VMC_INVALID_INPUT', 'timeout')
+    // Runs are detached by default; the output callback is for the
+    // foreground only.
+    await check(m.run(img, { onOutput: () => {} }), 'ERR_VMC_INVALID_INPUT', 'detach: false')
+    await check(m.runTemplate('core-dev'), 'ERR_VMC_TEMPLATE_VARIABLES', 'SSH_KEY')
+    await check(m.runTemplate('nope', {}, { cwd: h }), 'ERR_VMC_TEMPLATE', 'nope')
     assert.deepEqual(await m.list(), [], 'nothing was recorded')
   })
 

@@ -152,7 +152,9 @@ describe('DevOps without a VM', () => {
     assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'the listener was removed')
     await rejectsWith(d.serve({ signal: AbortSignal.abort() }), 'ERR_VMC_NOT_RUNNING')
     await rejectsWith(d.shell(['true']), 'ERR_VMC_NOT_RUNNING')
-    await rejectsWith(d.shell([]), 'ERR_VMC_INVALID_INPUT', 'shell command')
+    await rejectsWith(d.shell([]), 'ERR_VMC_NOT_RUNNING')
+    await rejectsWith(d.shell(['true'], { console: true }), 'ERR_VMC_INVALID_INPUT', 'console')
+    await rejectsWith(d.claude({ auth: ['aws'] }), 'ERR_VMC_INVALID_INPUT', 'aws')
     assert.throws(() => d.serve({ signal: {} }), /AbortSignal/)
 
     // What test and serve would run, without a VM.

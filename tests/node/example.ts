@@ -32,7 +32,7 @@ export async function demo(image: string, key: string): Promise<void> {
     sshKey: key,
   })
   try {
-    await manager.waitReady(c.id, { timeout: 240 })
+    await manager.waitReady(c.id, { timeout: 240_000 })
     const out: ExecResult = await manager.exec(c.id, ['uname', '-a'])
     console.log(out.exitCode, out.stdout.trim(), out.stderr)
 
@@ -40,7 +40,7 @@ export async function demo(image: string, key: string): Promise<void> {
       const l: LogLine = line
       if (l.includes('VMTEST READY')) break
     }
-    const stopped = await manager.stop(c.id, { timeout: 10 })
+    const stopped = await manager.stop(c.id, { timeout: 10_000 })
     const status: ContainerStatus = stopped.status
     if (status === 'stopped' || status === 'error') console.log(`stopped at ${stopped.stoppedAt?.toISOString()}`)
     // @ts-expect-error: 'paused' is not a status
@@ -98,7 +98,7 @@ export async function devDemo(project: string): Promise<number> {
     console.log(`${update.current} -> ${update.latest}: ${updated?.path}`)
   }
 
-  const c: Container = await dev.boot({ memory: 4096, cpus: 2, project, timeout: 120 })
+  const c: Container = await dev.boot({ memory: 4096, cpus: 2, project, timeout: 120_000 })
   const s: devenv.DevStatus = await dev.status()
   console.log(c.id, s.running, s.imageVersion, s.containerId, s.memory, s.cpus, s.sshPort, s.uptime)
   if (await dev.isRunning()) {

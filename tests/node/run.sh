@@ -39,4 +39,4 @@ echo "node tests: type-checking example.ts" >&2
 npx tsc --noEmit --strict -p tsconfig.json
 
 echo "node tests: node --test" >&2
-node --test --test-concurrency=1 api.test.mjs devenv.test.mjs vm.test.mjs
+node --test --test-concurrency=1 api.test.mjs parity.test.mjs devenv.test.mjs vm.test.mjs

@@ -64,11 +64,11 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
   // job (fs.stat) still completes at once, and a timer keeps firing.
   t = performance.now()
   const ready = await timerGaps(async () => {
-    const waits = [1, 2, 3, 4].map(() => m.waitReady(c.id, { timeout: BOOT_TIMEOUT_S }))
+    const waits = [1, 2, 3, 4].map(() => m.waitReady(c.id, { timeout: BOOT_TIMEOUT_S * 1000 }))
     const fsStarted = performance.now()
     await stat(here)
     timings.fsStatDuringWaits = Math.round(performance.now() - fsStarted)
-    const r = await m.waitReady(c.id, { timeout: BOOT_TIMEOUT_S })
+    const r = await m.waitReady(c.id, { timeout: BOOT_TIMEOUT_S * 1000 })
     await Promise.all(waits)
     return r
   })
@@ -128,7 +128,7 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
 
   // stop: ACPI power-down, the event loop keeps running meanwhile.
   t = performance.now()
-  const stopped = await timerGaps(() => m.stop(c.id, { timeout: 60 }))
+  const stopped = await timerGaps(() => m.stop(c.id, { timeout: 60_000 }))
   timings.stop = Math.round(performance.now() - t)
   timings.stopMaxTimerGap = Math.round(stopped.maxGap)
   assert.equal(stopped.value.status, 'stopped')
@@ -158,6 +158,7 @@ test('foreground run streams output; a throwing callback is reported, not fatal'
     const t = performance.now()
     const run = m.run(image, {
       name: 'node-fg',
+      detach: false,
       memory: 256,
       onOutput: (chunk) => {
         calls++
@@ -179,7 +180,7 @@ test('foreground run streams output; a throwing callback is reported, not fatal'
     const [c] = await m.list()
     assert.equal(c.name, 'node-fg')
     assert.equal(c.status, 'running')
-    await m.stop(c.id, { timeout: 60 })
+    await m.stop(c.id, { timeout: 60_000 })
     const final = await run
     timings.foregroundTotal = Math.round(performance.now() - t)
     assert.equal(final.id, c.id)

@@ -47,7 +47,10 @@ def wait_for_ready_line(p: "subprocess.Popen[str]") -> None:
 
 
 def test_foreground_run_blocks_and_ctrl_c_interrupts_it(tmp_path: Path) -> None:
-    """Runs before the module's VM exists, so only one VM runs at a time."""
+    """Runs before the module's VM exists, so only one VM runs at a time.
+    Ctrl-C stops the VM before KeyboardInterrupt is raised: ACPI first, and
+    since this blank disk runs no ACPI handler, SIGTERM after the 10 s stop
+    timeout."""
     home = tmp_path / "fg"
     home.mkdir()
     disk = blank_disk(tmp_path)
@@ -73,11 +76,13 @@ def test_foreground_run_blocks_and_ctrl_c_interrupts_it(tmp_path: Path) -> None:
         assert p.poll() is None, "a foreground run returned while the VM runs"
         started = time.monotonic()
         p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=20)
+        _, err = p.communicate(timeout=60)
         took = time.monotonic() - started
         assert p.returncode == -signal.SIGINT, err
         assert err.strip().splitlines()[-1] == "KeyboardInterrupt", err
-        assert took < 5, f"took {took:.1f}s to interrupt"
+        assert took < 30, f"took {took:.1f}s to interrupt"
+        [c] = m.list()
+        assert c.status != "running", "an interrupted foreground run left its VM running"
     finally:
         if p.poll() is None:
             p.kill()

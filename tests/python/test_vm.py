@@ -267,3 +267,56 @@ def test_remove_deletes_record_and_log(vm: VM, module_home: Path) -> None:
     assert not (module_home / "logs" / f"{c.id}.log").exists()
     with pytest.raises(vmcontainer.NotFoundError):
         m.get(c.id)
+
+
+def test_foreground_run_streams_its_output_to_a_callback(module_home: Path, guest: Path) -> None:
+    """After the module's VM is gone: a second VM, in the foreground."""
+    m = vmcontainer.Manager(module_home)
+    chunks: List[bytes] = []
+    caller = threading.get_ident()
+    threads = set()
+
+    def on_output(chunk: bytes) -> None:
+        threads.add(threading.get_ident())
+        chunks.append(chunk)
+
+    result: List[object] = []
+
+    def run() -> None:
+        try:
+            result.append(
+                m.run(
+                    guest / "vmtest-kernel",
+                    name="py-fg",
+                    detach=False,
+                    memory=256,
+                    ssh_key=guest / "id_ed25519",
+                    on_output=on_output,
+                )
+            )
+        except BaseException as e:  # noqa: BLE001 - reported below
+            result.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while not any(c.name == "py-fg" and c.status == "running" for c in m.list()):
+            assert time.monotonic() < deadline, "the foreground container never appeared"
+            time.sleep(0.1)
+        m.wait_ready("py-fg", timeout=BOOT_TIMEOUT)
+        assert chunks and all(isinstance(c, bytes) for c in chunks)
+        m.stop("py-fg")
+        t.join(60)
+        assert not t.is_alive(), "the foreground run did not return after stop"
+        [c] = result
+        assert isinstance(c, vmcontainer.Container), c
+        assert c.status in ("stopped", "error") and c.name == "py-fg"
+        assert threads == {t.ident} and caller != t.ident
+        # What the callback got is what the log holds (both are the serial
+        # console, delivered from the log file).
+        assert m.logs("py-fg").startswith(b"".join(chunks)[:200].decode("utf-8", "replace"))
+    finally:
+        for c in m.list():
+            m.remove(c.id, force=True)
+        t.join(60)

@@ -6,6 +6,8 @@ Example::
 
     m = vmcontainer.Manager()
     c = m.run("guest.iso", ports={8080: 80}, ssh_key="id_ed25519")  # detached
+    # or in the foreground, streaming the serial console:
+    # m.run("guest.iso", detach=False, on_output=sys.stdout.buffer.write)
     m.wait_ready(c.id, timeout=240)
     print(m.exec(c.id, ["uname", "-a"]).stdout.decode())
     m.stop(c.id)
@@ -26,6 +28,7 @@ from ._errors import (
     LinuxKitError,
     NotFoundError,
     NotRunningError,
+    OperationCancelledError,
     StartFailedError,
     StateCorruptError,
     TemplateError,
@@ -70,6 +73,7 @@ __all__ = [
     "Manager",
     "NotFoundError",
     "NotRunningError",
+    "OperationCancelledError",
     "StartFailedError",
     "StateCorruptError",
     "Template",

@@ -131,6 +131,14 @@ class ChecksumError(DownloadError):
     kind: ClassVar[str] = "checksum"
 
 
+class OperationCancelledError(VmContainerError):
+    """The operation was cancelled before it finished (a Ctrl-C raises
+    ``KeyboardInterrupt`` instead; this comes from cancellations the core
+    itself reports)."""
+
+    kind: ClassVar[str] = "cancelled"
+
+
 ALL_ERRORS = (
     VmContainerError,
     NotFoundError,
@@ -149,6 +157,7 @@ ALL_ERRORS = (
     HostOSError,
     DownloadError,
     ChecksumError,
+    OperationCancelledError,
 )
 
 for _cls in ALL_ERRORS:

@@ -21,6 +21,7 @@ from ._native import (
     UpdateInfo,
     detect_serve_command,
     detect_test_command,
+    image_name,
     load_test_config,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "UpdateInfo",
     "detect_serve_command",
     "detect_test_command",
+    "image_name",
     "load_test_config",
 ]

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -97,6 +96,8 @@ pub struct ClaudeOptions {
     pub args: Vec<String>,
     /// How to boot the dev VM when it is not running.
     pub boot: BootOptions,
+    /// The session's streams (default: this process's).
+    pub io: crate::session::SessionIo,
 }
 
 /// What a claude session will receive. Its `Debug` shows names only, never
@@ -273,10 +274,9 @@ impl DevOps {
         }
         argv.extend(opts.args.iter().cloned());
         let command = format!("exec {}", quote_remote(&argv));
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         let remote = session_command(Some(&env_path), &dir, &command);
         self.manager()
-            .exec_interactive_agent(&c.id, &remote, tty, fwd.agent)
+            .exec_interactive_agent(&c.id, &remote, opts.io.is_terminal(), fwd.agent, &opts.io)
             .await
     }
 }

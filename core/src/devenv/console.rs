@@ -1,13 +1,14 @@
 //! Attaching the caller's terminal to a VM's serial console socket.
 
 use std::io::{IsTerminal, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
+use crate::session::SessionIo;
 
 /// Ctrl-]: ends the session, as in telnet and `virsh console`.
 pub const DETACH_BYTE: u8 = 0x1d;
@@ -46,17 +47,26 @@ impl Drop for RawMode {
     }
 }
 
-/// Copies stdin to the console and the console to stdout until the console
-/// closes (the VM stopped), stdin ends, or the user types Ctrl-].
-pub async fn attach(socket: &Path) -> Result<()> {
+/// Copies stdin to the console and the console to stdout (this process's,
+/// or those in `io`) until the console closes (the VM stopped), stdin ends,
+/// or the user types Ctrl-].
+pub async fn attach(socket: &Path, io: &SessionIo) -> Result<()> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| Error::io("connect to console", socket, e))?;
+    let dup_err = |e| Error::io("duplicate a session descriptor", socket, e);
+    let input = io.input().map_err(dup_err)?;
+    let output = io.output().map_err(dup_err)?;
     let stdin = std::io::stdin();
-    let _raw = stdin
-        .is_terminal()
-        .then(|| RawMode::enable(stdin.as_raw_fd()))
-        .flatten();
+    let in_fd = match &input {
+        Some(f) => f.as_fd().as_raw_fd(),
+        None => stdin.as_raw_fd(),
+    };
+    let in_term = match &input {
+        Some(f) => f.is_terminal(),
+        None => stdin.is_terminal(),
+    };
+    let _raw = in_term.then(|| RawMode::enable(in_fd)).flatten();
     if _raw.is_some() {
         eprint!("[attached to the serial console; Ctrl-] detaches]\r\n");
     }
@@ -66,7 +76,10 @@ pub async fn attach(socket: &Path) -> Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
-        let mut input = std::io::stdin().lock();
+        let mut input: Box<dyn Read> = match input {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::stdin().lock()),
+        };
         loop {
             match input.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -91,7 +104,10 @@ pub async fn attach(socket: &Path) -> Result<()> {
     };
     let from_console = async {
         let mut buf = [0u8; 4096];
-        let mut out = std::io::stdout();
+        let mut out: Box<dyn Write + Send> = match output {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::stdout()),
+        };
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,

@@ -5,7 +5,6 @@
 //! (`hostfwd_add`) rather than at boot, so booting never claims a port a
 //! project may not need, and any port can be served later.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::detect::detect_serve_command;
@@ -31,6 +30,8 @@ pub struct ServeOptions {
     pub guest_port: u16,
     /// Command instead of the detected one (each element one argument).
     pub command: Vec<String>,
+    /// The server's streams (default: this process's).
+    pub io: crate::session::SessionIo,
 }
 
 impl Default for ServeOptions {
@@ -41,6 +42,7 @@ impl Default for ServeOptions {
             port: DEFAULT_SERVE_PORT,
             guest_port: DEFAULT_SERVE_PORT,
             command: Vec::new(),
+            io: Default::default(),
         }
     }
 }
@@ -115,7 +117,7 @@ impl DevOps {
                 format!("QEMU could not forward it: {}", answer.trim()),
             ));
         }
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let tty = opts.io.is_terminal();
         let pid_file = format!("/tmp/.vmcontainer-serve-{}.pid", opts.port);
         let line = if tty {
             command
@@ -128,7 +130,7 @@ impl DevOps {
         let argv = session_command(None, &dir, &line);
         let run = self
             .manager()
-            .exec_interactive_agent(&c.id, &argv, tty, false);
+            .exec_interactive_agent(&c.id, &argv, tty, false, &opts.io);
         let result = tokio::select! {
             r = run => r,
             _ = stop => Ok(130),

@@ -1,10 +1,9 @@
 //! `dev shell`: SSH into the dev VM (with the caller's SSH agent
 //! forwarded), or attach to its serial console.
 
-use std::io::IsTerminal;
-
 use super::devops::DevOps;
 use crate::error::{Error, Result};
+use crate::session::SessionIo;
 
 /// How to open the shell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +15,8 @@ pub struct ShellOptions {
     pub command: Vec<String>,
     /// Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set.
     pub no_agent: bool,
+    /// The session's streams (default: this process's).
+    pub io: SessionIo,
 }
 
 /// Whether an SSH agent is there to forward.
@@ -25,7 +26,8 @@ pub(crate) fn agent_available() -> bool {
 
 impl DevOps {
     /// Opens a shell (or runs `opts.command`) in the dev VM attached to the
-    /// caller's terminal; returns the remote exit code (0 for the console).
+    /// caller's terminal (or `opts.io`); returns the remote exit code (0
+    /// for the console).
     pub async fn shell(&self, opts: ShellOptions) -> Result<i32> {
         let c = self.running().await?;
         if opts.console {
@@ -34,16 +36,16 @@ impl DevOps {
                 .inspect(&c.id)?
                 .console_socket
                 .ok_or_else(|| Error::invalid("container", &c.id, "it has no console socket"))?;
-            super::console::attach(&socket).await?;
+            super::console::attach(&socket, &opts.io).await?;
             return Ok(0);
         }
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         self.manager()
             .exec_interactive_agent(
                 &c.id,
                 &opts.command,
-                tty,
+                opts.io.is_terminal(),
                 !opts.no_agent && agent_available(),
+                &opts.io,
             )
             .await
     }

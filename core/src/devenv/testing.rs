@@ -3,7 +3,6 @@
 //! detected one. `env` from `.core/test.yaml` is set for it (staged through
 //! stdin, like every environment the dev VM receives).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::detect::detect_test_with;
@@ -23,6 +22,8 @@ pub struct TestOptions {
     pub name: Option<String>,
     /// An explicit command (each element one argument); wins over the rest.
     pub command: Vec<String>,
+    /// The session's streams (default: this process's).
+    pub io: crate::session::SessionIo,
 }
 
 impl DevOps {
@@ -70,10 +71,9 @@ impl DevOps {
             .await?;
             Some(path)
         };
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         let argv = session_command(staged.as_deref(), &dir, &command);
         self.manager()
-            .exec_interactive_agent(&c.id, &argv, tty, false)
+            .exec_interactive_agent(&c.id, &argv, opts.io.is_terminal(), false, &opts.io)
             .await
     }
 }

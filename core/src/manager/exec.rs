@@ -81,18 +81,20 @@ impl LinuxKitManager {
         Ok(target.exec_with_input(cmd, input).await?)
     }
 
-    /// [`Self::exec_interactive`] that can forward the caller's SSH agent;
-    /// an empty `cmd` opens a login shell.
+    /// [`Self::exec_interactive`] that can forward the caller's SSH agent,
+    /// with the session's streams in `io`; an empty `cmd` opens a login
+    /// shell.
     pub async fn exec_interactive_agent(
         &self,
         reference: &str,
         cmd: &[String],
         tty: bool,
         forward_agent: bool,
+        io: &crate::session::SessionIo,
     ) -> Result<i32> {
         let target = self.exec_target(reference).await?;
         Ok(target
-            .exec_interactive_agent(cmd, tty, forward_agent)
+            .exec_interactive_agent(cmd, tty, forward_agent, io)
             .await?)
     }
 }

@@ -7,10 +7,12 @@ mod launch;
 mod lifecycle;
 mod reconcile;
 mod resolve;
+mod template_run;
 
 use resolve::{resolve_in, Found};
 
 pub use exec::DEFAULT_READY_TIMEOUT;
+pub use template_run::{parse_vars, TemplateImage};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Go test of libvmcontainer, self-contained for a fresh Debian machine:
-# installs what is missing (Go from Debian's golang-go when the machine has
-# no Go), builds the library and its pkg-config file, checks that
-# include/vmcontainer.h is current, then runs `go vet` and `go test` on
-# tests/go: a cgo package that links libvmcontainer through the header and
-# runs the lifecycle on the test guest (one VM).
+# The Go module's suite, self-contained for a fresh Debian machine: installs
+# what is missing (Go from Debian's golang-go when the machine has none),
+# uses the libvmcontainer that scripts/test.sh built for the C suite too
+# ($VMC_LIB_PCDIR) or builds it, then runs gofmt, go vet and `go test -race`
+# on bindings-go (the lifecycle, cancellation and devenv tests boot the test
+# guest; at most two VMs at once), and builds examples/go-hello against the
+# module through its `replace` directive.
 #
-#   bash tests/go/run.sh
+#   bash bindings-go/run.sh
 #
 # Exits non-zero on any failure or missing tool; never skips.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
-log() { echo "tests/go: $*" >&2; }
-die() { echo "tests/go: error: $*" >&2; exit 1; }
+log() { echo "bindings-go: $*" >&2; }
+die() { echo "bindings-go: error: $*" >&2; exit 1; }
 started=$SECONDS
 
 # --- host tools --------------------------------------------------------------
@@ -32,6 +33,7 @@ need libc6-dev ldd
 need pkg-config pkg-config
 need git git
 need qemu-system-x86 qemu-system-x86_64
+need qemu-utils qemu-img
 need openssh-client ssh
 while read -r pkg; do # what tests/guest/build.sh needs
 	[[ -z $pkg || $pkg == \#* ]] && continue
@@ -47,42 +49,44 @@ fi
 command -v cargo >/dev/null || die "cargo not found"
 log "using $("$go" version)"
 
-# --- library, pkg-config file, header ----------------------------------------
-pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
+# --- library and pkg-config file ---------------------------------------------
+pcdir=${VMC_LIB_PCDIR:-}
+if [[ -z $pcdir ]]; then
+	pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
+fi
 export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 libdir=$(pkg-config --variable=libdir vmcontainer)
-# The test binary finds libvmcontainer.so through its run path.
+# Test binaries find libvmcontainer.so through their run path.
 export CGO_ENABLED=1 CGO_LDFLAGS="-Wl,-rpath,$libdir${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
-# Never fetch a toolchain or a module: the module has no dependencies.
+# Never fetch a toolchain or a module: neither module has dependencies.
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod GOPROXY=off
 
 guest=$(bash tests/guest/build.sh | tail -n1)
 [[ -f $guest/vmtest-kernel && -f $guest/id_ed25519 ]] || die "no test guest in $guest"
+export VMCONTAINER_TEST_GUEST=$guest
 
-# --- a private home; every VM in it goes away, whatever happens ----------------
-home=$(mktemp -d /tmp/vmc-go.XXXXXX)
-cleanup() {
-	# The test removes its containers itself (t.Cleanup); this catches a
-	# crash: hypervisors recorded under $home whose process still runs
-	# from $home.
-	local pid
-	if [[ -f $home/containers.json ]]; then
-		for pid in $(grep -o '"pid": *[0-9]*' "$home/containers.json" | grep -o '[0-9]*$'); do
-			if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$home/"; then
-				log "killing leftover VM process $pid"
-				kill -9 "$pid" 2>/dev/null || true
-			fi
-		done
-	fi
-	rm -rf "$home"
-}
-trap cleanup EXIT
-
+# --- the module -----------------------------------------------------------------
 cd "$here"
-unformatted=$(gofmt -l .)
+gofmt=${go%/go}/gofmt
+[[ -x $gofmt ]] || gofmt=gofmt
+unformatted=$("$gofmt" -l . ../examples/go-hello)
 [[ -z $unformatted ]] || die "not gofmt-formatted: $unformatted"
 "$go" vet ./...
 # -count=1: the library is loaded at run time, so a cached result could
-# hide a changed library.
-VMC_TEST_HOME=$home VMC_TEST_GUEST=$guest "$go" test -count=1 -v ./...
+# hide a changed library. -race: the callbacks and cancellation run on
+# several goroutines.
+t0=$SECONDS
+"$go" test -race -count=1 -timeout 20m -v ./... 2>&1 | sed -u 's/^/  /'
+log "go test passed in $((SECONDS - t0))s"
+
+# --- a program in its own module, built against this one with `replace` -------
+cd "$repo/examples/go-hello"
+"$go" vet ./...
+"$go" build -o "$libdir/go-hello" .
+set +e
+"$libdir/go-hello" >/dev/null 2>&1
+rc=$?
+set -e
+[[ $rc == 2 ]] || die "examples/go-hello without arguments exited $rc, expected its usage error (2)"
+log "examples/go-hello builds and links against libvmcontainer"
 log "PASS in $((SECONDS - started))s"

@@ -1,0 +1,3 @@
+module github.com/host-uk/vmcontainer/bindings-go
+
+go 1.19

@@ -1,3 +1,0 @@
-module vmcontainer-go-test
-
-go 1.21
