@@ -561,7 +561,10 @@ pub unsafe extern "C" fn vmc_container_port_bind_address(
     index: usize,
 ) -> *const c_char {
     field(c, ptr::null(), |c| {
-        c.s().port_binds.get(index).map_or(ptr::null(), |s| s.as_ptr())
+        c.s()
+            .port_binds
+            .get(index)
+            .map_or(ptr::null(), |s| s.as_ptr())
     })
 }
 
