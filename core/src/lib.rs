@@ -19,6 +19,7 @@
 
 pub mod blocking;
 pub mod container;
+pub mod copy;
 pub mod devenv;
 pub mod error;
 pub mod home;
@@ -30,13 +31,16 @@ pub mod logs;
 pub mod manager;
 pub mod options;
 pub mod process;
+pub mod qga;
 pub mod qmp;
 pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
+pub mod transport;
 
 pub use container::{Container, RunOptions, Status};
+pub use copy::{CopyEndpoint, CopyOptions};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;
@@ -44,5 +48,6 @@ pub use hypervisor::{detect_hypervisor, get_hypervisor, Hypervisor};
 pub use id::generate_id;
 pub use image::{detect_image_format, ImageFormat};
 pub use logs::LogFollower;
-pub use manager::{Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
+pub use manager::{ExecOptions, Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 pub use ssh::ExecOutput;
+pub use transport::Transport;

@@ -233,6 +233,10 @@ impl LinuxKitManager {
         for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
             let _ = std::fs::remove_file(runtime_dir.join(stale));
         }
+        // What the last boot learned about its guest's transports.
+        crate::manager::transport::forget_boot(&runtime_dir);
+        crate::qga::create_channel(&runtime_dir)
+            .map_err(|e| Error::io("create guest agent channel", &runtime_dir, e))?;
         // Host keys are pinned per boot: a guest that keeps them on its disk
         // presents the same ones again, one that makes them at boot (most
         // LinuxKit images) presents new ones, learned on first contact.

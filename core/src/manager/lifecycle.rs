@@ -5,15 +5,22 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use nix::sys::signal::Signal;
 
+use super::transport::Reached;
 use super::{identity, LinuxKitManager};
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::hypervisor::qmp_socket;
 use crate::process::Identity;
 use crate::qmp::Qmp;
+use crate::transport::Transport;
 
 /// Grace period between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How long an ACPI power-down may take before the guest agent is asked to
+/// shut the guest down (a guest with no ACPI handler ignores the button).
+const ACPI_GRACE: Duration = Duration::from_secs(3);
+/// Deadline of the agent's part in `stop`.
+const AGENT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 
 async fn wait_gone(ident: &Identity<'_>, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -45,7 +52,13 @@ impl LinuxKitManager {
                 powered_down = q.execute("system_powerdown", None).await.is_ok();
             }
         }
-        let graceful = powered_down && wait_gone(&ident, timeout).await;
+        // A guest that ignores the power button (no ACPI handler) gets
+        // `guest-shutdown` from its agent, when it has one.
+        let deadline = Instant::now() + timeout;
+        let mut graceful = powered_down && wait_gone(&ident, timeout.min(ACPI_GRACE)).await;
+        if !graceful && (self.agent_shutdown(&c).await || powered_down) {
+            graceful = wait_gone(&ident, deadline.saturating_duration_since(Instant::now())).await;
+        }
         if !graceful {
             ident.signal(Signal::SIGTERM);
             if !wait_gone(&ident, TERM_GRACE).await {
@@ -88,35 +101,44 @@ impl LinuxKitManager {
         Ok(removed)
     }
 
-    /// Waits until the guest's SSH server answers, then pins its host key.
-    /// Fails early if the VM stops while waiting.
+    /// Waits until the guest answers on its agent or its SSH server (and
+    /// pins SSH host keys when SSH answered). Fails early if the VM stops
+    /// while waiting.
     pub async fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
-        let c = self.get(reference)?;
-        if c.status != Status::Running {
-            return Err(Error::NotRunning(c.id));
+        self.wait_ready_via(reference, timeout, Transport::Auto)
+            .await
+            .map(|(c, _)| c)
+    }
+
+    /// [`Self::wait_ready`] for one transport (`Auto`: whichever answers
+    /// first); returns the container and the transport that answered.
+    pub async fn wait_ready_via(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<(Container, Transport)> {
+        let c = self.running(reference)?;
+        let reached = match self.await_transport(&c, transport, timeout, false).await? {
+            Reached::Agent(_) => Transport::Agent,
+            Reached::Ssh(_) => Transport::Ssh,
+        };
+        Ok((c, reached))
+    }
+
+    /// Asks the guest agent to power the guest off, when the agent answers.
+    /// Returns whether the request was delivered.
+    async fn agent_shutdown(&self, c: &Container) -> bool {
+        let Some(agent) = self.agent_present(c).await else {
+            return false;
+        };
+        let deadline = Instant::now() + AGENT_SHUTDOWN_TIMEOUT;
+        match agent.connect(deadline).await {
+            Ok(mut s) => s
+                .shutdown("powerdown", AGENT_SHUTDOWN_TIMEOUT)
+                .await
+                .is_ok(),
+            Err(_) => false,
         }
-        let ident = identity(&c);
-        let deadline = Instant::now() + timeout;
-        loop {
-            if !ident.is_current() {
-                return Err(Error::NotRunning(c.id));
-            }
-            let step =
-                (deadline.saturating_duration_since(Instant::now())).min(Duration::from_secs(2));
-            if crate::ssh::wait_for_banner(c.ssh_port, Instant::now() + step).await {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    what: format!("SSH on 127.0.0.1:{} of container {}", c.ssh_port, c.id),
-                    secs: timeout.as_secs_f64(),
-                });
-            }
-        }
-        let target = self.ssh_target(&c);
-        if !target.host_keys_known() {
-            target.learn_host_key().await?;
-        }
-        Ok(c)
     }
 }

@@ -1,11 +1,13 @@
 //! `LinuxKitManager`: the container lifecycle over the state file, the
 //! hypervisor and the guest's SSH server.
 
+mod copy;
 mod exec;
 mod launch;
 mod lifecycle;
+pub(crate) mod transport;
 
-pub use exec::DEFAULT_READY_TIMEOUT;
+pub use exec::{ExecOptions, DEFAULT_READY_TIMEOUT};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
 use crate::state::{StateFile, StateStore};
+use crate::transport::Transport;
 
 /// Default time `stop` gives the guest to power off before signalling.
 pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -32,6 +35,22 @@ pub struct LinuxKitManager {
     home: Home,
     state: StateStore,
     hypervisor: Arc<dyn Hypervisor>,
+    notices: Notices,
+}
+
+/// Where one-line notices about waits go (see
+/// [`LinuxKitManager::on_wait`]).
+#[derive(Clone, Default)]
+struct Notices(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Notices(set)"
+        } else {
+            "Notices(none)"
+        })
+    }
 }
 
 /// Everything known about a container, including where its files are.
@@ -48,6 +67,9 @@ pub struct Inspect {
     pub qmp_socket: Option<PathBuf>,
     /// Serial console socket.
     pub console_socket: Option<PathBuf>,
+    /// How the guest can be reached now (`agent`, `ssh`); empty when it is
+    /// not running or nothing answers yet.
+    pub transports: Vec<Transport>,
 }
 
 impl LinuxKitManager {
@@ -71,6 +93,22 @@ impl LinuxKitManager {
             home,
             state,
             hypervisor,
+            notices: Notices::default(),
+        }
+    }
+
+    /// Calls `notice` with a one-line message whenever a call has to wait
+    /// for the guest without having been asked to (for example `exec` on a
+    /// guest whose agent and SSH server have not answered yet): what it
+    /// waits for and for how long at most. The CLI prints them on stderr.
+    pub fn on_wait(mut self, notice: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notices = Notices(Some(Arc::new(notice)));
+        self
+    }
+
+    fn notice(&self, message: &str) {
+        if let Some(f) = &self.notices.0 {
+            f(message);
         }
     }
 
@@ -142,6 +180,11 @@ impl LinuxKitManager {
             instance_dir: self.home.instance_dir(&c.id),
             qmp_socket: c.runtime_dir.as_deref().map(hypervisor::qmp_socket),
             console_socket: c.runtime_dir.as_deref().map(hypervisor::console_socket),
+            transports: if c.status == Status::Running {
+                self.transports_now(&c)
+            } else {
+                Vec::new()
+            },
             container: c,
         })
     }
