@@ -29,8 +29,6 @@ pub struct Session {
     rx: pipe::Receiver,
     /// Bytes read from the agent and not consumed yet.
     buf: Vec<u8>,
-    /// Id of a `guest-sync-delimited` sent and not answered yet.
-    pending_sync: Option<u64>,
     /// A call failed mid-way, so replies may be out of step: the next call
     /// resynchronises first.
     poisoned: bool,
@@ -43,9 +41,7 @@ pub struct Session {
 
 impl Agent {
     /// Takes the agent for this caller: waits for the lock (until
-    /// `deadline`), opens the channel and starts the sync handshake. The
-    /// handshake's reply is read with the first call's, so a session costs
-    /// no extra round trip.
+    /// `deadline`), opens the channel and completes the sync handshake.
     pub async fn connect(&self, deadline: Instant) -> Result<Session, QgaError> {
         let path = self.input_path();
         let lock = lock_until(&self.lock_path(), &path, deadline).await?;
@@ -80,7 +76,6 @@ impl Agent {
             tx,
             rx,
             buf: Vec::with_capacity(64 * 1024),
-            pending_sync: None,
             poisoned: false,
             // Sync ids are JSON integers: keep them exact in any parser.
             nonce: u64::from_le_bytes(nonce) & 0x000f_ffff_ffff_0000,
@@ -88,7 +83,7 @@ impl Agent {
             opened: Instant::now(),
             started: Instant::now(),
         };
-        s.send_sync(deadline).await?;
+        s.resync("guest-sync-delimited", deadline).await?;
         Ok(s)
     }
 }
@@ -175,7 +170,8 @@ impl Session {
     }
 
     /// Sends `command` without waiting for a reply, for commands that send
-    /// none (`guest-shutdown`). The session is not reused afterwards.
+    /// none (`guest-shutdown`). The request stays queued for the agent even
+    /// when the session ends at once.
     pub async fn notify(
         &mut self,
         command: &str,
@@ -185,18 +181,13 @@ impl Session {
         self.started = Instant::now();
         let deadline = self.started + timeout;
         if self.poisoned {
-            self.send_sync(deadline).await?;
-        }
-        if let Some(id) = self.pending_sync {
-            self.await_sync(id, command, deadline).await?;
+            self.resync(command, deadline).await?;
         }
         let mut msg = json!({ "execute": command });
         if let Some(a) = args {
             msg["arguments"] = a;
         }
-        let r = self.send(&line(&msg), command, deadline).await;
-        self.poisoned = true;
-        r
+        self.send(&line(&msg), command, deadline).await
     }
 
     async fn call_inner(
@@ -206,8 +197,7 @@ impl Session {
         deadline: Instant,
     ) -> Result<Value, QgaError> {
         if self.poisoned {
-            self.send_sync(deadline).await?;
-            self.poisoned = false;
+            self.resync(command, deadline).await?;
         }
         self.seq += 1;
         let id = Value::String(format!("vmc-{:x}-{}", self.nonce, self.seq));
@@ -215,11 +205,7 @@ impl Session {
         if let Some(a) = args {
             msg["arguments"] = a;
         }
-        // Pipelined behind a pending sync: the agent answers in order.
         self.send(&line(&msg), command, deadline).await?;
-        if let Some(sync) = self.pending_sync {
-            self.await_sync(sync, command, deadline).await?;
-        }
         loop {
             let raw = self.read_line(command, deadline).await?;
             let Ok(reply) = serde_json::from_slice::<Value>(trim_delimiter(&raw)) else {
@@ -252,17 +238,26 @@ impl Session {
         }
     }
 
-    /// Writes the parser reset and a `guest-sync-delimited` with a new id;
-    /// the reply is awaited by the next call.
-    async fn send_sync(&mut self, deadline: Instant) -> Result<(), QgaError> {
+    /// Writes the parser reset and a `guest-sync-delimited` with a new id,
+    /// and skips everything the agent sends up to that sync's reply.
+    ///
+    /// Nothing may follow a request before its reply has arrived: qemu-ga
+    /// (7.2, glib channel on virtio-serial) fails to write a reply while
+    /// more input sits in its read buffer ("error writing to channel:
+    /// Illegal seek"), so a pipelined request silently loses the reply of
+    /// the one before it. The reset byte's own error reply may be lost that
+    /// way; nothing waits for it.
+    async fn resync(&mut self, command: &str, deadline: Instant) -> Result<(), QgaError> {
+        self.poisoned = true;
         self.seq += 1;
         let id = self.nonce + self.seq;
         let mut bytes = vec![DELIMITER];
         bytes.extend(line(
             &json!({ "execute": "guest-sync-delimited", "arguments": { "id": id } }),
         ));
-        self.send(&bytes, "guest-sync-delimited", deadline).await?;
-        self.pending_sync = Some(id);
+        self.send(&bytes, command, deadline).await?;
+        self.await_sync(id, command, deadline).await?;
+        self.poisoned = false;
         Ok(())
     }
 
@@ -292,7 +287,6 @@ impl Session {
                 .and_then(Value::as_u64)
                 == Some(id)
             {
-                self.pending_sync = None;
                 return Ok(());
             }
         }
@@ -368,7 +362,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Requests an absent or hung agent has not read yet must not run
         // later, when nobody waits for them.
-        if self.poisoned || self.pending_sync.is_some() {
+        if self.poisoned {
             drain(&self.path);
         }
     }
@@ -386,4 +380,194 @@ fn trim_delimiter(raw: &[u8]) -> &[u8] {
         .rposition(|b| *b == DELIMITER)
         .map_or(0, |p| p + 1);
     &raw[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    //! The wire logic against a stand-in agent on real FIFOs: a thread
+    //! that holds both ends open the way QEMU does and answers like
+    //! qemu-ga, including late and stale replies.
+
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::{mpsc, Arc, Mutex};
+
+    struct FakeAgent {
+        dir: tempfile::TempDir,
+        seen: Arc<Mutex<Vec<String>>>,
+        start: Option<mpsc::Sender<()>>,
+    }
+
+    /// A "QEMU" holding the FIFOs open; its agent answers once `answer`
+    /// is called (or at once with `answering = true`).
+    fn fake(answering: bool) -> FakeAgent {
+        let dir = tempfile::tempdir().unwrap();
+        crate::qga::create_channel(dir.path()).unwrap();
+        let open = |p: PathBuf| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p)
+                .unwrap()
+        };
+        let mut input = open(crate::qga::channel_in(dir.path()));
+        let mut output = open(crate::qga::channel_out(dir.path()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let (start, started) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if started.recv().is_err() {
+                return;
+            }
+            let mut line = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = input.read(&mut buf) {
+                for &b in &buf[..n] {
+                    if b == DELIMITER {
+                        line.clear();
+                        let _ = output.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\\uFFFD'\"}}\n");
+                    } else if b == b'\n' {
+                        let req: Value = serde_json::from_slice(&line).unwrap();
+                        line.clear();
+                        let cmd = req["execute"].as_str().unwrap().to_string();
+                        log.lock().unwrap().push(cmd.clone());
+                        let id = req.get("id").cloned().unwrap_or(Value::Null);
+                        let reply = match cmd.as_str() {
+                            "guest-sync-delimited" => {
+                                let mut r = vec![DELIMITER];
+                                r.extend(line_of(&json!({ "return": req["arguments"]["id"] })));
+                                r
+                            }
+                            "test-slow" => {
+                                std::thread::sleep(Duration::from_millis(1500));
+                                line_of(&json!({ "return": "slow", "id": id }))
+                            }
+                            "test-stale" => {
+                                let mut r =
+                                    line_of(&json!({ "return": "stale", "id": "someone-else" }));
+                                r.extend(line_of(&json!({ "return": "fresh", "id": id })));
+                                r
+                            }
+                            "test-disabled" => line_of(
+                                &json!({ "error": { "class": "CommandNotFound", "desc": "The command test-disabled has been disabled for this instance" }, "id": id }),
+                            ),
+                            _ => line_of(&json!({ "return": {}, "id": id })),
+                        };
+                        output.write_all(&reply).unwrap();
+                    } else {
+                        line.push(b);
+                    }
+                }
+            }
+        });
+        let mut f = FakeAgent {
+            dir,
+            seen,
+            start: Some(start),
+        };
+        if answering {
+            f.answer();
+        }
+        f
+    }
+
+    fn line_of(v: &Value) -> Vec<u8> {
+        line(v)
+    }
+
+    impl FakeAgent {
+        fn answer(&mut self) {
+            if let Some(s) = self.start.take() {
+                s.send(()).unwrap();
+            }
+        }
+        fn agent(&self) -> Agent {
+            Agent::new(self.dir.path())
+        }
+        fn seen(&self) -> Vec<String> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    fn soon(secs: u64) -> Instant {
+        Instant::now() + Duration::from_secs(secs)
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_call_does_not_poison_the_next() {
+        let f = fake(true);
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        // The agent is busy past the deadline: a timeout, not a hang.
+        let t = Instant::now();
+        let e = s
+            .call("test-slow", None, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, QgaError::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(e.to_string().contains("test-slow"), "{e}");
+        // The late reply to test-slow arrives first; the resync skips it.
+        let r = s
+            .call("test-stale", None, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(r, "fresh");
+        // Disabled commands are recognised, and leave the session usable.
+        let e = s
+            .call("test-disabled", None, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(e.is_unavailable_command(), "{e}");
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        drop(s);
+        // A later session (another caller) starts clean.
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        s.ping(Duration::from_secs(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn callers_take_turns() {
+        let f = fake(true);
+        let first = f.agent().connect(soon(5)).await.unwrap();
+        let e = f
+            .agent()
+            .connect(Instant::now() + Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, QgaError::Busy { .. }), "{e}");
+        drop(first);
+        f.agent()
+            .connect(soon(5))
+            .await
+            .unwrap()
+            .ping(Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn requests_to_an_absent_agent_never_run_later() {
+        let mut f = fake(false);
+        let e = f
+            .agent()
+            .connect(Instant::now() + Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(e.is_no_answer(), "{e}");
+        // The agent starts now: it must not see the request nobody waits for.
+        f.answer();
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        // Only the second caller's handshake and ping reached it.
+        assert_eq!(f.seen(), ["guest-sync-delimited", "guest-ping"]);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_vm_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::qga::create_channel(dir.path()).unwrap();
+        let e = Agent::new(dir.path()).connect(soon(1)).await.unwrap_err();
+        assert!(e.to_string().contains("not running"), "{e}");
+    }
 }
