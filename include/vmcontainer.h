@@ -1053,6 +1053,67 @@ vmc_error_code_t vmc_manager_exec(const vmc_manager_t *m,
                                   vmc_error_t **err);
 
 /**
+ * `vmc_manager_exec` with standard input and a transport: `input` holds
+ * `input_len` bytes for the command's stdin (NULL with 0 for none), and
+ * `transport` is a `vmc_transport_t` (`VMC_TRANSPORT_AUTO`: the QEMU guest
+ * agent when it answers, needing no SSH key, else SSH). A command killed
+ * by a signal reports 128 + the signal. Free `*out` with
+ * `vmc_exec_result_free`.
+ *
+ * # Safety
+ * As for `vmc_manager_exec`; `input` is NULL or points to `input_len`
+ * readable bytes.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_exec_with(const vmc_manager_t *m,
+                                       const char *reference,
+                                       const char *const *argv,
+                                       size_t argc,
+                                       const uint8_t *input,
+                                       size_t input_len,
+                                       int transport,
+                                       vmc_exec_result_t **out,
+                                       vmc_error_t **err);
+
+/**
+ * Copies host path `host_path` into the container at `guest_path`, like
+ * `docker cp` (files and directories; `DIR/.` copies a directory's
+ * contents; a destination ending in `/` must be an existing directory).
+ * `archive` also keeps owners (modes and times always are); `transport`
+ * is a `vmc_transport_t`. A missing source, a stopped container or a
+ * directory onto a file fail naming the path.
+ *
+ * # Safety
+ * `m` is a live manager; the strings are C strings; `err` is NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_copy_to(const vmc_manager_t *m,
+                                     const char *reference,
+                                     const char *host_path,
+                                     const char *guest_path,
+                                     bool archive,
+                                     int transport,
+                                     vmc_error_t **err);
+
+/**
+ * Copies `guest_path` from the container to host path `host_path`, like
+ * `vmc_manager_copy_to` the other way. With `archive`, owners are kept
+ * only when the calling process runs as root.
+ *
+ * # Safety
+ * As for `vmc_manager_copy_to`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_copy_from(const vmc_manager_t *m,
+                                       const char *reference,
+                                       const char *guest_path,
+                                       const char *host_path,
+                                       bool archive,
+                                       int transport,
+                                       vmc_error_t **err);
+
+/**
  * The command's exit status (255 when ssh itself failed, as with the
  * `ssh` command); -1 for NULL.
  *

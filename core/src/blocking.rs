@@ -7,11 +7,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::container::{Container, RunOptions};
+use crate::copy::CopyOptions;
 use crate::error::Result;
 use crate::home::Home;
 use crate::logs::LogFollower;
-use crate::manager::{Inspect, LinuxKitManager};
+use crate::manager::{ExecOptions, Inspect, LinuxKitManager};
 use crate::ssh::ExecOutput;
+use crate::transport::Transport;
 
 /// The process-wide runtime the blocking facade runs on.
 ///
@@ -118,8 +120,46 @@ impl Manager {
     pub fn exec(&self, reference: &str, cmd: &[String]) -> Result<ExecOutput> {
         runtime().block_on(self.inner.exec(reference, cmd))
     }
+    /// See [`LinuxKitManager::exec_with`].
+    pub fn exec_with(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> Result<ExecOutput> {
+        runtime().block_on(self.inner.exec_with(reference, cmd, opts))
+    }
     /// See [`LinuxKitManager::wait_ready`].
     pub fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
         runtime().block_on(self.inner.wait_ready(reference, timeout))
+    }
+    /// See [`LinuxKitManager::wait_ready_via`].
+    pub fn wait_ready_via(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<(Container, Transport)> {
+        runtime().block_on(self.inner.wait_ready_via(reference, timeout, transport))
+    }
+    /// See [`LinuxKitManager::copy_to`].
+    pub fn copy_to(
+        &self,
+        reference: &str,
+        host: &Path,
+        guest: &str,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        runtime().block_on(self.inner.copy_to(reference, host, guest, opts))
+    }
+    /// See [`LinuxKitManager::copy_from`].
+    pub fn copy_from(
+        &self,
+        reference: &str,
+        guest: &str,
+        host: &Path,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        runtime().block_on(self.inner.copy_from(reference, guest, host, opts))
     }
 }

@@ -136,9 +136,8 @@ pub fn names_directory(path: &str) -> bool {
 pub fn trimmed(path: &str) -> &str {
     let mut p = path;
     loop {
-        if p.len() > 1 && p.ends_with('/') {
-            p = &p[..p.len() - 1];
-        } else if p.ends_with("/.") {
+        // "a/" → "a", "a/." → "a/" (then "a"); "/" stays.
+        if (p.len() > 1 && p.ends_with('/')) || p.ends_with("/.") {
             p = &p[..p.len() - 1];
         } else {
             return p;

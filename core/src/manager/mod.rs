@@ -41,7 +41,10 @@ pub struct LinuxKitManager {
 /// Where one-line notices about waits go (see
 /// [`LinuxKitManager::on_wait`]).
 #[derive(Clone, Default)]
-struct Notices(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+struct Notices(Option<Arc<NoticeFn>>);
+
+/// A receiver of wait notices.
+type NoticeFn = dyn Fn(&str) + Send + Sync;
 
 impl std::fmt::Debug for Notices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
