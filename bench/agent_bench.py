@@ -15,6 +15,7 @@ Prints:
   - peak RSS of `vmcontainer cp` for a small and a large file (flat memory)
 
 Usage: bench/agent_bench.py [--rounds N] [--cli PATH] [--big-mib N]
+(needs GNU time, package `time`, for the peak RSS figures)
 (build first: cargo build --release -p vmcontainer-cli)
 """
 import argparse, base64, fcntl, json, os, select, shutil, statistics, subprocess, sys, tempfile, time

@@ -7,7 +7,8 @@
  * libvmcontainer.a. See bindings-c/README.md.
  *
  * Coverage: manager (run, run attached, start, stop, list, get, inspect,
- * remove, wait ready, logs, log following, exec), hypervisor detection and
+ * remove, wait ready, logs, log following, exec with stdin and a transport,
+ * copy to and from a container), hypervisor detection and
  * lookup, image-format detection, ID generation, templates (list, get,
  * apply, apply variables, extract variables), and the dev environment
  * (install with progress, check update, boot, stop, status). Not exposed:
@@ -265,6 +266,25 @@ typedef enum {
      */
     VMC_IMAGE_FORMAT_KERNEL_INITRD = 5,
 } vmc_image_format_t;
+
+/**
+ * How a call reaches the guest. Functions take it as an `int` holding one
+ * of these values (any other value is `VMC_ERROR_INVALID_ARGUMENT`).
+ */
+typedef enum {
+    /**
+     * The QEMU guest agent when it answers, else SSH.
+     */
+    VMC_TRANSPORT_AUTO = 0,
+    /**
+     * The guest agent only (no SSH key needed).
+     */
+    VMC_TRANSPORT_AGENT = 1,
+    /**
+     * SSH only.
+     */
+    VMC_TRANSPORT_SSH = 2,
+} vmc_transport_t;
 
 /**
  * Snapshots of several containers (`vmc_manager_list`). Release with
