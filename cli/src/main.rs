@@ -6,6 +6,7 @@ mod output;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -335,8 +336,11 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
 }
 
 /// `exec`: a terminal, or stdin typed at a terminal, needs SSH; otherwise
-/// the core picks the transport, and stdin from a pipe or file (with `-i`)
-/// is passed in full.
+/// the core picks the transport, and stdin from a pipe or file is passed in
+/// full: always with `-i`; without it when it is a file, or a pipe that
+/// already has data or is closed (`echo x | vmcontainer exec ID cat`, as
+/// over SSH before the agent), but never an idle pipe inherited from a
+/// parent, which might never end.
 async fn exec(
     tty: bool,
     interactive: bool,
@@ -355,15 +359,29 @@ async fn exec(
         m.exec_interactive(container, command, tty).await?
     } else {
         let mut input = None;
-        if interactive {
+        if interactive || piped_stdin_ready() {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf)?;
-            input = Some(buf);
+            // Empty (e.g. /dev/null) is no input: SSH then streams output.
+            input = (interactive || !buf.is_empty()).then_some(buf);
         }
         m.exec_attached(container, command, &ExecOptions { input, transport })
             .await?
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Whether stdin is not a terminal and can be read without waiting: a
+/// file, or a pipe with data or closed.
+fn piped_stdin_ready() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return false;
+    }
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {

@@ -238,6 +238,15 @@ fn agent_only_guest_waits_execs_copies_and_stops_without_a_key() {
         "{}",
         stdout(&out)
     );
+    // Without -i, stdin that is a file is passed too (as over SSH).
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), b"from a file\n").unwrap();
+    let out = home
+        .cmd(&["exec", &id, "cat"])
+        .stdin(std::fs::File::open(f.path()).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "from a file\n");
     // A signal and a missing program read as a shell reports them.
     assert_eq!(
         home.run(&["exec", &id, "sh", "-c", "kill -9 $$"])
@@ -285,6 +294,36 @@ fn agent_only_guest_waits_execs_copies_and_stops_without_a_key() {
         assert!(info.is_enabled("guest-exec"), "{info:?}");
     });
     assert_eq!(home.ok(&["exec", &id, "echo", "still-fine"]), "still-fine");
+
+    // The agent's policy: qemu-ga restarted with guest-exec blocked. Forced
+    // to the agent, exec and cp fail saying so, with what is allowed.
+    home.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "(sleep 1; kill $(pidof qemu-ga); sleep 1; qemu-ga -d -b guest-exec -m virtio-serial \
+         -p /dev/virtio-ports/org.qemu.guest_agent.0) </dev/null >/dev/null 2>&1 &",
+    ]);
+    std::thread::sleep(Duration::from_secs(5));
+    let out = home.run(&["exec", "--transport", "agent", &id, "true"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("guest-exec is disabled") && err.contains("guest-file-read"),
+        "{err}"
+    );
+    failed_with(
+        &home,
+        &[
+            "cp",
+            "--transport",
+            "agent",
+            "/etc/hostname",
+            &format!("{id}:/tmp/"),
+        ],
+        "disabled",
+    );
 
     // stop: the guest ignores ACPI, so the agent's guest-shutdown powers it
     // off, long before the 60 s timeout would end in SIGTERM.

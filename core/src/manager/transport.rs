@@ -186,27 +186,50 @@ impl LinuxKitManager {
         let rd = c.runtime_dir.clone();
         let silent_before = give_up_early && rd.as_deref().is_some_and(|d| d.join(SILENT).exists());
         let mut seen = Seen::default();
+        let seen_agent_open = std::sync::atomic::AtomicBool::new(false);
         let mut up_since: Option<Instant> = None;
         loop {
             let round = Instant::now();
             if !ident.is_current() {
                 return Err(Error::NotRunning(c.id.clone()));
             }
-            if want != Transport::Ssh {
-                if let Some(agent) = self.agent_of(c) {
-                    seen.agent_port_open = self.agent_port_open(c).await == Some(true);
-                    if seen.agent_port_open && self.ping(&agent).await {
-                        self.remember_agent(c, true);
-                        if let Some(d) = rd.as_deref() {
-                            mark(d, SILENT, false);
-                        }
-                        return Ok(Reached::Agent(agent));
-                    }
+            // The SSH look can take a second (a guest that is still
+            // booting stays silent); the agent is looked at meanwhile.
+            let agent = self.agent_of(c).filter(|_| want != Transport::Ssh);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let look_ssh = async {
+                if c.ssh_port == 0 {
+                    std::future::pending::<SshProbe>().await
+                } else {
+                    probe_ssh(c.ssh_port, left.min(Duration::from_secs(1))).await
                 }
-            }
+            };
+            let look_agent = async {
+                let Some(agent) = &agent else {
+                    return std::future::pending::<Agent>().await;
+                };
+                loop {
+                    let open = self.agent_port_open(c).await == Some(true);
+                    seen_agent_open.fetch_or(open, std::sync::atomic::Ordering::Relaxed);
+                    if open && self.ping(agent).await {
+                        return agent.clone();
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            };
+            let probe = tokio::select! {
+                a = look_agent => {
+                    self.remember_agent(c, true);
+                    if let Some(d) = rd.as_deref() {
+                        mark(d, SILENT, false);
+                    }
+                    return Ok(Reached::Agent(a));
+                }
+                p = look_ssh => p,
+                _ = tokio::time::sleep(left.min(Duration::from_secs(1))), if c.ssh_port == 0 => SshProbe::Silent,
+            };
+            seen.agent_port_open = seen_agent_open.load(std::sync::atomic::Ordering::Relaxed);
             if c.ssh_port != 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let probe = probe_ssh(c.ssh_port, left.min(Duration::from_secs(1))).await;
                 seen.ssh = Some(probe);
                 match probe {
                     SshProbe::Banner if want != Transport::Agent => {
