@@ -76,13 +76,28 @@ export declare class Manager {
    * ends when the container stops; `break` closes it.
    */
   follow(id: string): LogStream
-  /** Runs `cmd` (an argv) in the guest as root over SSH. */
-  exec(id: string, cmd: Array<string>): Promise<ExecResult>
   /**
-   * Waits until the guest's SSH server answers (default timeout 120 s);
-   * rejects early if the VM stops.
+   * Runs `cmd` (an argv) in the guest as root, with `options.input` on
+   * its stdin: over the QEMU guest agent when it answers, else SSH
+   * (`options.transport` forces one).
+   */
+  exec(id: string, cmd: Array<string>, options?: ExecOptions | undefined | null): Promise<ExecResult>
+  /**
+   * Waits until the guest answers on its agent or SSH server (default
+   * timeout 120 s; `options.transport` narrows it to one); rejects early
+   * if the VM stops.
    */
   waitReady(id: string, options?: WaitOptions | undefined | null): Promise<Container>
+  /**
+   * Copies host path `host` into the container at `guest`, like `docker
+   * cp` (directories too; `dir/.` copies a directory's contents).
+   */
+  copyTo(id: string, host: string, guest: string, options?: CopyOptions | undefined | null): Promise<undefined>
+  /**
+   * Copies `guest` from the container to host path `host`, like `docker
+   * cp`.
+   */
+  copyFrom(id: string, guest: string, host: string, options?: CopyOptions | undefined | null): Promise<undefined>
 }
 
 /** The template `name` with `vars` substituted. */
@@ -150,10 +165,23 @@ export interface ContainerDetails {
   qmpSocket?: string
   /** Serial console socket. */
   consoleSocket?: string
+  /**
+   * How the guest can be reached now (`agent`, `ssh`); empty when it is
+   * not running or nothing answers yet.
+   */
+  transports: Array<Transport>
 }
 
 /** Lifecycle status, as written in `containers.json`. */
 export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed'
+
+/** Options of `Manager.copyTo` and `Manager.copyFrom`. */
+export interface CopyOptions {
+  /** Keep owners (uid/gid) too; modes and times are always kept. */
+  archive?: boolean
+  /** How to reach the guest (default `auto`). */
+  transport?: Transport
+}
 
 /**
  * The best hypervisor on this host (Hyperkit on macOS when installed, else
@@ -169,6 +197,14 @@ export declare function detectImageFormat(path: string): Promise<ImageFormat>
 
 /** The `code` of every error the module rejects or throws with. */
 export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT_RUNNING' | 'ERR_VMC_RUNNING' | 'ERR_VMC_INVALID_INPUT' | 'ERR_VMC_HYPERVISOR_UNAVAILABLE' | 'ERR_VMC_START_FAILED' | 'ERR_VMC_TIMEOUT' | 'ERR_VMC_TEMPLATE_VARIABLES' | 'ERR_VMC_TEMPLATE' | 'ERR_VMC_LINUXKIT' | 'ERR_VMC_STATE_CORRUPT' | 'ERR_VMC_COMMUNICATION' | 'ERR_VMC_IO' | 'ERR_VMC_DOWNLOAD' | 'ERR_VMC_CHECKSUM'
+
+/** Options of `Manager.exec`. */
+export interface ExecOptions {
+  /** Bytes for the command's standard input (closed after them). */
+  input?: Buffer
+  /** How to reach the guest (default `auto`). */
+  transport?: Transport
+}
 
 /** Output of a command run in the guest. */
 export interface ExecResult {
@@ -309,10 +345,18 @@ export interface TemplateVariables {
   optional: Record<string, string>
 }
 
+/**
+ * How a call reaches the guest: `auto` (the QEMU guest agent when it
+ * answers, else SSH), `agent` or `ssh`.
+ */
+export type Transport = 'auto' | 'agent' | 'ssh'
+
 /** Options of `Manager.waitReady`. */
 export interface WaitOptions {
-  /** Seconds to wait for the guest's SSH server (default 120). */
+  /** Seconds to wait for the guest's agent or SSH server (default 120). */
   timeout?: number
+  /** Which answer to wait for (default `auto`: whichever comes first). */
+  transport?: Transport
 }
 
 export declare namespace devenv {
