@@ -37,6 +37,9 @@ const BOOTED_AFTER: Duration = Duration::from_secs(60);
 /// appear before the call gives up.
 const SETTLE: Duration = Duration::from_secs(10);
 
+/// Longest one look at the SSH port may stay open waiting for a banner.
+const SSH_LOOK: Duration = Duration::from_secs(10);
+
 const AGENT_OK: &str = "agent.ok";
 const SILENT: &str = "guest.silent";
 
@@ -187,23 +190,24 @@ impl LinuxKitManager {
         let silent_before = give_up_early && rd.as_deref().is_some_and(|d| d.join(SILENT).exists());
         let mut seen = Seen::default();
         let seen_agent_open = std::sync::atomic::AtomicBool::new(false);
+        let mut ssh_look: Option<std::pin::Pin<Box<dyn std::future::Future<Output = SshProbe> + Send>>> =
+            None;
         let mut up_since: Option<Instant> = None;
         loop {
             let round = Instant::now();
             if !ident.is_current() {
                 return Err(Error::NotRunning(c.id.clone()));
             }
-            // The SSH look can take a second (a guest that is still
-            // booting stays silent); the agent is looked at meanwhile.
-            let agent = self.agent_of(c).filter(|_| want != Transport::Ssh);
+            // One SSH look stays open across rounds until it has an answer
+            // (a banner, a refusal) or SSH_LOOK passes: abandoning slow
+            // connections every round would pile up half-open sessions in
+            // a guest still making its host keys (dropbear then refuses
+            // more). The agent is looked at meanwhile.
             let left = deadline.saturating_duration_since(Instant::now());
-            let look_ssh = async {
-                if c.ssh_port == 0 {
-                    std::future::pending::<SshProbe>().await
-                } else {
-                    probe_ssh(c.ssh_port, left.min(Duration::from_secs(1))).await
-                }
-            };
+            if ssh_look.is_none() && c.ssh_port != 0 {
+                ssh_look = Some(Box::pin(probe_ssh(c.ssh_port, left.min(SSH_LOOK))));
+            }
+            let agent = self.agent_of(c).filter(|_| want != Transport::Ssh);
             let look_agent = async {
                 let Some(agent) = &agent else {
                     return std::future::pending::<Agent>().await;
@@ -217,6 +221,12 @@ impl LinuxKitManager {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             };
+            let look_ssh = async {
+                match ssh_look.as_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending::<SshProbe>().await,
+                }
+            };
             let probe = tokio::select! {
                 a = look_agent => {
                     self.remember_agent(c, true);
@@ -225,11 +235,12 @@ impl LinuxKitManager {
                     }
                     return Ok(Reached::Agent(a));
                 }
-                p = look_ssh => p,
-                _ = tokio::time::sleep(left.min(Duration::from_secs(1))), if c.ssh_port == 0 => SshProbe::Silent,
+                p = look_ssh => Some(p),
+                _ = tokio::time::sleep(left.min(Duration::from_secs(1))) => None,
             };
             seen.agent_port_open = seen_agent_open.load(std::sync::atomic::Ordering::Relaxed);
-            if c.ssh_port != 0 {
+            if let Some(probe) = probe {
+                ssh_look = None;
                 seen.ssh = Some(probe);
                 match probe {
                     SshProbe::Banner if want != Transport::Agent => {
