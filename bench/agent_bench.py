@@ -139,8 +139,11 @@ def main():
             continue
         without.append(arg)
     boot = {"with": [], "without": []}
-    for _ in range(a.rounds):
-        for kind, cmd in (("with", cmdline), ("without", without)):
+    pairs = (("with", cmdline), ("without", without))
+    for r in range(2 * a.rounds):
+        # Alternate which goes first, so drift in the machine's load and
+        # caches falls on both.
+        for kind, cmd in (pairs if r % 2 == 0 else pairs[::-1]):
             os.truncate(log, 0)
             t0 = time.monotonic()
             subprocess.run(cmd, check=True)

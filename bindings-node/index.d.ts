@@ -145,6 +145,10 @@ export interface Container {
   bindAddress?: string
   /** Exit code of the hypervisor, when known. */
   exitCode?: number
+  /** Signal that ended the hypervisor, when one did. */
+  exitSignal?: number
+  /** How the VM ended, in words. */
+  exitReason?: string
   /** When the VM was seen to stop. */
   stoppedAt?: Date
 }
@@ -173,7 +177,7 @@ export interface ContainerDetails {
 }
 
 /** Lifecycle status, as written in `containers.json`. */
-export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed'
+export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'starting'
 
 /** Options of `Manager.copyTo` and `Manager.copyFrom`. */
 export interface CopyOptions {

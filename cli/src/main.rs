@@ -235,7 +235,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             let list: Vec<_> = manager()?
                 .list()?
                 .into_iter()
-                .filter(|c| all || c.status == vmcontainer::Status::Running)
+                .filter(|c| all || c.status.is_active())
                 .collect();
             if json {
                 output::json(&list)?;
@@ -436,18 +436,61 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // The VM belongs to this process: a signal that would end it stops the
+    // VM first, and the exit code says it was interrupted (128 + signal).
+    let signals = Interrupts::new()?;
+    let got = signals.got.clone();
     let mut stdout = std::io::stdout();
     let c = m
-        .run_attached(&image, opts, &mut |b: &[u8]| {
-            let _ = stdout.write_all(b);
-            let _ = stdout.flush();
-        })
+        .run_attached_until(
+            &image,
+            opts,
+            &mut |b: &[u8]| {
+                let _ = stdout.write_all(b);
+                let _ = stdout.flush();
+            },
+            signals.next(),
+        )
         .await?;
-    Ok(if c.status == vmcontainer::Status::Stopped {
+    let sig = got.load(std::sync::atomic::Ordering::SeqCst);
+    Ok(if sig != 0 {
+        ExitCode::from(128u8.saturating_add(sig as u8))
+    } else if c.status == vmcontainer::Status::Stopped {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment this is made.
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    got: std::sync::Arc<std::sync::atomic::AtomicI32>,
+}
+
+impl Interrupts {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Interrupts {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            got: Default::default(),
+        })
+    }
+
+    /// Resolves with the name of the first signal to arrive.
+    async fn next(mut self) -> String {
+        let (n, name) = tokio::select! {
+            _ = self.int.recv() => (2, "SIGINT"),
+            _ = self.term.recv() => (15, "SIGTERM"),
+            _ = self.hup.recv() => (1, "SIGHUP"),
+        };
+        self.got.store(n, std::sync::atomic::Ordering::SeqCst);
+        name.to_string()
+    }
 }
 
 async fn logs(follow: bool, container: &str) -> Result<ExitCode> {

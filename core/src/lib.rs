@@ -20,6 +20,7 @@
 pub mod blocking;
 pub mod container;
 pub mod copy;
+pub mod deadline;
 pub mod devenv;
 pub mod error;
 pub mod home;
@@ -39,7 +40,7 @@ pub mod state;
 pub mod templates;
 pub mod transport;
 
-pub use container::{Container, RunOptions, Status};
+pub use container::{Container, Owner, RunOptions, Status};
 pub use copy::{CopyEndpoint, CopyOptions};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};

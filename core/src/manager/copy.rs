@@ -149,7 +149,7 @@ impl LinuxKitManager {
         guest_path: &str,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let c = self.get(reference)?;
+        let c = self.get_async(reference).await?;
         let dst = guest_absolute(guest_path);
         let dst_at = format!("{}:{dst}", c.id);
         if c.status != Status::Running {
@@ -208,7 +208,7 @@ impl LinuxKitManager {
         host_path: &Path,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let c = self.get(reference)?;
+        let c = self.get_async(reference).await?;
         let src = guest_absolute(guest_path);
         let src_at = format!("{}:{src}", c.id);
         if c.status != Status::Running {
@@ -283,10 +283,7 @@ impl LinuxKitManager {
                 }
                 Err(e) => Err(e.into()),
             },
-            Reached::Ssh(t) => {
-                t.ensure_master().await;
-                Ok(Guest::Ssh(t))
-            }
+            Reached::Ssh(t) => Ok(Guest::Ssh(t)),
         }
     }
 

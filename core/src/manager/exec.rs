@@ -44,29 +44,26 @@ impl LinuxKitManager {
         }
     }
 
-    /// The record of a running container.
-    pub(super) fn running(&self, reference: &str) -> Result<Container> {
-        let c = self.get(reference)?;
+    /// The record of a running container (read off the async workers).
+    pub(super) async fn running(&self, reference: &str) -> Result<Container> {
+        let c = self.get_async(reference).await?;
         if c.status != Status::Running {
             return Err(Error::NotRunning(c.id));
         }
         Ok(c)
     }
 
-    /// SSH, ready (the guest answered and its host keys are pinned), with
-    /// the master connection started.
+    /// SSH, ready: the guest answered and its host keys are pinned (the
+    /// shared master connection is started by the first command).
     pub(super) async fn ssh_ready(&self, c: &Container) -> Result<SshTarget> {
         match self.reach(c, Transport::Ssh, DEFAULT_READY_TIMEOUT).await? {
-            Reached::Ssh(t) => {
-                t.ensure_master().await;
-                Ok(t)
-            }
+            Reached::Ssh(t) => Ok(t),
             Reached::Agent(_) => unreachable!("only SSH was asked for"),
         }
     }
 
     async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
-        let c = self.running(reference)?;
+        let c = self.running(reference).await?;
         self.ssh_ready(&c).await
     }
 
@@ -108,7 +105,7 @@ impl LinuxKitManager {
         if cmd.is_empty() {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
-        let c = self.running(reference)?;
+        let c = self.running(reference).await?;
         if let Some(out) = self.exec_via_agent(&c, cmd, opts).await? {
             return Ok(out);
         }
@@ -230,7 +227,7 @@ impl LinuxKitManager {
         if cmd.is_empty() {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
-        let c = self.running(reference)?;
+        let c = self.running(reference).await?;
         let out = match self.exec_via_agent(&c, cmd, opts).await? {
             Some(out) => out,
             None => {
@@ -256,7 +253,7 @@ impl LinuxKitManager {
         tty: bool,
         forward_agent: bool,
     ) -> Result<i32> {
-        let c = self.running(reference)?;
+        let c = self.running(reference).await?;
         let target = match self
             .reach(&c, Transport::Ssh, DEFAULT_READY_TIMEOUT)
             .await?
@@ -264,9 +261,6 @@ impl LinuxKitManager {
             Reached::Ssh(t) => t,
             Reached::Agent(_) => unreachable!("only SSH was asked for"),
         };
-        if !forward_agent {
-            target.ensure_master().await;
-        }
         Ok(target
             .exec_interactive_agent(cmd, tty, forward_agent)
             .await?)

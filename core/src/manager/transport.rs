@@ -8,12 +8,15 @@
 //! so later calls say so after one quick look instead of waiting again.
 
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::{identity, LinuxKitManager};
 use crate::container::Container;
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::hypervisor::qmp_socket;
 use crate::qga::{Agent, CHARDEV_ID, PORT_NAME};
@@ -67,6 +70,9 @@ pub(super) enum Reached {
     /// SSH answers and the host keys are pinned.
     Ssh(SshTarget),
 }
+
+/// One pending look at the SSH port.
+type SshLook = Pin<Box<dyn std::future::Future<Output = SshProbe> + Send>>;
 
 /// What a wait saw, for the message when nothing answered.
 #[derive(Debug, Default)]
@@ -176,7 +182,10 @@ impl LinuxKitManager {
     /// Waits until the wanted transport answers. `give_up_early` ends the
     /// wait with [`Error::Unreachable`] once the guest has booted without
     /// it (see [`BOOTED_AFTER`] and [`SETTLE`]); otherwise only `timeout`
-    /// ends it.
+    /// ends it (a timeout too large to represent waits forever).
+    /// Concurrent waiters, in any process, take turns at the SSH port (the
+    /// host-key lock), so one probes and learns the key while the others
+    /// watch the agent and then find the key learned.
     pub(super) async fn await_transport(
         &self,
         c: &Container,
@@ -185,42 +194,53 @@ impl LinuxKitManager {
         give_up_early: bool,
     ) -> Result<Reached> {
         let ident = identity(c);
-        let deadline = Instant::now() + timeout;
+        let deadline = Deadline::after(timeout);
+        let timed_out = || Error::Timeout {
+            what: format!("{} of container {}", wanted(want), c.id),
+            secs: timeout.as_secs_f64(),
+        };
         let rd = c.runtime_dir.clone();
+        let agent = self.agent_of(c).filter(|_| want != Transport::Ssh);
+        let seen_agent_open = AtomicBool::new(false);
+        let target = self.ssh_target(c);
+        let reached_agent = |a: Agent| {
+            self.remember_agent(c, true);
+            if let Some(d) = rd.as_deref() {
+                mark(d, SILENT, false);
+            }
+            Ok(Reached::Agent(a))
+        };
+        let _turn = if c.ssh_port != 0 {
+            tokio::select! {
+                t = target.lock_host_keys() => Some(t?),
+                a = self.watch_agent(c, agent.as_ref(), &seen_agent_open) => return reached_agent(a),
+                _ = deadline.sleep() => return Err(timed_out()),
+            }
+        } else {
+            None
+        };
         let silent_before = give_up_early && rd.as_deref().is_some_and(|d| d.join(SILENT).exists());
         let mut seen = Seen::default();
-        let seen_agent_open = std::sync::atomic::AtomicBool::new(false);
-        let mut ssh_look: Option<std::pin::Pin<Box<dyn std::future::Future<Output = SshProbe> + Send>>> =
-            None;
+        let mut ssh_look: Option<SshLook> = None;
         let mut up_since: Option<Instant> = None;
         loop {
             let round = Instant::now();
             if !ident.is_current() {
                 return Err(Error::NotRunning(c.id.clone()));
             }
+            if want != Transport::Agent && c.ssh_port != 0 && target.host_keys_known() {
+                return Ok(Reached::Ssh(target));
+            }
             // One SSH look stays open across rounds until it has an answer
             // (a banner, a refusal) or SSH_LOOK passes: abandoning slow
             // connections every round would pile up half-open sessions in
-            // a guest still making its host keys (dropbear then refuses
-            // more). The agent is looked at meanwhile.
-            let left = deadline.saturating_duration_since(Instant::now());
+            // a guest still making its host keys (Dropbear then refuses
+            // more). The agent is watched meanwhile.
+            let tick = deadline.step(Duration::from_secs(1));
             if ssh_look.is_none() && c.ssh_port != 0 {
-                ssh_look = Some(Box::pin(probe_ssh(c.ssh_port, left.min(SSH_LOOK))));
+                let limit = deadline.step(SSH_LOOK).remaining();
+                ssh_look = Some(Box::pin(probe_ssh(c.ssh_port, limit)));
             }
-            let agent = self.agent_of(c).filter(|_| want != Transport::Ssh);
-            let look_agent = async {
-                let Some(agent) = &agent else {
-                    return std::future::pending::<Agent>().await;
-                };
-                loop {
-                    let open = self.agent_port_open(c).await == Some(true);
-                    seen_agent_open.fetch_or(open, std::sync::atomic::Ordering::Relaxed);
-                    if open && self.ping(agent).await {
-                        return agent.clone();
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            };
             let look_ssh = async {
                 match ssh_look.as_mut() {
                     Some(f) => f.await,
@@ -228,30 +248,23 @@ impl LinuxKitManager {
                 }
             };
             let probe = tokio::select! {
-                a = look_agent => {
-                    self.remember_agent(c, true);
-                    if let Some(d) = rd.as_deref() {
-                        mark(d, SILENT, false);
-                    }
-                    return Ok(Reached::Agent(a));
-                }
+                a = self.watch_agent(c, agent.as_ref(), &seen_agent_open) => return reached_agent(a),
                 p = look_ssh => Some(p),
-                _ = tokio::time::sleep(left.min(Duration::from_secs(1))) => None,
+                _ = tick.sleep() => None,
             };
-            seen.agent_port_open = seen_agent_open.load(std::sync::atomic::Ordering::Relaxed);
+            seen.agent_port_open = seen_agent_open.load(Ordering::Relaxed);
             if let Some(probe) = probe {
                 ssh_look = None;
                 seen.ssh = Some(probe);
                 match probe {
                     SshProbe::Banner if want != Transport::Agent => {
-                        let t = self.ssh_target(c);
-                        if !t.host_keys_known() {
-                            t.learn_host_key().await?;
+                        if !target.host_keys_known() {
+                            target.learn_host_key().await?;
                         }
                         if let Some(d) = rd.as_deref() {
                             mark(d, SILENT, false);
                         }
-                        return Ok(Reached::Ssh(t));
+                        return Ok(Reached::Ssh(target));
                     }
                     SshProbe::Banner | SshProbe::Refused => {
                         up_since.get_or_insert(round);
@@ -276,16 +289,34 @@ impl LinuxKitManager {
                     ),
                 });
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    what: format!("{} of container {}", wanted(want), c.id),
-                    secs: timeout.as_secs_f64(),
-                });
+            if deadline.expired() {
+                return Err(timed_out());
             }
             // A round that found nothing quickly (a refused port, a closed
             // agent port) must not spin.
             let pause = Duration::from_millis(250).saturating_sub(round.elapsed());
-            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            deadline.step(pause).sleep().await;
+        }
+    }
+
+    /// Resolves once the agent answers (never without one), noting in
+    /// `seen_open` whether the guest opened its port meanwhile.
+    async fn watch_agent(
+        &self,
+        c: &Container,
+        agent: Option<&Agent>,
+        seen_open: &AtomicBool,
+    ) -> Agent {
+        let Some(agent) = agent else {
+            return std::future::pending().await;
+        };
+        loop {
+            let open = self.agent_port_open(c).await == Some(true);
+            seen_open.fetch_or(open, Ordering::Relaxed);
+            if open && self.ping(agent).await {
+                return agent.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 

@@ -158,7 +158,7 @@ impl Session {
         timeout: Duration,
     ) -> Result<Value, QgaError> {
         self.started = Instant::now();
-        let deadline = self.started + timeout;
+        let deadline = later(self.started, timeout);
         let r = self.call_inner(command, args, deadline).await;
         if matches!(
             r,
@@ -179,7 +179,7 @@ impl Session {
         timeout: Duration,
     ) -> Result<(), QgaError> {
         self.started = Instant::now();
-        let deadline = self.started + timeout;
+        let deadline = later(self.started, timeout);
         if self.poisoned {
             self.resync(command, deadline).await?;
         }
@@ -366,6 +366,13 @@ impl Drop for Session {
             drain(&self.path);
         }
     }
+}
+
+/// `start + timeout`, saturating (a caller may pass "forever").
+fn later(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 86_400))
 }
 
 fn line(msg: &Value) -> Vec<u8> {
