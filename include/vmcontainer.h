@@ -7,8 +7,9 @@
  * libvmcontainer.a. See bindings-c/README.md.
  *
  * Coverage: manager (run, run attached, run from a template, start, stop,
- * list, get, inspect, remove, wait ready, logs, log following, exec),
- * cancellation of blocking calls (vmc_cancel_t), hypervisor detection and
+ * list, get, inspect, remove, wait ready, logs, log following, exec with
+ * stdin and a transport, copy to and from a container), cancellation of
+ * blocking calls (vmc_cancel_t), hypervisor detection and
  * lookup, image-format detection, ID generation, templates (list, get,
  * apply, apply variables, extract variables), and the dev environment
  * (install and update with progress, check update, boot, stop, status,
@@ -294,6 +295,25 @@ typedef enum {
      */
     VMC_STATUS_UNKNOWN = 100,
 } vmc_status_t;
+
+/**
+ * How a call reaches the guest. Functions take it as an `int` holding one
+ * of these values (any other value is `VMC_ERROR_INVALID_ARGUMENT`).
+ */
+typedef enum {
+    /**
+     * The QEMU guest agent when it answers, else SSH.
+     */
+    VMC_TRANSPORT_AUTO = 0,
+    /**
+     * The guest agent only (no SSH key needed).
+     */
+    VMC_TRANSPORT_AGENT = 1,
+    /**
+     * SSH only.
+     */
+    VMC_TRANSPORT_SSH = 2,
+} vmc_transport_t;
 
 /**
  * A cancellation flag shared between the thread that waits and the one
@@ -1382,6 +1402,67 @@ vmc_error_code_t vmc_manager_exec(const vmc_manager_t *m,
                                   size_t argc,
                                   vmc_exec_result_t **out,
                                   vmc_error_t **err);
+
+/**
+ * `vmc_manager_exec` with standard input and a transport: `input` holds
+ * `input_len` bytes for the command's stdin (NULL with 0 for none), and
+ * `transport` is a `vmc_transport_t` (`VMC_TRANSPORT_AUTO`: the QEMU guest
+ * agent when it answers, needing no SSH key, else SSH). A command killed
+ * by a signal reports 128 + the signal. Free `*out` with
+ * `vmc_exec_result_free`.
+ *
+ * # Safety
+ * As for `vmc_manager_exec`; `input` is NULL or points to `input_len`
+ * readable bytes.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_exec_with(const vmc_manager_t *m,
+                                       const char *reference,
+                                       const char *const *argv,
+                                       size_t argc,
+                                       const uint8_t *input,
+                                       size_t input_len,
+                                       int transport,
+                                       vmc_exec_result_t **out,
+                                       vmc_error_t **err);
+
+/**
+ * Copies host path `host_path` into the container at `guest_path`, like
+ * `docker cp` (files and directories; `DIR/.` copies a directory's
+ * contents; a destination ending in `/` must be an existing directory).
+ * `archive` also keeps owners (modes and times always are); `transport`
+ * is a `vmc_transport_t`. A missing source, a stopped container or a
+ * directory onto a file fail naming the path.
+ *
+ * # Safety
+ * `m` is a live manager; the strings are C strings; `err` is NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_copy_to(const vmc_manager_t *m,
+                                     const char *reference,
+                                     const char *host_path,
+                                     const char *guest_path,
+                                     bool archive,
+                                     int transport,
+                                     vmc_error_t **err);
+
+/**
+ * Copies `guest_path` from the container to host path `host_path`, like
+ * `vmc_manager_copy_to` the other way. With `archive`, owners are kept
+ * only when the calling process runs as root.
+ *
+ * # Safety
+ * As for `vmc_manager_copy_to`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_copy_from(const vmc_manager_t *m,
+                                       const char *reference,
+                                       const char *guest_path,
+                                       const char *host_path,
+                                       bool archive,
+                                       int transport,
+                                       vmc_error_t **err);
 
 /**
  * The command's exit status (255 when ssh itself failed, as with the

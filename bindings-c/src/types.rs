@@ -187,3 +187,30 @@ mod tests {
         unsafe { vmc_string_free(std::ptr::null_mut()) };
     }
 }
+
+/// How a call reaches the guest. Functions take it as an `int` holding one
+/// of these values (any other value is `VMC_ERROR_INVALID_ARGUMENT`).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum vmc_transport_t {
+    /// The QEMU guest agent when it answers, else SSH.
+    VMC_TRANSPORT_AUTO = 0,
+    /// The guest agent only (no SSH key needed).
+    VMC_TRANSPORT_AGENT = 1,
+    /// SSH only.
+    VMC_TRANSPORT_SSH = 2,
+}
+
+/// The core transport for a `vmc_transport_t` value passed as an int.
+pub(crate) fn transport_arg(t: c_int) -> crate::ffi::FfiResult<vmcontainer::Transport> {
+    use vmcontainer::Transport;
+    match t {
+        0 => Ok(Transport::Auto),
+        1 => Ok(Transport::Agent),
+        2 => Ok(Transport::Ssh),
+        _ => Err(crate::error::Failure::argument(format!(
+            "transport {t} is not a vmc_transport_t (0 auto, 1 agent, 2 ssh)"
+        ))),
+    }
+}

@@ -16,9 +16,9 @@ use crate::error::sync;
 use crate::follow::LogStream;
 use crate::promise::{blocking, spawn};
 use crate::types::{
-    containers_json, Container, ContainerDetails, ExecResult, HypervisorName, ManagerOptions,
-    OutputCallback, RemoveOptions, RunOptions, RunTemplateOptions, StopOptions, TemplateOptions,
-    WaitOptions,
+    containers_json, copy_options, Container, ContainerDetails, CopyOptions, ExecOptions,
+    ExecResult, HypervisorName, ManagerOptions, OutputCallback, RemoveOptions, RunOptions,
+    RunTemplateOptions, StopOptions, TemplateOptions, WaitOptions,
 };
 
 /// Manages LinuxKit VMs as containers under one root directory. Safe to use
@@ -258,24 +258,38 @@ impl Manager {
         LogStream::new(self.inner.clone(), id)
     }
 
-    /// Runs `cmd` (an argv) in the guest as root over SSH.
+    /// Runs `cmd` (an argv) in the guest as root, with `options.input` on
+    /// its stdin: over the QEMU guest agent when it answers, else SSH
+    /// (`options.transport` forces one).
     #[napi]
     pub fn exec<'env>(
         &self,
         env: &'env Env,
         id: String,
         cmd: Vec<String>,
+        options: Option<ExecOptions>,
     ) -> napi::Result<PromiseRaw<'env, ExecResult>> {
+        let opts = vmcontainer::ExecOptions {
+            input: options
+                .as_ref()
+                .and_then(|o| o.input.as_ref())
+                .map(|b| b.to_vec()),
+            transport: options
+                .and_then(|o| o.transport)
+                .map(Into::into)
+                .unwrap_or_default(),
+        };
         let m = self.inner.clone();
         spawn(
             env,
-            async move { m.exec(&id, &cmd).await },
+            async move { m.exec_with(&id, &cmd, &opts).await },
             ExecResult::from,
         )
     }
 
-    /// Waits until the guest's SSH server answers (`options.timeout`
-    /// milliseconds, default 120000); rejects early if the VM stops.
+    /// Waits until the guest answers on its agent or SSH server
+    /// (`options.timeout` milliseconds, default 120000; `options.transport`
+    /// narrows it to one); rejects early if the VM stops.
     #[napi]
     pub fn wait_ready<'env>(
         &self,
@@ -283,6 +297,11 @@ impl Manager {
         id: String,
         options: Option<WaitOptions>,
     ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let transport = options
+            .as_ref()
+            .and_then(|o| o.transport)
+            .map(Into::into)
+            .unwrap_or_default();
         let timeout = millis(
             "timeout",
             options.and_then(|o| o.timeout),
@@ -291,8 +310,52 @@ impl Manager {
         let m = self.inner.clone();
         spawn(
             env,
-            async move { m.wait_ready(&id, timeout?).await },
+            async move {
+                m.wait_ready_via(&id, timeout?, transport)
+                    .await
+                    .map(|(c, _)| c)
+            },
             Container::from,
+        )
+    }
+
+    /// Copies host path `host` into the container at `guest`, like `docker
+    /// cp` (directories too; `dir/.` copies a directory's contents).
+    #[napi]
+    pub fn copy_to<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        host: String,
+        guest: String,
+        options: Option<CopyOptions>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let opts = copy_options(options);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.copy_to(&id, Path::new(&host), &guest, &opts).await },
+            |()| (),
+        )
+    }
+
+    /// Copies `guest` from the container to host path `host`, like `docker
+    /// cp`.
+    #[napi]
+    pub fn copy_from<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        guest: String,
+        host: String,
+        options: Option<CopyOptions>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let opts = copy_options(options);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.copy_from(&id, &guest, Path::new(&host), &opts).await },
+            |()| (),
         )
     }
 }

@@ -288,6 +288,9 @@ pub struct ContainerDetails {
     pub qmp_socket: Option<String>,
     /// Serial console socket.
     pub console_socket: Option<String>,
+    /// How the guest can be reached now (`agent`, `ssh`); empty when it is
+    /// not running or nothing answers yet.
+    pub transports: Vec<Transport>,
 }
 
 /// A path as a JS string (lossy for non-UTF-8).
@@ -304,6 +307,7 @@ impl From<vmcontainer::Inspect> for ContainerDetails {
             disk: i.container.disk.clone().map(path),
             qmp_socket: i.qmp_socket.map(path),
             console_socket: i.console_socket.map(path),
+            transports: i.transports.into_iter().map(Transport::from).collect(),
             container: i.container.into(),
         }
     }
@@ -442,8 +446,71 @@ pub struct RemoveOptions {
 /// Options of `Manager.waitReady`.
 #[napi(object, object_to_js = false)]
 pub struct WaitOptions {
-    /// Milliseconds to wait for the guest's SSH server (default 120000).
+    /// Milliseconds to wait for the guest's agent or SSH server (default
+    /// 120000).
     pub timeout: Option<f64>,
+    /// Which answer to wait for (default `auto`: whichever comes first).
+    pub transport: Option<Transport>,
+}
+
+/// How a call reaches the guest: `auto` (the QEMU guest agent when it
+/// answers, else SSH), `agent` or `ssh`.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The agent when it answers, else SSH.
+    Auto,
+    /// The QEMU Guest Agent only (no SSH key needed).
+    Agent,
+    /// SSH only.
+    Ssh,
+}
+
+impl From<Transport> for vmcontainer::Transport {
+    fn from(t: Transport) -> Self {
+        match t {
+            Transport::Auto => vmcontainer::Transport::Auto,
+            Transport::Agent => vmcontainer::Transport::Agent,
+            Transport::Ssh => vmcontainer::Transport::Ssh,
+        }
+    }
+}
+
+impl From<vmcontainer::Transport> for Transport {
+    fn from(t: vmcontainer::Transport) -> Self {
+        match t {
+            vmcontainer::Transport::Auto => Transport::Auto,
+            vmcontainer::Transport::Agent => Transport::Agent,
+            vmcontainer::Transport::Ssh => Transport::Ssh,
+        }
+    }
+}
+
+/// Options of `Manager.exec`.
+#[napi(object, object_to_js = false)]
+pub struct ExecOptions {
+    /// Bytes for the command's standard input (closed after them).
+    pub input: Option<Buffer>,
+    /// How to reach the guest (default `auto`).
+    pub transport: Option<Transport>,
+}
+
+/// Options of `Manager.copyTo` and `Manager.copyFrom`.
+#[napi(object, object_to_js = false)]
+pub struct CopyOptions {
+    /// Keep owners (uid/gid) too; modes and times are always kept.
+    pub archive: Option<bool>,
+    /// How to reach the guest (default `auto`).
+    pub transport: Option<Transport>,
+}
+
+/// The core's copy options for what JS passed (defaults when nothing).
+pub fn copy_options(o: Option<CopyOptions>) -> vmcontainer::CopyOptions {
+    o.map(|o| vmcontainer::CopyOptions {
+        archive: o.archive.unwrap_or(false),
+        transport: o.transport.map(Into::into).unwrap_or_default(),
+    })
+    .unwrap_or_default()
 }
 
 /// Where templates are looked up besides the built-ins.

@@ -11,7 +11,7 @@ use vmcontainer::CancelToken;
 
 use crate::blocking::{detached, interruptible, uninterruptible, until_interrupted};
 use crate::container::{Container, ExecResult};
-use crate::errors::to_py;
+use crate::errors::{invalid, to_py};
 use crate::logs::LogStream;
 use crate::options::{Pairs, PortKey, RunArgs};
 use crate::repr;
@@ -19,6 +19,13 @@ use crate::repr;
 /// `stop`'s default below is a literal (PyO3 signatures need one); keep it
 /// the core's.
 const _: () = assert!(vmcontainer::DEFAULT_STOP_TIMEOUT.as_secs() == 10);
+
+fn copy_options(archive: bool, transport: &str) -> PyResult<vmcontainer::CopyOptions> {
+    Ok(vmcontainer::CopyOptions {
+        archive,
+        transport: transport.parse().map_err(to_py)?,
+    })
+}
 
 fn duration(what: &'static str, secs: f64) -> PyResult<Duration> {
     vmcontainer::options::seconds(what, secs).map_err(to_py)
@@ -261,19 +268,75 @@ impl Manager {
     }
 
     /// Runs `cmd` (an argv list; nothing is interpreted by a local shell)
-    /// in the guest as root over SSH, and returns its exit code and output.
-    /// A non-zero exit code is not an exception; SSH failing is.
-    fn exec(&self, py: Python<'_>, id: &str, cmd: Vec<String>) -> PyResult<ExecResult> {
-        Ok(interruptible(py, self.core().exec(id, &cmd))?.into())
+    /// in the guest as root, with `input` bytes on its stdin, and returns
+    /// its exit code and output. `transport` is `"auto"` (the guest agent
+    /// when it answers, else SSH), `"agent"` or `"ssh"`. A non-zero exit
+    /// code is not an exception; the transport failing is.
+    #[pyo3(signature = (id, cmd, *, input = None, transport = "auto"))]
+    fn exec(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        cmd: Vec<String>,
+        input: Option<Vec<u8>>,
+        transport: &str,
+    ) -> PyResult<ExecResult> {
+        let opts = vmcontainer::ExecOptions {
+            input,
+            transport: transport.parse().map_err(to_py)?,
+        };
+        Ok(interruptible(py, self.core().exec_with(id, &cmd, &opts))?.into())
     }
 
-    /// Waits until the guest's SSH server answers (and pins its host key),
-    /// at most `timeout` seconds; raises `WaitTimeoutError` after that, or
-    /// `NotRunningError` if the VM stops meanwhile.
-    #[pyo3(signature = (id, timeout = 120.0))]
-    fn wait_ready(&self, py: Python<'_>, id: &str, timeout: f64) -> PyResult<Container> {
+    /// Waits until the guest answers on its agent or SSH server (pinning
+    /// SSH host keys), at most `timeout` seconds; `transport` narrows it to
+    /// one. Raises `WaitTimeoutError` after that, or `NotRunningError` if
+    /// the VM stops meanwhile.
+    #[pyo3(signature = (id, timeout = 120.0, *, transport = "auto"))]
+    fn wait_ready(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        timeout: f64,
+        transport: &str,
+    ) -> PyResult<Container> {
         let timeout = duration("timeout", timeout)?;
-        Ok(interruptible(py, self.core().wait_ready(id, timeout))?.into())
+        let transport = transport.parse().map_err(to_py)?;
+        let (c, _) = interruptible(py, self.core().wait_ready_via(id, timeout, transport))?;
+        Ok(c.into())
+    }
+
+    /// Copies host path `host` into container `id` at `guest`, like
+    /// `docker cp` (directories too; `"dir/."` copies a directory's
+    /// contents). `archive=True` also keeps owners.
+    #[pyo3(signature = (id, host, guest, *, archive = false, transport = "auto"))]
+    fn copy_to(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        host: PathBuf,
+        guest: &str,
+        archive: bool,
+        transport: &str,
+    ) -> PyResult<()> {
+        let opts = copy_options(archive, transport)?;
+        interruptible(py, self.core().copy_to(id, &host, guest, &opts))
+    }
+
+    /// Copies `guest` from container `id` to host path `host`, like
+    /// `docker cp`.
+    #[pyo3(signature = (id, guest, host, *, archive = false, transport = "auto"))]
+    fn copy_from(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        guest: &str,
+        host: PathBuf,
+        archive: bool,
+        transport: &str,
+    ) -> PyResult<()> {
+        let opts = copy_options(archive, transport)?;
+        interruptible(py, self.core().copy_from(id, guest, &host, &opts))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

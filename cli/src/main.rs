@@ -5,6 +5,7 @@ mod dev;
 mod output;
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use vmcontainer::options::{add_port_spec, parse_volume_spec};
 use vmcontainer::templates::{self, TemplateDirs};
-use vmcontainer::{LinuxKitManager, RunOptions};
+use vmcontainer::{CopyEndpoint, CopyOptions, ExecOptions, LinuxKitManager, RunOptions, Transport};
 
 #[derive(Parser)]
 #[command(
@@ -62,20 +63,39 @@ enum Command {
         /// Container ID, ID prefix or name.
         container: String,
     },
-    /// Run a command in a container over SSH.
+    /// Run a command in a container (over its guest agent when it answers,
+    /// else SSH).
     Exec {
-        /// Allocate a pseudo-terminal.
+        /// Allocate a pseudo-terminal (SSH).
         #[arg(short, long)]
         tty: bool,
-        /// Keep stdin open (accepted for Docker compatibility; stdin is
-        /// always forwarded).
+        /// Pass stdin to the command: from a terminal as you type (SSH),
+        /// from a pipe or file in full.
         #[arg(short, long)]
         interactive: bool,
+        /// How to reach the guest.
+        #[arg(long, default_value = "auto", value_parser = parse_transport)]
+        transport: Transport,
         /// Container ID, ID prefix or name.
         container: String,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Copy files or directories between the host and a container, like
+    /// `docker cp` (one side is CONTAINER:PATH).
+    Cp {
+        /// Keep owners (uid/gid) too; modes and times are always kept.
+        #[arg(short, long)]
+        archive: bool,
+        /// How to reach the guest.
+        #[arg(long, default_value = "auto", value_parser = parse_transport)]
+        transport: Transport,
+        /// Source: a host path or CONTAINER:PATH (end a directory with /.
+        /// to copy its contents).
+        src: String,
+        /// Destination: a host path or CONTAINER:PATH.
+        dst: String,
     },
     /// Remove containers (their log, disk overlay and runtime files).
     Rm {
@@ -92,11 +112,14 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Wait until a container's SSH server answers.
+    /// Wait until a container answers on its guest agent or SSH.
     Wait {
         /// Seconds to wait.
         #[arg(short, long, default_value_t = 120)]
         timeout: u64,
+        /// Which answer to wait for.
+        #[arg(long, default_value = "auto", value_parser = parse_transport)]
+        transport: Transport,
         /// Container ID, ID prefix or name.
         container: String,
     },
@@ -191,7 +214,13 @@ fn main() -> ExitCode {
 }
 
 fn manager() -> Result<LinuxKitManager> {
-    Ok(LinuxKitManager::from_env()?)
+    // Waits nobody asked for (exec on a guest that has not answered yet)
+    // are announced, never silent.
+    Ok(LinuxKitManager::from_env()?.on_wait(|m| eprintln!("vmcontainer: {m}")))
+}
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    s.parse().map_err(|e: vmcontainer::Error| e.to_string())
 }
 
 fn template_dirs() -> Result<TemplateDirs> {
@@ -241,14 +270,35 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Logs { follow, container } => logs(follow, &container).await,
         Command::Exec {
             tty,
-            interactive: _,
+            interactive,
+            transport,
             container,
             command,
+        } => exec(tty, interactive, transport, &container, &command).await,
+        Command::Cp {
+            archive,
+            transport,
+            src,
+            dst,
         } => {
-            let code = manager()?
-                .exec_interactive(&container, &command, tty)
-                .await?;
-            Ok(ExitCode::from(code.clamp(0, 255) as u8))
+            let opts = CopyOptions { archive, transport };
+            let m = manager()?;
+            let spin = output::spinner(format!("copying {src} to {dst}"));
+            let copied = match (CopyEndpoint::parse(&src)?, CopyEndpoint::parse(&dst)?) {
+                (CopyEndpoint::Host(h), CopyEndpoint::Guest { container, path }) => {
+                    m.copy_to(&container, &h, &path, &opts).await
+                }
+                (CopyEndpoint::Guest { container, path }, CopyEndpoint::Host(h)) => {
+                    m.copy_from(&container, &path, &h, &opts).await
+                }
+                _ => {
+                    spin.finish_and_clear();
+                    bail!("cp needs exactly one side written as CONTAINER:PATH (got {src:?} and {dst:?})")
+                }
+            };
+            spin.finish_and_clear();
+            copied?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Rm { force, containers } => {
             let m = manager()?;
@@ -266,18 +316,78 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             output::json(&all)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Wait { timeout, container } => {
-            let spin = output::spinner(format!("waiting for SSH on {container}"));
+        Command::Wait {
+            timeout,
+            transport,
+            container,
+        } => {
+            let what = match transport {
+                Transport::Auto => "the guest agent or SSH",
+                Transport::Agent => "the guest agent",
+                Transport::Ssh => "SSH",
+            };
+            let spin = output::spinner(format!(
+                "waiting up to {timeout}s for {what} of {container}"
+            ));
             let c = manager()?
-                .wait_ready(&container, Duration::from_secs(timeout))
+                .wait_ready_via(&container, Duration::from_secs(timeout), transport)
                 .await;
             spin.finish_and_clear();
-            println!("{}", c?.id);
+            println!("{}", c?.0.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Templates { action, json } => templates_cmd(action, json),
         Command::Dev { action } => dev::dispatch(action).await,
     }
+}
+
+/// `exec`: a terminal, or stdin typed at a terminal, needs SSH; otherwise
+/// the core picks the transport, and stdin from a pipe or file is passed in
+/// full: always with `-i`; without it when it is a file, or a pipe that
+/// already has data or is closed (`echo x | vmcontainer exec ID cat`, as
+/// over SSH before the agent), but never an idle pipe inherited from a
+/// parent, which might never end.
+async fn exec(
+    tty: bool,
+    interactive: bool,
+    transport: Transport,
+    container: &str,
+    command: &[String],
+) -> Result<ExitCode> {
+    use std::io::{IsTerminal, Read};
+    let m = manager()?;
+    let code = if tty || (interactive && std::io::stdin().is_terminal()) {
+        if transport == Transport::Agent {
+            bail!(
+                "an interactive session (-t, or -i at a terminal) needs SSH, not the guest agent"
+            );
+        }
+        m.exec_interactive(container, command, tty).await?
+    } else {
+        let mut input = None;
+        if interactive || piped_stdin_ready() {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            // Empty (e.g. /dev/null) is no input: SSH then streams output.
+            input = (interactive || !buf.is_empty()).then_some(buf);
+        }
+        m.exec_attached(container, command, &ExecOptions { input, transport })
+            .await?
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Whether stdin is not a terminal and can be read without waiting: a
+/// file, or a pipe with data or closed.
+fn piped_stdin_ready() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return false;
+    }
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode> {

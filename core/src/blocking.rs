@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use crate::cancel::{self, CancelToken};
 use crate::container::{Container, RunOptions};
+use crate::copy::CopyOptions;
 use crate::error::Result;
 use crate::home::Home;
 use crate::logs::LogFollower;
-use crate::manager::{Inspect, LinuxKitManager};
+use crate::manager::{ExecOptions, Inspect, LinuxKitManager};
 use crate::ssh::ExecOutput;
 use crate::templates::TemplateDirs;
+use crate::transport::Transport;
 
 /// The process-wide runtime the blocking facade runs on.
 ///
@@ -255,11 +257,61 @@ impl Manager {
             self.inner.exec(reference, cmd),
         )
     }
+    /// See [`LinuxKitManager::exec_with`].
+    pub fn exec_with(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> Result<ExecOutput> {
+        self.wait(
+            &format!("exec in {reference}"),
+            self.inner.exec_with(reference, cmd, opts),
+        )
+    }
     /// See [`LinuxKitManager::wait_ready`].
     pub fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
         self.wait(
             &format!("waiting for {reference} to be ready"),
             self.inner.wait_ready(reference, timeout),
+        )
+    }
+    /// See [`LinuxKitManager::wait_ready_via`].
+    pub fn wait_ready_via(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<(Container, Transport)> {
+        self.wait(
+            &format!("waiting for {reference} to be ready"),
+            self.inner.wait_ready_via(reference, timeout, transport),
+        )
+    }
+    /// See [`LinuxKitManager::copy_to`].
+    pub fn copy_to(
+        &self,
+        reference: &str,
+        host: &Path,
+        guest: &str,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        self.wait(
+            &format!("copy into {reference}"),
+            self.inner.copy_to(reference, host, guest, opts),
+        )
+    }
+    /// See [`LinuxKitManager::copy_from`].
+    pub fn copy_from(
+        &self,
+        reference: &str,
+        guest: &str,
+        host: &Path,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        self.wait(
+            &format!("copy from {reference}"),
+            self.inner.copy_from(reference, guest, host, opts),
         )
     }
 }

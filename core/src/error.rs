@@ -5,8 +5,10 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
+use crate::copy::CopyError;
 use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
+use crate::qga::QgaError;
 use crate::qmp::QmpError;
 use crate::sources::SourceError;
 use crate::ssh::SshError;
@@ -65,6 +67,15 @@ pub enum Error {
         /// The hypervisor's own error output.
         message: String,
     },
+    /// No transport reaches the guest (neither its agent nor SSH), or not
+    /// the one the caller asked for.
+    #[error("container {id} is unreachable: {reason}")]
+    Unreachable {
+        /// The container.
+        id: String,
+        /// What was tried and what each transport showed.
+        reason: String,
+    },
     /// A wait ran out of time.
     #[error("timed out after {secs:.1}s waiting for {what}")]
     Timeout {
@@ -98,6 +109,12 @@ pub enum Error {
     /// Running the SSH client failed.
     #[error(transparent)]
     Ssh(#[from] SshError),
+    /// Talking to the QEMU Guest Agent failed.
+    #[error(transparent)]
+    Agent(#[from] QgaError),
+    /// A copy between host and guest failed.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     /// A dev-environment operation failed.
     #[error(transparent)]
     Devenv(#[from] DevenvError),
@@ -270,8 +287,16 @@ impl Error {
             Error::Template(TemplateError::InvalidValue { .. }) => ErrorKind::InvalidInput,
             Error::Template(_) => ErrorKind::Template,
             Error::LinuxKit(_) => ErrorKind::LinuxKit,
-            Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
+            Error::Qmp(_) | Error::Ssh(_) | Error::Agent(_) | Error::Unreachable { .. } => {
+                ErrorKind::Communication
+            }
             Error::Devenv(e) => e.kind(),
+            Error::Copy(e) => match e {
+                CopyError::NotRunning { .. } => ErrorKind::NotRunning,
+                CopyError::Guest { .. } => ErrorKind::Communication,
+                CopyError::Host { .. } => ErrorKind::Io,
+                _ => ErrorKind::InvalidInput,
+            },
             Error::Source(e) => e.kind(),
             Error::Cancelled(_) => ErrorKind::Cancelled,
         }

@@ -20,6 +20,7 @@
 pub mod blocking;
 pub mod cancel;
 pub mod container;
+pub mod copy;
 pub mod deadline;
 pub mod devenv;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod options;
 pub mod process;
 #[cfg(test)]
 mod properties;
+pub mod qga;
 pub mod qmp;
 pub mod regular_file;
 pub mod session;
@@ -42,9 +44,11 @@ pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
+pub mod transport;
 
 pub use cancel::CancelToken;
 pub use container::{Container, Owner, RunOptions, Status};
+pub use copy::{CopyEndpoint, CopyOptions};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;
@@ -52,5 +56,6 @@ pub use hypervisor::{detect_hypervisor, get_hypervisor, Hypervisor};
 pub use id::generate_id;
 pub use image::{detect_image_format, ImageFormat};
 pub use logs::LogFollower;
-pub use manager::{Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
+pub use manager::{ExecOptions, Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 pub use ssh::ExecOutput;
+pub use transport::Transport;

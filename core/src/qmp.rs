@@ -162,6 +162,54 @@ impl Qmp {
     }
 }
 
+/// Runs one QMP `command` without an async runtime (for quick, blocking
+/// looks such as `inspect`), every step within `timeout`.
+pub fn query_blocking(path: &Path, command: &str, timeout: Duration) -> Result<Value, QmpError> {
+    use std::io::{BufRead, Write};
+    let io = |error| QmpError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut reader = std::io::BufReader::new(stream.try_clone().map_err(io)?);
+    let mut writer = stream;
+    let mut next = || -> Result<Value, QmpError> {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(io)? == 0 {
+            return Err(QmpError::Protocol {
+                path: path.to_path_buf(),
+                message: "connection closed by QEMU".into(),
+            });
+        }
+        serde_json::from_str(&line).map_err(|e| QmpError::Protocol {
+            path: path.to_path_buf(),
+            message: format!("bad JSON {line:?}: {e}"),
+        })
+    };
+    next()?; // greeting
+    let mut result = Value::Null;
+    for cmd in ["qmp_capabilities", command] {
+        writer
+            .write_all(format!("{}\n", json!({ "execute": cmd })).as_bytes())
+            .map_err(io)?;
+        result = loop {
+            let reply = next()?;
+            if let Some(r) = reply.get("return") {
+                break r.clone();
+            }
+            if let Some(e) = reply.get("error") {
+                return Err(QmpError::Protocol {
+                    path: path.to_path_buf(),
+                    message: format!("{cmd}: {e}"),
+                });
+            }
+        };
+    }
+    Ok(result)
+}
+
 /// Host ports of `hostfwd` rules forwarding to `guest_port`, parsed from
 /// `info usernet` output such as
 /// `TCP[HOST_FORWARD]  13   127.0.0.1 37867   10.0.2.15    22   0   0`.

@@ -503,6 +503,20 @@ impl SshTarget {
         }
     }
 
+    /// A non-interactive `ssh` process running `cmd` (a short argv) in the
+    /// guest, for a caller that streams through its stdin and stdout (a tar
+    /// archive). It takes a connection of its own: a long stream must not
+    /// hold the shared one (see [`route`]). Blocking (`std::process`), for
+    /// use off the async workers.
+    pub fn streaming_command(&self, cmd: &[String]) -> Result<std::process::Command, SshError> {
+        let mut args = self.base_args("yes", &self.known_hosts, false)?;
+        args.extend(["-o".into(), "ControlMaster=no".into(), "-T".into()]);
+        args.extend(["127.0.0.1".into(), "--".into(), quote_remote(cmd)]);
+        let mut c = std::process::Command::new("ssh");
+        c.args(args);
+        Ok(c)
+    }
+
     /// Runs `cmd` and collects its exit code and output.
     pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, SshError> {
         let remote = self.remote_command(cmd).await?;
@@ -604,6 +618,51 @@ pub async fn wait_for_banner(port: u16, deadline: Deadline) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// What one look at a guest's forwarded SSH port found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshProbe {
+    /// An SSH server sent its banner.
+    Banner,
+    /// The connection was closed or reset at once, or something other than
+    /// SSH answered: the guest's network is up and no SSH server listens.
+    /// (QEMU's user network accepts the host side first and passes the
+    /// guest's reset on as a close.)
+    Refused,
+    /// Nothing answered in time: the guest is still booting, or has no
+    /// network.
+    Silent,
+}
+
+/// Looks once at `127.0.0.1:port` for at most `timeout`.
+pub async fn probe_ssh(port: u16, timeout: Duration) -> SshProbe {
+    let look = async {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await else {
+            return SshProbe::Refused;
+        };
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf).await {
+            Ok(n) if buf[..n].starts_with(b"SSH-") => SshProbe::Banner,
+            _ => SshProbe::Refused,
+        }
+    };
+    tokio::time::timeout(timeout, look)
+        .await
+        .unwrap_or(SshProbe::Silent)
+}
+
+/// Whether an SSH banner arrives on `127.0.0.1:port` within `timeout`,
+/// without an async runtime.
+pub fn banner_blocking(port: u16, timeout: Duration) -> bool {
+    use std::io::Read;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"SSH-"))
 }
 
 async fn banner_once(port: u16) -> bool {

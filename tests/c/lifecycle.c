@@ -690,6 +690,32 @@ static void test_lifecycle(vmc_manager_t *m) {
           "arguments were re-split or expanded: \"%s\"", vmc_exec_result_stdout(r, NULL));
     vmc_exec_result_free(r);
 
+    /* Standard input and a chosen transport. */
+    const char *upper[] = {"tr", "a-z", "A-Z"};
+    OK(vmc_manager_exec_with(m, id, upper, 3, (const uint8_t *)"hello", 5, VMC_TRANSPORT_SSH,
+                             &r, &err));
+    CHECK(strcmp(vmc_exec_result_stdout(r, NULL), "HELLO") == 0, "stdin: \"%s\"",
+          vmc_exec_result_stdout(r, NULL));
+    vmc_exec_result_free(r);
+    FAILS(vmc_manager_exec_with(m, id, upper, 3, NULL, 0, 7, &r, &err),
+          VMC_ERROR_INVALID_ARGUMENT, "transport");
+
+    /* Copy a file in and back out. */
+    char *src = path_in(g_home, "copy-src.txt");
+    char *back = path_in(g_home, "copy-back.txt");
+    write_file(src, "copied both ways\n");
+    OK(vmc_manager_copy_to(m, id, src, "/tmp/c.txt", false, VMC_TRANSPORT_AUTO, &err));
+    OK(vmc_manager_copy_from(m, id, "/tmp/c.txt", back, false, VMC_TRANSPORT_AUTO, &err));
+    FILE *fb = fopen(back, "r");
+    char line[64] = {0};
+    CHECK(fb && fgets(line, sizeof line, fb) && strcmp(line, "copied both ways\n") == 0,
+          "copied back: \"%s\"", line);
+    if (fb) fclose(fb);
+    FAILS(vmc_manager_copy_from(m, id, "/no/such", back, false, VMC_TRANSPORT_AUTO, &err),
+          VMC_ERROR_INVALID_INPUT, "/no/such");
+    free(src);
+    free(back);
+
     /* Whole log. */
     char *log = NULL;
     OK(vmc_manager_logs(m, id, &log, &len, &err));

@@ -2,6 +2,8 @@
 # Build the small "vmtest" guest used by the integration tests (SPEC §10):
 # a Debian kernel + busybox/dropbear initramfs, packaged as a LinuxKit
 # kernel triplet, an isolinux ISO and a syslinux FAT disk (raw/qcow2/vmdk).
+# A variant, "vmtest-agent" (kernel triplet only), has the QEMU Guest Agent
+# (Debian's qemu-ga and its libraries) and no SSH server at all.
 #
 #   tests/guest/build.sh [OUTDIR]      (default: <repo>/.cache/guest)
 #
@@ -22,7 +24,12 @@ cmdline="console=ttyS0 panic=-1"
 modules=(virtio_pci virtio_net 9pnet_virtio 9p virtio_blk
 	ata_piix crct10dif_generic sd_mod button evdev)
 outputs=(vmtest-kernel vmtest-initrd.img vmtest-cmdline vmtest.iso
-	vmtest.raw vmtest.qcow2 vmtest.vmdk id_ed25519 id_ed25519.pub)
+	vmtest.raw vmtest.qcow2 vmtest.vmdk id_ed25519 id_ed25519.pub
+	vmtest-agent-kernel vmtest-agent-initrd.img vmtest-agent-cmdline)
+# The agent variant also needs virtio-serial (its port is /dev/vportNpM).
+agent_modules=(virtio_console)
+# qemu-ga and the libraries it links that a Debian host may not have.
+agent_debs=(qemu-guest-agent libglib2.0-0 libnuma1 liburing2 libudev1 libpcre2-8-0)
 
 log() { echo "guest: $*" >&2; }
 die() { echo "guest: error: $*" >&2; exit 1; }
@@ -85,7 +92,7 @@ if [[ -z $kpkg ]]; then # no apt lists: fall back to a cached kernel package
 	kpkg=$(basename "$kdeb" | cut -d_ -f1)
 fi
 deb_files=()
-for p in "$kpkg" dropbear-bin libtomcrypt1 libtommath1; do
+for p in "$kpkg" dropbear-bin libtomcrypt1 libtommath1 "${agent_debs[@]}"; do
 	if ! compgen -G "$debs/${p}_*.deb" >/dev/null; then
 		log "downloading $p"
 		(cd "$debs" && apt-get -q download "$p" >&2) || die "apt-get download $p failed"
@@ -145,29 +152,24 @@ while read -r a; do
 	[[ -e $root/$a || -L $root/$a ]] || ln -s /bin/busybox "$root/$a"
 done < <(/bin/busybox --list-full)
 
-# dropbear plus exactly the libraries ldd lists; all go to one directory the
+# A binary plus exactly the libraries ldd lists; all go to one directory the
 # loader searches by default, since there is no ld.so.cache.
-cp "$x/usr/sbin/dropbear" "$root/usr/sbin/dropbear"
-lddout=$(LD_LIBRARY_PATH=$x/usr/lib/x86_64-linux-gnu ldd "$x/usr/sbin/dropbear")
-if grep -q 'not found' <<<"$lddout"; then
-	die "dropbear libraries missing on host: $(grep 'not found' <<<"$lddout" | tr -s ' \t\n' ' ')" \
-		"(install: $(tr '\n' ' ' <"$here/host-packages.txt"))"
-fi
-while read -r lib; do
-	cp -L "$lib" "$root/lib/x86_64-linux-gnu/$(basename "$lib")"
-done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$lddout")
-loader=$(awk '$1 ~ /^\/.*ld-linux/ { print $1 }' <<<"$lddout")
-[[ -n $loader ]] || die "no dynamic loader in ldd output for dropbear"
-mkdir -p "$root/$(dirname "$loader")"
-cp -L "$loader" "$root/$loader"
-
-# Test key pair: kept across rebuilds so a regenerated guest accepts old keys.
-if [[ ! -f $out/id_ed25519 || ! -f $out/id_ed25519.pub ]]; then
-	rm -f "$out/id_ed25519" "$out/id_ed25519.pub"
-	ssh-keygen -q -t ed25519 -N '' -C vmtest -f "$out/id_ed25519"
-fi
-chmod 0600 "$out/id_ed25519"
-install -m 0600 "$out/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+install_bin() { # install_bin SRC DEST ROOT
+	local src=$1 dest=$2 r=$3 lddout lib loader
+	cp "$src" "$r/$dest"
+	lddout=$(LD_LIBRARY_PATH=$x/usr/lib/x86_64-linux-gnu:$x/lib/x86_64-linux-gnu ldd "$src")
+	if grep -q 'not found' <<<"$lddout"; then
+		die "$(basename "$src") libraries missing on host: $(grep 'not found' <<<"$lddout" | tr -s ' \t\n' ' ')" \
+			"(install: $(tr '\n' ' ' <"$here/host-packages.txt"))"
+	fi
+	while read -r lib; do
+		cp -L "$lib" "$r/lib/x86_64-linux-gnu/$(basename "$lib")"
+	done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$lddout")
+	loader=$(awk '$1 ~ /^\/.*ld-linux/ { print $1 }' <<<"$lddout")
+	[[ -n $loader ]] || die "no dynamic loader in ldd output for $src"
+	mkdir -p "$r/$(dirname "$loader")"
+	cp -L "$loader" "$r/$loader"
+}
 
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 # '*' rather than '!': dropbear refuses accounts it considers locked.
@@ -183,10 +185,49 @@ printf '#!/bin/sh\npoweroff -f\n' >"$root/etc/acpi/PWRF/00000080"
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
 install -m 0755 "$here/init" "$root/init"
 
+# The agent variant shares everything so far; it gets no dropbear and no key.
+aroot=$work/agent-root
+cp -a "$root" "$aroot"
+
+install_bin "$x/usr/sbin/dropbear" usr/sbin/dropbear "$root"
+# Test key pair: kept across rebuilds so a regenerated guest accepts old keys.
+if [[ ! -f $out/id_ed25519 || ! -f $out/id_ed25519.pub ]]; then
+	rm -f "$out/id_ed25519" "$out/id_ed25519.pub"
+	ssh-keygen -q -t ed25519 -N '' -C vmtest -f "$out/id_ed25519"
+fi
+chmod 0600 "$out/id_ed25519"
+install -m 0600 "$out/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
 	gzip -9 >"$work/vmtest-initrd.img"
 cp "$x/boot/vmlinuz-$kver" "$work/vmtest-kernel"
 echo "$cmdline" >"$work/vmtest-cmdline"
+
+# --- agent variant -------------------------------------------------------------
+# qemu-ga on the virtio-serial port (virtio_console), no SSH server. /init
+# starts it when /usr/sbin/qemu-ga exists. guest-shutdown runs
+# /sbin/shutdown, which busybox lacks: a wrapper powers off.
+rm -rf "$aroot/etc/dropbear" "$aroot/root/.ssh"
+aorder=()
+for m in "${agent_modules[@]}"; do
+	n=${m//-/_}
+	[[ -n ${modpath[$n]:-} ]] || die "kernel module $m not found in $kpkg"
+	for dep in $(strings "${modpath[$n]}" | sed -n 's/^depends=//p' | tr , ' '); do
+		[[ -n ${seen[${dep//-/_}]:-} ]] || die "module $m needs $dep, which the SSH guest does not load"
+	done
+	cp "${modpath[$n]}" "$aroot/lib/modules/$n.ko"
+	aorder+=("$n")
+done
+printf '%s\n' "${order[@]}" "${aorder[@]}" >"$aroot/lib/modules/load-order"
+install_bin "$x/usr/sbin/qemu-ga" usr/sbin/qemu-ga "$aroot"
+printf '#!/bin/sh\n# qemu-ga guest-shutdown runs "shutdown -P|-H|-r +0 MSG".\ncase "$1" in -r) exec reboot -f ;; -H) exec halt -f ;; *) exec poweroff -f ;; esac\n' \
+	>"$aroot/sbin/shutdown"
+chmod 0755 "$aroot/sbin/shutdown"
+echo vmtest-agent >"$aroot/etc/hostname"
+(cd "$aroot" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
+	gzip -9 >"$work/vmtest-agent-initrd.img"
+cp "$x/boot/vmlinuz-$kver" "$work/vmtest-agent-kernel"
+echo "$cmdline" >"$work/vmtest-agent-cmdline"
 
 # --- bootable images -------------------------------------------------------------
 # No menu, no wait: the bootloader must not delay an unattended boot.

@@ -3,7 +3,9 @@
 // fails.
 import assert from 'node:assert/strict'
 import { stat } from 'node:fs/promises'
-import { rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
@@ -89,6 +91,25 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
   timings.secondExec = Math.round(performance.now() - t)
   assert.equal(args.stdout, "a b|it's|$HOME|")
   assert.equal(args.exitCode, 0)
+  // stdin bytes and a chosen transport; inspect says which answer.
+  const upper = await m.exec(c.id, ['tr', 'a-z', 'A-Z'], { input: Buffer.from('hello'), transport: 'ssh' })
+  assert.equal(upper.stdout, 'HELLO')
+  assert.deepEqual((await m.inspect(c.id)).transports, ['ssh'])
+
+  // copyTo / copyFrom, a file and a directory, both ways.
+  const work = mkdtempSync(join(tmpdir(), 'vmcnode'))
+  const data = randomBytes(300_000)
+  writeFileSync(join(work, 'f.bin'), data)
+  mkdirSync(join(work, 'd'))
+  writeFileSync(join(work, 'd', 'x.txt'), 'x')
+  await m.copyTo(c.id, join(work, 'f.bin'), '/tmp/node.bin')
+  await m.copyTo(c.id, join(work, 'd'), '/tmp/noded', { archive: true, transport: 'auto' })
+  await m.copyFrom(c.id, '/tmp/node.bin', join(work, 'back.bin'))
+  await m.copyFrom(c.id, '/tmp/noded', join(work, 'dback'))
+  assert.ok(readFileSync(join(work, 'back.bin')).equals(data))
+  assert.equal(readFileSync(join(work, 'dback', 'x.txt'), 'utf8'), 'x')
+  await rejectsWith(m.copyFrom(c.id, '/no/such', work), 'ERR_VMC_INVALID_INPUT', '/no/such')
+  rmSync(work, { recursive: true, force: true })
 
   // follow: a line the guest writes arrives; break ends the stream.
   const stream = m.follow(c.id)

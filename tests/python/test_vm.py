@@ -90,6 +90,30 @@ def test_exec_arguments_arrive_intact_and_output_is_bytes(vm: VM) -> None:
     assert raw.stdout == b"\xff\x00\n"
 
 
+def test_exec_with_input_over_a_chosen_transport(vm: VM) -> None:
+    m, c = vm
+    r = m.exec(c.id, ["tr", "a-z", "A-Z"], input=b"hello agent", transport="ssh")
+    assert (r.exit_code, r.stdout) == (0, b"HELLO AGENT")
+    with pytest.raises(vmcontainer.InvalidInputError, match="vsock"):
+        m.exec(c.id, ["true"], transport="vsock")
+
+
+def test_copy_to_and_from_the_guest(vm: VM, tmp_path: Path) -> None:
+    m, c = vm
+    data = os.urandom(300_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_text("x")
+    m.copy_to(c.id, tmp_path / "f.bin", "/tmp/py.bin")
+    m.copy_to(c.id, str(tmp_path / "d"), "/tmp/pyd", archive=True)
+    m.copy_from(c.id, "/tmp/py.bin", tmp_path / "back.bin")
+    m.copy_from(c.id, "/tmp/pyd", tmp_path / "dback", transport="auto")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert (tmp_path / "dback" / "x.txt").read_text() == "x"
+    with pytest.raises(vmcontainer.InvalidInputError, match="/no/such"):
+        m.copy_from(c.id, "/no/such", tmp_path)
+
+
 def test_repeated_exec_is_fast(vm: VM) -> None:
     m, c = vm
     times: List[float] = []

@@ -197,8 +197,35 @@ class Manager:
     def logs(self, id: str, follow: Literal[True]) -> LogStream: ...
     @overload
     def logs(self, id: str, follow: bool) -> Union[str, LogStream]: ...
-    def exec(self, id: str, cmd: Union[List[str], Tuple[str, ...]]) -> ExecResult: ...
-    def wait_ready(self, id: str, timeout: float = 120.0) -> Container: ...
+    def exec(
+        self,
+        id: str,
+        cmd: Union[List[str], Tuple[str, ...]],
+        *,
+        input: Optional[bytes] = None,
+        transport: Literal["auto", "agent", "ssh"] = "auto",
+    ) -> ExecResult: ...
+    def wait_ready(
+        self, id: str, timeout: float = 120.0, *, transport: Literal["auto", "agent", "ssh"] = "auto"
+    ) -> Container: ...
+    def copy_to(
+        self,
+        id: str,
+        host: _Path,
+        guest: str,
+        *,
+        archive: bool = False,
+        transport: Literal["auto", "agent", "ssh"] = "auto",
+    ) -> None: ...
+    def copy_from(
+        self,
+        id: str,
+        guest: str,
+        host: _Path,
+        *,
+        archive: bool = False,
+        transport: Literal["auto", "agent", "ssh"] = "auto",
+    ) -> None: ...
 
 def detect_hypervisor() -> Hypervisor: ...
 def get_hypervisor(name: str) -> Hypervisor: ...

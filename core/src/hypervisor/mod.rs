@@ -92,6 +92,10 @@ impl VmSpec {
     pub fn pid_file(&self) -> PathBuf {
         pid_file(&self.runtime_dir)
     }
+    /// Prefix of the guest agent's FIFO pair (`<prefix>.in`, `<prefix>.out`).
+    pub fn agent_channel(&self) -> PathBuf {
+        crate::qga::channel_prefix(&self.runtime_dir)
+    }
     /// The hypervisor's own messages once it runs detached.
     pub fn hypervisor_log(&self) -> PathBuf {
         hypervisor_log(&self.runtime_dir)

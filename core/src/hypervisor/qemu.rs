@@ -156,6 +156,23 @@ impl Hypervisor for QemuHypervisor {
         a.push("-qmp".into());
         a.push(format!("unix:{qmp},server=on,wait=off").into());
 
+        // The guest agent's port, on the FIFO pair `qga.in`/`qga.out` (see
+        // the qga module for why not a socket).
+        let qga = path_value("guest agent channel", &spec.agent_channel())?;
+        a.push("-chardev".into());
+        a.push(format!("pipe,id={},path={qga}", crate::qga::CHARDEV_ID).into());
+        a.push("-device".into());
+        a.push("virtio-serial-pci,id=vser0".into());
+        a.push("-device".into());
+        a.push(
+            format!(
+                "virtserialport,bus=vser0.0,chardev={},name={}",
+                crate::qga::CHARDEV_ID,
+                crate::qga::PORT_NAME
+            )
+            .into(),
+        );
+
         let mut netdev = String::from("user,id=net0");
         for p in &spec.ports {
             let bind = match p.bind {
@@ -342,6 +359,23 @@ mod tests {
     }
 
     #[test]
+    fn every_vm_gets_the_guest_agent_port() {
+        let mut s = spec(BootImage::Iso("/i/a.iso".into()));
+        s.runtime_dir = "/r,un/0a1b2c3d".into();
+        let a = args(&s);
+        assert_eq!(
+            after(&a, "-chardev")[1],
+            "pipe,id=qga0,path=/r,,un/0a1b2c3d/qga"
+        );
+        let dev = after(&a, "-device");
+        assert!(dev.contains(&"virtio-serial-pci,id=vser0"), "{dev:?}");
+        assert!(
+            dev.contains(&"virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"),
+            "{dev:?}"
+        );
+    }
+
+    #[test]
     fn commas_in_paths_cannot_add_options() {
         let mut s = spec(BootImage::Disk {
             path: "/evil,if=none,file=/etc/shadow.qcow2".into(),
@@ -362,8 +396,8 @@ mod tests {
             ["local,id=fs0,path=/share,,readonly=off,,x,security_model=none"]
         );
         assert_eq!(
-            after(&a, "-device")[1],
-            "virtio-9p-pci,fsdev=fs0,mount_tag=d,,a"
+            after(&a, "-device").last().copied(),
+            Some("virtio-9p-pci,fsdev=fs0,mount_tag=d,,a")
         );
         assert!(after(&a, "-chardev")[0].contains("logfile=/l,,og/x.log,"));
         // Splitting on single commas (QEMU's rule) yields no injected key.

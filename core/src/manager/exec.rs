@@ -1,14 +1,32 @@
-//! Running commands in a container over SSH.
+//! Running commands in a container: over the guest agent when it answers,
+//! else over SSH.
 
 use std::time::Duration;
 
+use super::transport::{Reached, AGENT_CALL_TIMEOUT};
 use super::LinuxKitManager;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
+use crate::qga::{Agent, ExecRequest, QgaError};
 use crate::ssh::{ExecOutput, SshTarget};
+use crate::transport::Transport;
 
-/// How long `exec` waits for a just-started guest's SSH server.
+/// How long `exec` waits for a just-started guest's agent or SSH server.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Largest standard input the agent carries (it travels base64-encoded in
+/// one message); `Transport::Auto` sends larger input over SSH.
+const AGENT_MAX_INPUT: usize = 32 << 20;
+
+/// Options of a buffered [`LinuxKitManager::exec_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Bytes for the command's standard input, closed after them. `None`
+    /// gives it an empty input.
+    pub input: Option<Vec<u8>>,
+    /// The guest agent, SSH, or (default) the agent when it answers.
+    pub transport: Transport,
+}
 
 impl LinuxKitManager {
     /// The SSH endpoint of `c`: its recorded port and key, host keys pinned
@@ -26,44 +44,35 @@ impl LinuxKitManager {
         }
     }
 
-    async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
+    /// The record of a running container (read off the async workers).
+    pub(super) async fn running(&self, reference: &str) -> Result<Container> {
         let c = self.get_async(reference).await?;
         if c.status != Status::Running {
             return Err(Error::NotRunning(c.id));
         }
-        if c.ssh_port == 0 {
-            return Err(Error::invalid("container", c.id, "it has no SSH port"));
-        }
-        let target = self.ssh_target(&c);
-        if !target.host_keys_known() {
-            self.wait_ready(&c.id, DEFAULT_READY_TIMEOUT).await?;
-        }
-        Ok(target)
+        Ok(c)
     }
 
-    /// Runs `cmd` (an argv, each element arriving intact, whatever its
-    /// length) in the guest as root and returns its exit code, stdout and
-    /// stderr. Repeated calls reuse one SSH connection, and concurrent ones
-    /// never break it (see [`crate::ssh`]). When ssh itself fails the error
-    /// carries its message and the connection used.
+    /// SSH, ready: the guest answered and its host keys are pinned (the
+    /// shared master connection is started by the first command).
+    pub(super) async fn ssh_ready(&self, c: &Container) -> Result<SshTarget> {
+        match self.reach(c, Transport::Ssh, DEFAULT_READY_TIMEOUT).await? {
+            Reached::Ssh(t) => Ok(t),
+            Reached::Agent(_) => unreachable!("only SSH was asked for"),
+        }
+    }
+
+    async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
+        let c = self.running(reference).await?;
+        self.ssh_ready(&c).await
+    }
+
+    /// Runs `cmd` (an argv, each element arriving intact) in the guest as
+    /// root and returns its exit code, stdout and stderr: over the guest
+    /// agent when it answers, else over SSH (one reused connection).
     pub async fn exec(&self, reference: &str, cmd: &[String]) -> Result<ExecOutput> {
-        if cmd.is_empty() {
-            return Err(Error::invalid("command", "", "must not be empty"));
-        }
-        let target = self.exec_target(reference).await?;
-        Ok(target.exec(cmd).await?)
-    }
-
-    /// Runs `cmd` attached to the caller's terminal (`tty` asks for a
-    /// pseudo-terminal) and returns its exit code.
-    pub async fn exec_interactive(
-        &self,
-        reference: &str,
-        cmd: &[String],
-        tty: bool,
-    ) -> Result<i32> {
-        let target = self.exec_target(reference).await?;
-        Ok(target.exec_interactive(cmd, tty).await?)
+        self.exec_with(reference, cmd, &ExecOptions::default())
+            .await
     }
 
     /// Runs `cmd` with `input` on its standard input and returns its exit
@@ -74,11 +83,165 @@ impl LinuxKitManager {
         cmd: &[String],
         input: &[u8],
     ) -> Result<ExecOutput> {
+        let opts = ExecOptions {
+            input: Some(input.to_vec()),
+            ..Default::default()
+        };
+        self.exec_with(reference, cmd, &opts).await
+    }
+
+    /// [`Self::exec`] with options: standard input bytes and the transport.
+    /// A command killed by a signal reports exit code 128 + the signal, as
+    /// a shell does; one the agent cannot start (not found, not executable)
+    /// reports 127 or 126 with the reason on stderr. With
+    /// [`Transport::Auto`], a guest agent that does not answer or does not
+    /// allow `guest-exec` means SSH is used instead; nothing runs twice.
+    pub async fn exec_with(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> Result<ExecOutput> {
         if cmd.is_empty() {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
+        let c = self.running(reference).await?;
+        if let Some(out) = self.exec_via_agent(&c, cmd, opts).await? {
+            return Ok(out);
+        }
+        let target = self.ssh_ready(&c).await?;
+        Ok(match opts.input.as_deref() {
+            Some(i) => target.exec_with_input(cmd, i).await?,
+            None => target.exec(cmd).await?,
+        })
+    }
+
+    /// Runs `cmd` through the agent when `opts` allow it and the agent
+    /// answers; `None` means SSH should run it (nothing ran yet).
+    async fn exec_via_agent(
+        &self,
+        c: &Container,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> Result<Option<ExecOutput>> {
+        let input = opts.input.as_deref();
+        let want = match (opts.transport, input.map_or(0, <[u8]>::len)) {
+            (Transport::Ssh, _) => return Ok(None),
+            (Transport::Agent, n) if n > AGENT_MAX_INPUT => {
+                return Err(Error::invalid(
+                    "standard input",
+                    format!("{n} bytes"),
+                    "the guest agent carries at most 32 MiB; use the SSH transport",
+                ))
+            }
+            (Transport::Auto, n) if n > AGENT_MAX_INPUT => return Ok(None),
+            (t, _) => t,
+        };
+        let Reached::Agent(agent) = self.reach(c, want, DEFAULT_READY_TIMEOUT).await? else {
+            return Ok(None);
+        };
+        match self.agent_exec(c, &agent, cmd, input).await? {
+            AgentRun::Done(out) => Ok(Some(out)),
+            AgentRun::NotStarted(e) if want == Transport::Auto && falls_back(&e) => Ok(None),
+            AgentRun::NotStarted(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `cmd` through the agent to its end.
+    async fn agent_exec(
+        &self,
+        c: &Container,
+        agent: &Agent,
+        cmd: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<AgentRun> {
+        let req = ExecRequest { argv: cmd, input };
+        let (pid, session) = match agent.spawn(req, AGENT_CALL_TIMEOUT).await {
+            Ok(started) => started,
+            Err(QgaError::Command { desc, .. })
+                if desc.contains("Failed to execute child process") =>
+            {
+                // As a shell reports it: 127 not found, 126 not runnable.
+                let code = if desc.contains("No such file") {
+                    127
+                } else {
+                    126
+                };
+                self.remember_agent(c, true);
+                return Ok(AgentRun::Done(ExecOutput {
+                    exit_code: code,
+                    stdout: Vec::new(),
+                    stderr: format!("vmcontainer: {}: {desc}\n", cmd[0]).into_bytes(),
+                }));
+            }
+            Err(e) => {
+                if e.is_no_answer() {
+                    self.remember_agent(c, false);
+                }
+                return Ok(AgentRun::NotStarted(e));
+            }
+        };
+        self.remember_agent(c, true);
+        let st = agent.wait(pid, Some(session), AGENT_CALL_TIMEOUT).await?;
+        if st.stdout_truncated || st.stderr_truncated {
+            return Err(Error::invalid(
+                "command output",
+                cmd.join(" "),
+                format!(
+                    "the command ran (exit code {}), but the guest agent keeps at most 16 MiB of its output; run it with the SSH transport",
+                    st.exit_code.unwrap_or(-1)
+                ),
+            ));
+        }
+        Ok(AgentRun::Done(ExecOutput {
+            exit_code: st.exit_code.or(st.signal.map(|s| 128 + s)).unwrap_or(255),
+            stdout: st.stdout,
+            stderr: st.stderr,
+        }))
+    }
+
+    /// Runs `cmd` attached to the caller's terminal (`tty` asks for a
+    /// pseudo-terminal) and returns its exit code. Always SSH.
+    pub async fn exec_interactive(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        tty: bool,
+    ) -> Result<i32> {
         let target = self.exec_target(reference).await?;
-        Ok(target.exec_with_input(cmd, input).await?)
+        Ok(target.exec_interactive(cmd, tty).await?)
+    }
+
+    /// Runs `cmd` with its output on this process's standard output and
+    /// error and returns its exit code (the CLI's `exec`). Over the guest
+    /// agent the output is written when the command ends and only
+    /// `opts.input` reaches its stdin; over SSH it is streamed as produced
+    /// and, without `opts.input`, this process's stdin is forwarded.
+    pub async fn exec_attached(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> Result<i32> {
+        use std::io::Write;
+        if cmd.is_empty() {
+            return Err(Error::invalid("command", "", "must not be empty"));
+        }
+        let c = self.running(reference).await?;
+        let out = match self.exec_via_agent(&c, cmd, opts).await? {
+            Some(out) => out,
+            None => {
+                let target = self.ssh_ready(&c).await?;
+                match opts.input.as_deref() {
+                    Some(i) => target.exec_with_input(cmd, i).await?,
+                    None => return Ok(target.exec_interactive(cmd, false).await?),
+                }
+            }
+        };
+        let _ = std::io::stdout().write_all(&out.stdout);
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(&out.stderr);
+        Ok(out.exit_code)
     }
 
     /// [`Self::exec_interactive`] that can forward the caller's SSH agent,
@@ -92,9 +255,29 @@ impl LinuxKitManager {
         forward_agent: bool,
         io: &crate::session::SessionIo,
     ) -> Result<i32> {
-        let target = self.exec_target(reference).await?;
+        let c = self.running(reference).await?;
+        let target = match self
+            .reach(&c, Transport::Ssh, DEFAULT_READY_TIMEOUT)
+            .await?
+        {
+            Reached::Ssh(t) => t,
+            Reached::Agent(_) => unreachable!("only SSH was asked for"),
+        };
         Ok(target
             .exec_interactive_agent(cmd, tty, forward_agent, io)
             .await?)
     }
+}
+
+/// How an agent run ended.
+enum AgentRun {
+    /// The process ran (or could not be started, reported as a shell does).
+    Done(ExecOutput),
+    /// The agent failed before the process started: nothing ran.
+    NotStarted(QgaError),
+}
+
+/// Whether `Transport::Auto` may use SSH after this agent error.
+pub(super) fn falls_back(e: &QgaError) -> bool {
+    e.is_no_answer() || e.is_unavailable_command()
 }

@@ -457,6 +457,10 @@ impl LinuxKitManager {
         for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
             let _ = std::fs::remove_file(runtime_dir.join(stale));
         }
+        // What the last boot learned about its guest's transports.
+        crate::manager::transport::forget_boot(&runtime_dir);
+        crate::qga::create_channel(&runtime_dir)
+            .map_err(|e| Error::io("create guest agent channel", &runtime_dir, e))?;
         // The hypervisor's messages are per boot: how the last one ended
         // must not be read as this one's.
         let hv_log = crate::hypervisor::hypervisor_log(&runtime_dir);

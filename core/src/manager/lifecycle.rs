@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use nix::sys::signal::Signal;
 
+use super::transport::Reached;
 use super::{identity, may_run, reconcile, resolve_in, Found, LinuxKitManager};
 use crate::container::{Container, Status};
 use crate::deadline::Deadline;
@@ -14,9 +15,15 @@ use crate::id::is_valid_id;
 use crate::process::Identity;
 use crate::qmp::Qmp;
 use crate::state::StateIndex;
+use crate::transport::Transport;
 
 /// Grace period between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How long an ACPI power-down may take before the guest agent is asked to
+/// shut the guest down (a guest with no ACPI handler ignores the button).
+const ACPI_GRACE: Duration = Duration::from_secs(3);
+/// Deadline of the agent's part in `stop`.
+const AGENT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// While waiting for QEMU's shutdown event, how often the process itself
 /// is checked too (a QMP connection that stays open must not hang `stop`).
@@ -113,9 +120,11 @@ impl Halt {
 }
 
 impl LinuxKitManager {
-    /// Brings down `c`'s hypervisor: ACPI power-down over QMP, up to
-    /// `grace` for the guest to power off, then SIGTERM, then SIGKILL. Only
-    /// ever signals the container's own hypervisor process.
+    /// Brings down `c`'s hypervisor: ACPI power-down over QMP (and, when
+    /// the guest has not gone after [`ACPI_GRACE`], `guest-shutdown`
+    /// through its guest agent), up to `grace` for the guest to power off,
+    /// then SIGTERM, then SIGKILL. Only ever signals the container's own
+    /// hypervisor process.
     pub(super) async fn halt(&self, c: &Container, grace: Duration) -> Halt {
         let ident = identity(c);
         let deadline = Deadline::after(grace);
@@ -126,11 +135,25 @@ impl LinuxKitManager {
             if let Ok(mut q) = Qmp::connect(&qmp_socket(rd)).await {
                 asked = q.execute("system_powerdown", None).await.is_ok();
                 if asked {
-                    if let Some(reason) = wait_shutdown(&mut q, &ident, deadline).await {
+                    // A guest without an ACPI handler ignores the button;
+                    // its agent is asked meanwhile, without ending the wait.
+                    let fallback = async {
+                        tokio::time::sleep(deadline.step(ACPI_GRACE).remaining()).await;
+                        self.agent_shutdown(c).await;
+                        std::future::pending::<()>().await
+                    };
+                    let waited = tokio::select! {
+                        r = wait_shutdown(&mut q, &ident, deadline) => r,
+                        _ = fallback => None,
+                    };
+                    if let Some(reason) = waited {
                         return Halt::PoweredOff(reason);
                     }
                 }
             }
+        }
+        if !asked && self.agent_shutdown(c).await && wait_gone(&ident, deadline).await {
+            return Halt::PoweredOff(Some("guest-shutdown".into()));
         }
         if !ident.is_current() {
             return Halt::PoweredOff(None);
@@ -315,41 +338,46 @@ impl LinuxKitManager {
         Ok(shown)
     }
 
-    /// Waits until the guest's SSH server answers, then pins its host key.
-    /// Fails early if the VM stops while waiting. Concurrent waiters (in
-    /// any process) take turns, so one probes and learns the key while the
-    /// others find it learned. A `timeout` too large to represent waits
-    /// forever.
+    /// Waits until the guest answers on its agent or its SSH server (and
+    /// pins SSH host keys when SSH answered). Fails early if the VM stops
+    /// while waiting. Concurrent waiters (in any process) take turns at the
+    /// SSH port, so one probes and learns the key while the others find it
+    /// learned. A `timeout` too large to represent waits forever.
     pub async fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {
-        let c = self.get_async(reference).await?;
-        if c.status != Status::Running {
-            return Err(Error::NotRunning(c.id));
-        }
-        let ident = identity(&c);
-        let deadline = Deadline::after(timeout);
-        let timed_out = || Error::Timeout {
-            what: format!("SSH on 127.0.0.1:{} of container {}", c.ssh_port, c.id),
-            secs: timeout.as_secs_f64(),
-        };
-        let target = self.ssh_target(&c);
-        let _turn = tokio::time::timeout(deadline.remaining(), target.lock_host_keys())
+        self.wait_ready_via(reference, timeout, Transport::Auto)
             .await
-            .map_err(|_| timed_out())??;
-        loop {
-            if !ident.is_current() {
-                return Err(Error::NotRunning(c.id));
-            }
-            let step = deadline.step(Duration::from_secs(2));
-            if crate::ssh::wait_for_banner(c.ssh_port, step).await {
-                break;
-            }
-            if deadline.expired() {
-                return Err(timed_out());
-            }
+            .map(|(c, _)| c)
+    }
+
+    /// [`Self::wait_ready`] for one transport (`Auto`: whichever answers
+    /// first); returns the container and the transport that answered.
+    pub async fn wait_ready_via(
+        &self,
+        reference: &str,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<(Container, Transport)> {
+        let c = self.running(reference).await?;
+        let reached = match self.await_transport(&c, transport, timeout, false).await? {
+            Reached::Agent(_) => Transport::Agent,
+            Reached::Ssh(_) => Transport::Ssh,
+        };
+        Ok((c, reached))
+    }
+
+    /// Asks the guest agent to power the guest off, when the agent answers.
+    /// Returns whether the request was delivered.
+    async fn agent_shutdown(&self, c: &Container) -> bool {
+        let Some(agent) = self.agent_present(c).await else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + AGENT_SHUTDOWN_TIMEOUT;
+        match agent.connect(deadline).await {
+            Ok(mut s) => s
+                .shutdown("powerdown", AGENT_SHUTDOWN_TIMEOUT)
+                .await
+                .is_ok(),
+            Err(_) => false,
         }
-        if !target.host_keys_known() {
-            target.learn_host_key().await?;
-        }
-        Ok(c)
     }
 }

@@ -1,6 +1,7 @@
 //! `LinuxKitManager`: the container lifecycle over the state file, the
 //! hypervisor and the guest's SSH server.
 
+mod copy;
 mod exec;
 mod foreground;
 mod launch;
@@ -8,10 +9,11 @@ mod lifecycle;
 mod reconcile;
 mod resolve;
 mod template_run;
+pub(crate) mod transport;
 
 use resolve::{resolve_in, Found};
 
-pub use exec::DEFAULT_READY_TIMEOUT;
+pub use exec::{ExecOptions, DEFAULT_READY_TIMEOUT};
 pub use template_run::{parse_vars, TemplateImage};
 
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
 use crate::logs::{read_log, LogFollower};
 use crate::process::Identity;
 use crate::state::{StateError, StateFile, StateIndex, StateStore};
+use crate::transport::Transport;
 
 /// Default time `stop` gives the guest to power off before signalling.
 pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -39,6 +42,25 @@ pub struct LinuxKitManager {
     home: Home,
     state: StateStore,
     hypervisor: Arc<dyn Hypervisor>,
+    notices: Notices,
+}
+
+/// Where one-line notices about waits go (see
+/// [`LinuxKitManager::on_wait`]).
+#[derive(Clone, Default)]
+struct Notices(Option<Arc<NoticeFn>>);
+
+/// A receiver of wait notices.
+type NoticeFn = dyn Fn(&str) + Send + Sync;
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Notices(set)"
+        } else {
+            "Notices(none)"
+        })
+    }
 }
 
 /// Everything known about a container, including where its files are.
@@ -55,6 +77,9 @@ pub struct Inspect {
     pub qmp_socket: Option<PathBuf>,
     /// Serial console socket.
     pub console_socket: Option<PathBuf>,
+    /// How the guest can be reached now (`agent`, `ssh`); empty when it is
+    /// not running or nothing answers yet.
+    pub transports: Vec<Transport>,
     /// Every forwarded port with the address it listens on (the SSH
     /// forward, always on 127.0.0.1, is `ssh_port`).
     pub forwards: Vec<Forward>,
@@ -92,6 +117,22 @@ impl LinuxKitManager {
             home,
             state,
             hypervisor,
+            notices: Notices::default(),
+        }
+    }
+
+    /// Calls `notice` with a one-line message whenever a call has to wait
+    /// for the guest without having been asked to (for example `exec` on a
+    /// guest whose agent and SSH server have not answered yet): what it
+    /// waits for and for how long at most. The CLI prints them on stderr.
+    pub fn on_wait(mut self, notice: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notices = Notices(Some(Arc::new(notice)));
+        self
+    }
+
+    fn notice(&self, message: &str) {
+        if let Some(f) = &self.notices.0 {
+            f(message);
         }
     }
 
@@ -237,6 +278,11 @@ impl LinuxKitManager {
                 .into_iter()
                 .map(|(bind, host, guest)| Forward { bind, host, guest })
                 .collect(),
+            transports: if c.status == Status::Running {
+                self.transports_now(&c)
+            } else {
+                Vec::new()
+            },
             container: c,
         })
     }
