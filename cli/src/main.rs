@@ -101,6 +101,19 @@ enum Command {
         /// Container ID, ID prefix or name.
         container: String,
     },
+    /// Snapshots of running containers: create, ls, rm (resume one with
+    /// `run --snapshot NAME`).
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
+    /// Write a container's disk as a standalone qcow2 image.
+    Commit {
+        /// Container ID, ID prefix or name.
+        container: String,
+        /// The new image (must end in .qcow2 and not exist).
+        path: PathBuf,
+    },
     /// The dev environment: install, update, boot, stop, status, shell,
     /// serve, test, claude.
     Dev {
@@ -131,6 +144,30 @@ enum TemplateAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotAction {
+    /// Snapshot a running container's memory, devices and disk; it keeps
+    /// running.
+    Create {
+        /// Container ID, ID prefix or name.
+        container: String,
+        /// Snapshot name ([A-Za-z0-9_.-], starting with a letter or digit).
+        name: String,
+    },
+    /// List snapshots.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove snapshots (refused while containers were created from them).
+    Rm {
+        /// Snapshot names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }
 
@@ -166,11 +203,15 @@ struct RunArgs {
     /// Template variable KEY=VALUE.
     #[arg(long = "var", requires = "template")]
     vars: Vec<String>,
+    /// Resume this snapshot instead of booting an image (memory, CPUs and
+    /// volumes are the snapshot's).
+    #[arg(long, conflicts_with_all = ["template", "image", "volumes"])]
+    snapshot: Option<String>,
     /// Print the container as JSON.
     #[arg(long)]
     json: bool,
     /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel).
-    #[arg(required_unless_present = "template")]
+    #[arg(required_unless_present_any = ["template", "snapshot"])]
     image: Option<PathBuf>,
 }
 
@@ -270,6 +311,14 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Templates { action, json } => templates_cmd(action, json),
+        Command::Snapshot { action } => snapshot_cmd(action).await,
+        Command::Commit { container, path } => {
+            let spin = output::spinner(format!("committing {container}"));
+            let done = manager()?.commit(&container, &path).await;
+            spin.finish_and_clear();
+            println!("{}", done?.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dev { action } => dev::dispatch(action).await,
     }
 }
@@ -300,6 +349,9 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         opts.volumes.push(parse_volume_spec(v)?);
     }
     let m = manager()?;
+    if let Some(name) = &args.snapshot {
+        return run_snapshot(&m, name, opts, args.json).await;
+    }
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
             let vars = parse_vars(&args.vars)?;
@@ -333,11 +385,66 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
             let _ = stdout.flush();
         })
         .await?;
-    Ok(if c.status == vmcontainer::Status::Stopped {
+    Ok(exit_code(&c))
+}
+
+fn exit_code(c: &vmcontainer::Container) -> ExitCode {
+    if c.status == vmcontainer::Status::Stopped {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
+}
+
+async fn run_snapshot(
+    m: &LinuxKitManager,
+    name: &str,
+    opts: RunOptions,
+    json: bool,
+) -> Result<ExitCode> {
+    if opts.detach {
+        let c = m.run_snapshot(name, opts).await?;
+        if json {
+            output::json(&c)?;
+        } else {
+            println!("{}", c.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut stdout = std::io::stdout();
+    let c = m
+        .run_snapshot_attached(name, opts, &mut |b: &[u8]| {
+            let _ = stdout.write_all(b);
+            let _ = stdout.flush();
+        })
+        .await?;
+    Ok(exit_code(&c))
+}
+
+async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
+    let m = manager()?;
+    match action {
+        SnapshotAction::Create { container, name } => {
+            let spin = output::spinner(format!("snapshotting {container} as {name}"));
+            let s = m.snapshot_create(&container, &name).await;
+            spin.finish_and_clear();
+            println!("{}", s?.name);
+        }
+        SnapshotAction::Ls { json } => {
+            let list = m.snapshot_list()?;
+            if json {
+                output::json(&list)?;
+            } else {
+                output::snapshots_table(&list);
+            }
+        }
+        SnapshotAction::Rm { names } => {
+            for n in names {
+                println!("{}", m.snapshot_remove(&n)?.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn logs(follow: bool, container: &str) -> Result<ExitCode> {

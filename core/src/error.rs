@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qmp::QmpError;
+use crate::snapshot::SnapshotError;
 use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
@@ -104,6 +105,9 @@ pub enum Error {
     /// Resolving or downloading an image failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A snapshot operation failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -198,6 +202,7 @@ impl Error {
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
             Error::Devenv(e) => e.kind(),
             Error::Source(e) => e.kind(),
+            Error::Snapshot(e) => e.kind(),
         }
     }
 

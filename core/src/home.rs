@@ -78,11 +78,22 @@ impl Home {
         self.root.join("containers").join(id)
     }
 
+    /// `snapshots/`: one directory per snapshot (see [`crate::snapshot`]).
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
     /// A runtime directory for `id` whose socket paths fit the OS limit:
     /// `containers/<id>` itself when short enough, otherwise
     /// `$XDG_RUNTIME_DIR` or `/tmp` + `vmc-<uid>/<hash>-<id>`.
     pub fn runtime_dir_for(&self, id: &str) -> Result<PathBuf> {
-        let local = self.instance_dir(id);
+        self.runtime_dir_in(self.instance_dir(id), id)
+    }
+
+    /// A directory for sockets: `local` when its socket paths fit the OS
+    /// limit, otherwise a short one keyed by this home and `key` (as for
+    /// [`Self::runtime_dir_for`]).
+    pub fn runtime_dir_in(&self, local: PathBuf, key: &str) -> Result<PathBuf> {
         if socket_len(&local) <= MAX_SOCKET_PATH {
             return Ok(local);
         }
@@ -92,7 +103,7 @@ impl Home {
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let uid = nix::unistd::getuid().as_raw();
         let dir = base.join(format!("vmc-{uid}")).join(format!(
-            "{:08x}-{id}",
+            "{:08x}-{key}",
             fnv32(self.root.as_os_str().as_encoded_bytes())
         ));
         if socket_len(&dir) > MAX_SOCKET_PATH {

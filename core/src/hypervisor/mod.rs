@@ -2,6 +2,7 @@
 
 mod accel;
 mod hyperkit;
+pub mod migration;
 mod qemu;
 
 use std::ffi::OsString;

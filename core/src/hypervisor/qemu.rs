@@ -59,7 +59,7 @@ pub fn escape_option_value(value: &str) -> String {
     value.replace(',', ",,")
 }
 
-fn path_value(what: &'static str, p: &Path) -> Result<String> {
+pub(super) fn path_value(what: &'static str, p: &Path) -> Result<String> {
     let s = p
         .to_str()
         .ok_or_else(|| Error::invalid(what, p.to_string_lossy(), "path is not valid UTF-8"))?;

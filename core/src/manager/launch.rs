@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::io::AsyncReadExt;
 
+use super::resume::ResumePlan;
 use super::{identity, LinuxKitManager};
 use crate::container::{Container, RunOptions, Status};
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
-use crate::hypervisor::{BootImage, PortForward, Share, VmSpec};
+use crate::hypervisor::{Accel, BootImage, PortForward, Share, VmSpec};
 use crate::image::{detect_image_format, resolve_kernel_image, ImageFormat};
 use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};
+use crate::snapshot::SnapshotError;
 
 /// How long a hypervisor may take to come up before `run` gives up.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -41,9 +43,10 @@ impl LinuxKitManager {
     /// output goes to the log only; see [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
         if opts.detach {
-            self.run_inner(image, opts, None).await
+            self.run_inner(image, opts, None, None).await
         } else {
-            self.run_inner(image, opts, Some(&mut |_: &[u8]| {})).await
+            self.run_inner(image, opts, Some(&mut |_: &[u8]| {}), None)
+                .await
         }
     }
 
@@ -63,15 +66,19 @@ impl LinuxKitManager {
                 ..opts
             },
             Some(on_output),
+            None,
         )
         .await
     }
 
-    async fn run_inner(
+    /// `run`, or with `resume`, a new container that resumes a snapshot
+    /// instead of booting `image` (see `resume.rs`).
+    pub(super) async fn run_inner(
         &self,
         image: &Path,
         opts: RunOptions,
         on_output: Option<OutputSink<'_>>,
+        resume: Option<&ResumePlan>,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
         let image = absolute(image);
@@ -133,9 +140,12 @@ impl LinuxKitManager {
             pid_start_time: None,
             exit_code: None,
             stopped_at: None,
+            snapshot: resume.map(|r| r.snapshot.name.clone()),
             extra: Default::default(),
         };
-        let result = self.launch_new(&mut record, on_output.is_some()).await;
+        let result = self
+            .launch_new(&mut record, on_output.is_some(), resume)
+            .await;
         let launched = match result {
             Ok(l) => l,
             Err(e) => {
@@ -143,7 +153,21 @@ impl LinuxKitManager {
                 return Err(e);
             }
         };
+        if let Some(plan) = resume {
+            if let Err(e) = self.finish_resume(plan, &record).await {
+                identity(&record).signal(nix::sys::signal::Signal::SIGKILL);
+                self.discard(&record);
+                return Err(e);
+            }
+        }
         let saved = self.state.update(|s| {
+            // Under the lock snapshot_remove takes: a snapshot removed
+            // while this container started from it fails the start.
+            if let Some(plan) = resume {
+                if !plan.dir.join(crate::snapshot::META_FILE).exists() {
+                    return Err(SnapshotError::NotFound(plan.snapshot.name.clone()).into());
+                }
+            }
             if s.containers.values().any(|c| c.name == record.name) {
                 return Err(Error::invalid(
                     "name",
@@ -174,7 +198,7 @@ impl LinuxKitManager {
         if record.ssh_port_auto {
             record.ssh_port = 0;
         }
-        self.launch(&mut record, false).await?;
+        self.launch(&mut record, false, None).await?;
         let id = record.id.clone();
         self.update_container(&id, |c| {
             *c = record.clone();
@@ -182,21 +206,73 @@ impl LinuxKitManager {
         })
     }
 
-    /// First launch: prepares the directories and the overlay disk.
-    async fn launch_new(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
+    /// First launch: prepares the directories and the overlay disk (on the
+    /// image, or on the snapshot's disk when resuming).
+    async fn launch_new(
+        &self,
+        record: &mut Container,
+        foreground: bool,
+        resume: Option<&ResumePlan>,
+    ) -> Result<Launched> {
         let instance = self.home.instance_dir(&record.id);
         Home::ensure_dir(&instance)?;
         let format = record.format.unwrap_or(ImageFormat::Unknown);
         if format.is_disk() {
-            let disk = self.hypervisor.prepare_disk(
-                Path::new(&record.image),
-                format,
-                &instance.join("disk.qcow2"),
-            )?;
+            let (base, base_format) = match resume.and_then(|r| r.disk.as_deref()) {
+                Some(d) => (d, ImageFormat::Qcow2),
+                None => (Path::new(&record.image), format),
+            };
+            let disk =
+                self.hypervisor
+                    .prepare_disk(base, base_format, &instance.join("disk.qcow2"))?;
             restrict(&disk)?;
             record.disk = Some(disk);
         }
-        self.launch(record, foreground).await
+        self.launch(record, foreground, resume).await
+    }
+
+    /// What the hypervisor needs to start `record` with its sockets in
+    /// `runtime_dir`.
+    pub(super) fn vm_spec(
+        &self,
+        record: &Container,
+        runtime_dir: &Path,
+        accel: Accel,
+        daemonize: bool,
+    ) -> Result<VmSpec> {
+        let bind = record
+            .bind_address
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let mut ports = vec![PortForward {
+            bind: std::net::Ipv4Addr::LOCALHOST.into(),
+            host: record.ssh_port,
+            guest: 22,
+        }];
+        ports.extend(record.ports.iter().map(|(h, g)| PortForward {
+            bind,
+            host: *h,
+            guest: *g,
+        }));
+        let shares = record
+            .volumes
+            .iter()
+            .map(|(h, g)| Share {
+                host: PathBuf::from(h),
+                tag: mount_tag(g).unwrap_or_default(),
+            })
+            .collect();
+        Ok(VmSpec {
+            id: record.id.clone(),
+            image: self.boot_image(record)?,
+            memory_mb: record.memory,
+            cpus: record.cpus,
+            ports,
+            shares,
+            log_path: self.home.log_path(&record.id),
+            runtime_dir: runtime_dir.to_path_buf(),
+            accel,
+            daemonize,
+        })
     }
 
     fn boot_image(&self, record: &Container) -> Result<BootImage> {
@@ -226,7 +302,13 @@ impl LinuxKitManager {
     }
 
     /// Starts the hypervisor for `record` and fills in its runtime fields.
-    async fn launch(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
+    /// With `resume`, the VM starts paused, waiting for a snapshot's state.
+    async fn launch(
+        &self,
+        record: &mut Container,
+        foreground: bool,
+        resume: Option<&ResumePlan>,
+    ) -> Result<Launched> {
         let runtime_dir = self.home.runtime_dir_for(&record.id)?;
         self.home.ensure_runtime_dir(&runtime_dir)?;
         record.runtime_dir = Some(runtime_dir.clone());
@@ -238,43 +320,13 @@ impl LinuxKitManager {
         // LinuxKit images) presents new ones, learned on first contact.
         let _ = std::fs::remove_file(self.home.instance_dir(&record.id).join("known_hosts"));
         Home::ensure_dir(&self.home.logs_dir())?;
-        let log_path = self.home.log_path(&record.id);
-        create_private_file(&log_path)?;
+        create_private_file(&self.home.log_path(&record.id))?;
         let accel = self.hypervisor.accel()?;
-        let bind = record
-            .bind_address
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-        let mut ports = vec![PortForward {
-            bind: std::net::Ipv4Addr::LOCALHOST.into(),
-            host: record.ssh_port,
-            guest: 22,
-        }];
-        ports.extend(record.ports.iter().map(|(h, g)| PortForward {
-            bind,
-            host: *h,
-            guest: *g,
-        }));
-        let shares = record
-            .volumes
-            .iter()
-            .map(|(h, g)| Share {
-                host: PathBuf::from(h),
-                tag: mount_tag(g).unwrap_or_default(),
-            })
-            .collect();
-        let spec = VmSpec {
-            id: record.id.clone(),
-            image: self.boot_image(record)?,
-            memory_mb: record.memory,
-            cpus: record.cpus,
-            ports,
-            shares,
-            log_path,
-            runtime_dir: runtime_dir.clone(),
-            accel: accel.accel,
-            daemonize: !foreground,
-        };
-        let cmd = self.hypervisor.build_command(&spec)?;
+        let spec = self.vm_spec(record, &runtime_dir, accel.accel, !foreground)?;
+        let mut cmd = self.hypervisor.build_command(&spec)?;
+        if let Some(plan) = resume {
+            self.prepare_resume(plan, record, &mut cmd)?;
+        }
         let start_failed = |message: String| Error::StartFailed {
             hypervisor: self.hypervisor.name().to_string(),
             id: record.id.clone(),

@@ -1,9 +1,12 @@
 //! `LinuxKitManager`: the container lifecycle over the state file, the
 //! hypervisor and the guest's SSH server.
 
+mod commit;
 mod exec;
 mod launch;
 mod lifecycle;
+mod resume;
+mod snapshot;
 
 pub use exec::DEFAULT_READY_TIMEOUT;
 
