@@ -12,6 +12,7 @@ use crate::container::{Container, ExecResult};
 use crate::errors::invalid;
 use crate::logs::LogStream;
 use crate::options::{Pairs, RunArgs};
+use crate::snapshot::Snapshot;
 use crate::repr;
 
 /// `stop`'s default below is a literal (PyO3 signatures need one); keep it
@@ -192,6 +193,81 @@ impl Manager {
     fn wait_ready(&self, py: Python<'_>, id: &str, timeout: f64) -> PyResult<Container> {
         let timeout = duration("timeout", timeout)?;
         Ok(interruptible(py, self.core().wait_ready(id, timeout))?.into())
+    }
+
+    /// Snapshots running container `id` as `name`: its memory, devices and
+    /// disk at one instant. The container keeps running (it is paused
+    /// while its state is written). A failure (e.g. a full disk) leaves no
+    /// snapshot behind and the container running.
+    fn snapshot_create(&self, py: Python<'_>, id: &str, name: &str) -> PyResult<Snapshot> {
+        Ok(uninterruptible(py, self.core().snapshot_create(id, name))?.into())
+    }
+
+    /// Every snapshot, oldest first.
+    fn snapshot_list(&self, py: Python<'_>) -> PyResult<Vec<Snapshot>> {
+        let all = detached(py, || self.inner.snapshot_list())?;
+        Ok(all.into_iter().map(Snapshot::from).collect())
+    }
+
+    /// One snapshot by name.
+    fn snapshot_get(&self, py: Python<'_>, name: &str) -> PyResult<Snapshot> {
+        Ok(detached(py, || self.inner.snapshot_get(name))?.into())
+    }
+
+    /// Deletes a snapshot; refused (`InvalidInputError`, naming them) while
+    /// containers were created from it. Returns what was removed.
+    fn snapshot_remove(&self, py: Python<'_>, name: &str) -> PyResult<Snapshot> {
+        Ok(detached(py, || self.inner.snapshot_remove(name))?.into())
+    }
+
+    /// Starts a new container that resumes snapshot `snapshot`: the guest
+    /// goes on where the snapshot's source was, with its memory, processes
+    /// and disk. Name, ports, SSH port and key as for `run` (the key
+    /// defaults to the source's); memory and CPUs are the snapshot's
+    /// (other values raise `InvalidInputError`), as are its volumes.
+    #[pyo3(signature = (snapshot, *, name = None, detach = true, memory = None, cpus = None,
+        ports = None, ssh_port = None, ssh_key = None, bind_address = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_snapshot(
+        &self,
+        py: Python<'_>,
+        snapshot: &str,
+        name: Option<String>,
+        detach: bool,
+        memory: Option<i64>,
+        cpus: Option<i64>,
+        ports: Option<Pairs<i64, i64>>,
+        ssh_port: Option<i64>,
+        ssh_key: Option<PathBuf>,
+        bind_address: Option<String>,
+    ) -> PyResult<Container> {
+        let opts = RunArgs {
+            name,
+            detach,
+            memory,
+            cpus,
+            ports,
+            volumes: None,
+            ssh_port,
+            ssh_key,
+            bind_address,
+        }
+        .into_options()?;
+        let fut = self.core().run_snapshot(snapshot, opts);
+        let c = if detach {
+            uninterruptible(py, fut)?
+        } else {
+            interruptible(py, fut)?
+        };
+        Ok(c.into())
+    }
+
+    /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`
+    /// file) as a standalone image that boots on its own; returns its
+    /// absolute path. A running container is paused while its disk is
+    /// copied.
+    fn commit(&self, py: Python<'_>, id: &str, path: PathBuf) -> PyResult<PathBuf> {
+        uninterruptible(py, self.core().commit(id, &path))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
