@@ -205,6 +205,67 @@ impl From<vmcontainer::Inspect> for ContainerDetails {
     }
 }
 
+/// A VM's memory, devices and disk saved at one instant, from which
+/// `Manager.runSnapshot` starts new containers.
+#[napi(object, object_from_js = false)]
+pub struct Snapshot {
+    /// Its name (unique in the home).
+    pub name: String,
+    /// When it was taken.
+    pub created_at: DateTime<Utc>,
+    /// ID of the container it was taken from.
+    pub source_id: String,
+    /// Name of that container at the time.
+    pub source_name: String,
+    /// The image the source booted (still needed to resume).
+    pub image: String,
+    /// Memory in MB of every VM resumed from it.
+    pub memory: u32,
+    /// Virtual CPUs of every VM resumed from it.
+    pub cpus: u32,
+    /// Whether it holds a disk (disk images; ISO and kernel guests have none).
+    pub disk: bool,
+    /// QEMU version that saved it; resuming needs the same.
+    pub qemu_version: String,
+    /// QEMU machine type it was saved from.
+    pub machine: String,
+    /// Accelerator it ran under (`tcg`, `kvm`, `hvf`).
+    pub accel: String,
+    /// The guest-visible QEMU options it needs, in order.
+    pub devices: Vec<String>,
+    /// Its directory.
+    pub path: Option<String>,
+    /// Bytes its files take on disk.
+    pub size: f64,
+}
+
+impl From<vmcontainer::Snapshot> for Snapshot {
+    fn from(s: vmcontainer::Snapshot) -> Self {
+        Snapshot {
+            created_at: s.created_at,
+            memory: s.memory,
+            cpus: s.cpus,
+            disk: s.disk,
+            path: s.path.map(path),
+            // Exact up to 2^53 bytes (8 PiB).
+            size: s.size as f64,
+            name: s.name,
+            source_id: s.source_id,
+            source_name: s.source_name,
+            image: s.image,
+            qemu_version: s.qemu_version,
+            machine: s.machine,
+            accel: s.accel,
+            devices: s.devices,
+        }
+    }
+}
+
+/// Converts a list of core snapshots.
+pub fn snapshots(v: Vec<vmcontainer::Snapshot>) -> Vec<Snapshot> {
+    v.into_iter().map(Into::into).collect()
+}
+
 /// Output of a command run in the guest.
 #[napi(object, object_from_js = false)]
 pub struct ExecResult {
