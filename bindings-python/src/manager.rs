@@ -12,8 +12,8 @@ use crate::container::{Container, ExecResult};
 use crate::errors::invalid;
 use crate::logs::LogStream;
 use crate::options::{Pairs, RunArgs};
-use crate::snapshot::Snapshot;
 use crate::repr;
+use crate::snapshot::Snapshot;
 
 /// `stop`'s default below is a literal (PyO3 signatures need one); keep it
 /// the core's.
