@@ -79,6 +79,36 @@ export declare class Manager {
   /** Runs `cmd` (an argv) in the guest as root over SSH. */
   exec(id: string, cmd: Array<string>): Promise<ExecResult>
   /**
+   * Snapshots running container `id` as `name`: its memory, devices and
+   * disk at one instant. The container keeps running (paused only while
+   * its state is written); a failure leaves no snapshot behind.
+   */
+  snapshotCreate(id: string, name: string): Promise<Snapshot>
+  /** Every snapshot, oldest first. */
+  snapshotList(): Promise<Array<Snapshot>>
+  /** One snapshot by name. */
+  snapshotGet(name: string): Promise<Snapshot>
+  /**
+   * Deletes a snapshot; rejected (code `invalid_input`, naming them)
+   * while containers were created from it.
+   */
+  snapshotRemove(name: string): Promise<Snapshot>
+  /**
+   * Starts a new container that resumes snapshot `snapshot` where its
+   * source was. Options as for `run` (the SSH key defaults to the
+   * source's); memory, CPUs and volumes are the snapshot's, and other
+   * values reject. Detached: resolves once the guest runs; foreground
+   * (the default): when the VM exits.
+   */
+  runSnapshot(snapshot: string, options?: RunOptions | undefined | null): Promise<Container>
+  /**
+   * Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`
+   * file) as a standalone image that boots on its own; resolves to its
+   * absolute path. A running container is paused while its disk is
+   * copied.
+   */
+  commit(id: string, path: string): Promise<string>
+  /**
    * Waits until the guest's SSH server answers (default timeout 120 s);
    * rejects early if the VM stops.
    */
@@ -253,6 +283,41 @@ export interface RunOptions {
    * throw inside it is reported as a process warning, never fatal.
    */
   onOutput?: (chunk: Buffer) => void
+}
+
+/**
+ * A VM's memory, devices and disk saved at one instant, from which
+ * `Manager.runSnapshot` starts new containers.
+ */
+export interface Snapshot {
+  /** Its name (unique in the home). */
+  name: string
+  /** When it was taken. */
+  createdAt: Date
+  /** ID of the container it was taken from. */
+  sourceId: string
+  /** Name of that container at the time. */
+  sourceName: string
+  /** The image the source booted (still needed to resume). */
+  image: string
+  /** Memory in MB of every VM resumed from it. */
+  memory: number
+  /** Virtual CPUs of every VM resumed from it. */
+  cpus: number
+  /** Whether it holds a disk (disk images; ISO and kernel guests have none). */
+  disk: boolean
+  /** QEMU version that saved it; resuming needs the same. */
+  qemuVersion: string
+  /** QEMU machine type it was saved from. */
+  machine: string
+  /** Accelerator it ran under (`tcg`, `kvm`, `hvf`). */
+  accel: string
+  /** The guest-visible QEMU options it needs, in order. */
+  devices: Array<string>
+  /** Its directory. */
+  path?: string
+  /** Bytes its files take on disk. */
+  size: number
 }
 
 /** Options of `Manager.stop`. */
