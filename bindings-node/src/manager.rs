@@ -16,9 +16,8 @@ use crate::error::sync;
 use crate::follow::LogStream;
 use crate::promise::{blocking, spawn};
 use crate::types::{
-    containers, snapshots, Container, ContainerDetails, ExecResult, HypervisorName,
-    ManagerOptions, OutputCallback, RemoveOptions, RunOptions, Snapshot, StopOptions,
-    WaitOptions,
+    containers, snapshots, Container, ContainerDetails, ExecResult, HypervisorName, ManagerOptions,
+    OutputCallback, RemoveOptions, RunOptions, Snapshot, StopOptions, WaitOptions,
 };
 
 /// Manages LinuxKit VMs as containers under one root directory. Safe to use

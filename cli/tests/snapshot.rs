@@ -242,6 +242,9 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
     sh(&home, &c1, "true");
     eprintln!("run --snapshot to exec-ready took {:?}", t.elapsed());
     assert_eq!(home.inspect(&c1)["snapshot"], "warm");
+    // The guest saw its VM generation ID change and reseeded its RNG, so
+    // clones do not share random numbers.
+    home.wait_log(&c1, "crng reseeded due to virtual machine fork");
     assert_ne!(
         home.inspect(&c1)["ssh_port"],
         home.inspect(&src)["ssh_port"]
@@ -295,6 +298,8 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
         ""
     );
     sh(&home, &c2, "echo c2-only > /mnt/tmp/c2.txt");
+    let random = "head -c 16 /dev/urandom | od -An -tx1";
+    assert_ne!(sh(&home, &c1, random), sh(&home, &c2, random));
     assert_eq!(sh(&home, &c1, "ls /mnt/tmp/c2.txt 2>/dev/null || true"), "");
     // Disk and memory were saved at one instant: after the writer stops,
     // the file read back from the disk (not the page cache) is the
