@@ -4,7 +4,8 @@
 Prints, with medians over several rounds and the machine's load:
   - `run --snapshot` to exec-ready vs `run` (cold boot) to exec-ready of the
     same image (the ratio; the goal is <= 0.15)
-  - `snapshot create` time and size for a 256 MiB and a 1 GiB guest
+  - `snapshot create` time (and how long the source was paused) and size
+    for a 256 MiB and a 1 GiB guest
   - host memory (RSS and PSS) of N clones resumed from one snapshot, vs one
     cold-booted VM
   - how the VM state is best written: QMP `migrate` to an fd we pass
@@ -138,7 +139,7 @@ def run(a, vmc, key, image, home):
     for mem, cid in (("256", source), ("1024", None)):
         if cid is None:
             cid, _ = exec_ready(vmc, "--memory", mem, "--ssh-key", key, image)
-        times, sizes = [], []
+        times, sizes, pauses = [], [], []
         for r in range(a.rounds):
             t0 = time.monotonic()
             vmc("snapshot", "create", cid, f"size-{mem}-{r}")
@@ -147,6 +148,7 @@ def run(a, vmc, key, image, home):
             (snap,) = [x for x in s if x["name"] == f"size-{mem}-{r}"]
             d = snap["path"]
             sizes.append(snap["size"])
+            pauses.append(snap["source_pause_ms"])
             files = {f: os.stat(os.path.join(d, f)) for f in os.listdir(d)}
             vmc("snapshot", "rm", f"size-{mem}-{r}")
         detail = ", ".join(
@@ -154,7 +156,8 @@ def run(a, vmc, key, image, home):
             for f, st in sorted(files.items())
         )
         print(
-            f"snapshot create, {mem} MiB guest: {med(times):.2f}s (min {min(times):.2f}, max {max(times):.2f}), "
+            f"snapshot create, {mem} MiB guest: {med(times):.2f}s (min {min(times):.2f}, max {max(times):.2f}; "
+            f"source paused {med(pauses):.0f} ms), "
             f"size {med(sizes) / 2**20:.1f} MiB on disk ({detail})"
         )
         if cid != source:

@@ -148,26 +148,28 @@ pub fn incoming_args(memory: &MemoryImage<'_>, log: &Path) -> Result<Vec<OsStrin
             "path must be absolute",
         ));
     }
-    let mut args: Vec<OsString> = [
-        "-object".to_string(),
+    let mut args: Vec<OsString> = vec![
+        "-object".into(),
         format!(
             "memory-backend-file,id={id},size={}M,mem-path={mem_path},share={share}",
             memory.memory_mb
-        ),
+        )
+        .into(),
         "-machine".into(),
         format!(
             "type={},memory-backend={id}",
             escape_option_value(memory.machine)
-        ),
+        )
+        .into(),
         "-incoming".into(),
         "defer".into(),
-        "-D".into(),
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
-    // -D takes a plain file name, not an option list: no escaping.
-    args.push(log.as_os_str().to_os_string());
+    ];
+    // -D takes a plain file name, not an option list: no escaping. QEMU
+    // reads `%` in it as a format, so such a path goes without a log.
+    if !log.as_os_str().as_encoded_bytes().contains(&b'%') {
+        args.push("-D".into());
+        args.push(log.as_os_str().to_os_string());
+    }
     Ok(args)
 }
 
@@ -366,6 +368,8 @@ mod tests {
             ..m.clone()
         };
         assert!(incoming_args(&evil, Path::new("/l")).is_err());
+        let odd = incoming_args(&m, Path::new("/c/100%d/log")).unwrap();
+        assert!(!odd.contains(&OsString::from("-D")));
         let relative = MemoryImage {
             path: Path::new("memory.raw"),
             ..m

@@ -121,6 +121,7 @@ impl LinuxKitManager {
         let created_at = Utc::now();
         let status = qmp.execute("query-status", None).await?;
         let was_running = status.get("running").and_then(Value::as_bool) == Some(true);
+        let paused = std::time::Instant::now();
         qmp.execute("stop", None).await?;
         let saved = self.freeze_and_save(&mut qmp, &c, &pending).await;
         // The source runs again whatever happened to the snapshot.
@@ -129,6 +130,7 @@ impl LinuxKitManager {
         } else {
             Ok(())
         };
+        let source_pause_ms = paused.elapsed().as_millis() as u64;
         let copy_disk = saved.map_err(failed)?;
         resumed?;
         drop(qmp);
@@ -160,6 +162,7 @@ impl LinuxKitManager {
             devices: facts.devices,
             volumes: c.volumes.clone(),
             disk: pending.dir().join(DISK_FILE).exists(),
+            source_pause_ms,
             ssh_key: c.ssh_key.clone(),
             host_keys: self.pinned_host_keys(&c),
             path: None,

@@ -90,6 +90,9 @@ pub struct Snapshot {
     pub volumes: BTreeMap<String, String>,
     /// Whether `disk.qcow2` is part of it (disk images).
     pub disk: bool,
+    /// How long the source was paused while its state was written, in ms.
+    #[serde(default)]
+    pub source_pause_ms: u64,
     /// Private key `exec` used for the source; the default for clones,
     /// whose guest has the same authorized keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
