@@ -24,6 +24,21 @@ fn duration(what: &'static str, secs: f64) -> PyResult<Duration> {
         .map_err(|_| invalid(what, secs, "must be a finite number of seconds >= 0"))
 }
 
+/// Waits for a `run`: a detached start is not interrupted (a cancelled
+/// start could leave a VM no record names); a foreground run stops on
+/// Ctrl-C.
+fn started<F>(py: Python<'_>, detach: bool, fut: F) -> PyResult<Container>
+where
+    F: std::future::Future<Output = vmcontainer::Result<vmcontainer::Container>> + Send,
+{
+    let c = if detach {
+        uninterruptible(py, fut)?
+    } else {
+        interruptible(py, fut)?
+    };
+    Ok(c.into())
+}
+
 /// Runs and manages LinuxKit VMs as containers under one root directory.
 ///
 /// `home` defaults to `$VMCONTAINER_HOME`, else `~/.core`; `hypervisor` is
@@ -106,13 +121,7 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        let fut = self.core().run(&image, opts);
-        let c = if detach {
-            uninterruptible(py, fut)?
-        } else {
-            interruptible(py, fut)?
-        };
-        Ok(c.into())
+        started(py, detach, self.core().run(&image, opts))
     }
 
     /// Boots a stopped container again, with the disk it wrote before.
@@ -253,13 +262,7 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        let fut = self.core().run_snapshot(snapshot, opts);
-        let c = if detach {
-            uninterruptible(py, fut)?
-        } else {
-            interruptible(py, fut)?
-        };
-        Ok(c.into())
+        started(py, detach, self.core().run_snapshot(snapshot, opts))
     }
 
     /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`

@@ -350,7 +350,7 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let m = manager()?;
     if let Some(name) = &args.snapshot {
-        return run_snapshot(&m, name, opts, args.json).await;
+        return start(&m, Start::Snapshot(name), opts, args.json).await;
     }
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
@@ -369,41 +369,28 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         (None, Some(i)) => i,
         (None, None) => bail!("an IMAGE or --template is required"),
     };
-    if opts.detach {
-        let c = m.run(&image, opts).await?;
-        if args.json {
-            output::json(&c)?;
-        } else {
-            println!("{}", c.id);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut stdout = std::io::stdout();
-    let c = m
-        .run_attached(&image, opts, &mut |b: &[u8]| {
-            let _ = stdout.write_all(b);
-            let _ = stdout.flush();
-        })
-        .await?;
-    Ok(exit_code(&c))
+    start(&m, Start::Image(&image), opts, args.json).await
 }
 
-fn exit_code(c: &vmcontainer::Container) -> ExitCode {
-    if c.status == vmcontainer::Status::Stopped {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+/// What `run` starts a container from.
+enum Start<'a> {
+    Image(&'a std::path::Path),
+    Snapshot(&'a str),
 }
 
-async fn run_snapshot(
+/// Starts the container: detached, prints its ID (or JSON); in the
+/// foreground, streams its console until it exits.
+async fn start(
     m: &LinuxKitManager,
-    name: &str,
+    from: Start<'_>,
     opts: RunOptions,
     json: bool,
 ) -> Result<ExitCode> {
     if opts.detach {
-        let c = m.run_snapshot(name, opts).await?;
+        let c = match from {
+            Start::Image(i) => m.run(i, opts).await?,
+            Start::Snapshot(n) => m.run_snapshot(n, opts).await?,
+        };
         if json {
             output::json(&c)?;
         } else {
@@ -412,13 +399,19 @@ async fn run_snapshot(
         return Ok(ExitCode::SUCCESS);
     }
     let mut stdout = std::io::stdout();
-    let c = m
-        .run_snapshot_attached(name, opts, &mut |b: &[u8]| {
-            let _ = stdout.write_all(b);
-            let _ = stdout.flush();
-        })
-        .await?;
-    Ok(exit_code(&c))
+    let mut sink = |b: &[u8]| {
+        let _ = stdout.write_all(b);
+        let _ = stdout.flush();
+    };
+    let c = match from {
+        Start::Image(i) => m.run_attached(i, opts, &mut sink).await?,
+        Start::Snapshot(n) => m.run_snapshot_attached(n, opts, &mut sink).await?,
+    };
+    Ok(if c.status == vmcontainer::Status::Stopped {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
