@@ -313,6 +313,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Templates { action, json } => templates_cmd(action, json),
         Command::Snapshot { action } => snapshot_cmd(action).await,
         Command::Commit { container, path } => {
+            let _pause = finish_on_interrupt("the commit (the container is paused meanwhile)");
             let spin = output::spinner(format!("committing {container}"));
             let done = manager()?.commit(&container, &path).await;
             spin.finish_and_clear();
@@ -414,10 +415,22 @@ async fn start(
     })
 }
 
+/// Keeps Ctrl-C from killing the CLI while it has a VM paused: the
+/// operation finishes (and resumes the VM) first. Dropping the handle
+/// restores nothing — the process ends right after.
+fn finish_on_interrupt(what: &'static str) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("vmcontainer: finishing {what} before exiting");
+        }
+    })
+}
+
 async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
     let m = manager()?;
     match action {
         SnapshotAction::Create { container, name } => {
+            let _pause = finish_on_interrupt("the snapshot (the container may be paused)");
             let spin = output::spinner(format!("snapshotting {container} as {name}"));
             let s = m.snapshot_create(&container, &name).await;
             spin.finish_and_clear();

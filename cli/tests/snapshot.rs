@@ -355,8 +355,25 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
     );
     // c1 went on running through the commit.
     counter_passes(&home, &c1, counter(&home, &c1));
-    home.ok(&["rm", "-f", "c1", "c2"]);
-    home.ok(&["snapshot", "rm", "warm"]);
+    home.ok(&["rm", "-f", "c1"]);
+
+    // A snapshot of a clone (whose RAM is the first snapshot's file)
+    // resumes too, and keeps the first one alive.
+    home.ok(&["snapshot", "create", "c2", "second"]);
+    let c3 = home.ok(&["run", "-d", "--snapshot", "second", "--name", "c3"]);
+    assert_eq!(
+        sh(&home, &c3, "cat /mnt/tmp/c2.txt /mnt/disk/ondisk.txt"),
+        "c2-only\non-disk"
+    );
+    counter_passes(&home, &c3, counter(&home, &c3));
+    refused(
+        &home,
+        &["snapshot", "rm", "warm"],
+        &["warm", &c2, "snapshot second"],
+    );
+    refused(&home, &["snapshot", "rm", "second"], &["second", &c3]);
+    home.ok(&["rm", "-f", "c2", "c3"]);
+    home.ok(&["snapshot", "rm", "second", "warm"]);
     assert_eq!(home.ok(&["snapshot", "ls", "--json"]), "[]");
 
     let booted = home.run_ready(&[], Path::new(committed));

@@ -236,7 +236,9 @@ impl LinuxKitManager {
         let mut qmp = Qmp::connect(&qmp_socket(rd))
             .await
             .map_err(|e| failed(e.to_string()))?;
-        migrate::ignore_shared_ram(&mut qmp).await.map_err(failed)?;
+        migrate::ignore_shared_ram(&mut qmp, true)
+            .await
+            .map_err(failed)?;
         let state = plan.dir.join(STATE_FILE);
         let file = std::fs::File::open(&state).map_err(|e| Error::io("open", &state, e))?;
         migrate::load(&mut qmp, &file, LOAD_TIMEOUT)

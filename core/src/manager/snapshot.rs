@@ -56,23 +56,31 @@ impl LinuxKitManager {
     }
 
     /// Deletes a snapshot. Refused while any container (running or not)
-    /// was created from it, naming them: their disks are overlays on it.
+    /// was created from it, or another snapshot's disk is layered on it,
+    /// naming them.
     pub fn snapshot_remove(&self, name: &str) -> Result<Snapshot> {
         let store = self.snapshots();
         let snap = store.get(name)?;
+        let children: Vec<String> = store
+            .list()?
+            .into_iter()
+            .filter(|s| s.parent.as_deref() == Some(name))
+            .map(|s| format!("snapshot {}", s.name))
+            .collect();
         // Under the state lock, so a container being created from it
         // either is seen here or sees the snapshot gone (see run_inner).
         self.state.update(|s| {
-            let users: Vec<String> = s
+            let mut users: Vec<String> = s
                 .containers
                 .values()
                 .filter(|c| c.snapshot.as_deref() == Some(name))
-                .map(|c| format!("{} ({})", c.id, c.name))
+                .map(|c| format!("container {} ({})", c.id, c.name))
                 .collect();
+            users.extend(children.iter().cloned());
             if !users.is_empty() {
                 return Err(Error::from(SnapshotError::InUse {
                     name: name.to_string(),
-                    containers: users,
+                    users,
                 }));
             }
             store.remove(name)
@@ -162,6 +170,10 @@ impl LinuxKitManager {
             devices: facts.devices,
             volumes: c.volumes.clone(),
             disk: pending.dir().join(DISK_FILE).exists(),
+            parent: c
+                .snapshot
+                .clone()
+                .filter(|_| pending.dir().join(DISK_FILE).exists()),
             source_pause_ms,
             ssh_key: c.ssh_key.clone(),
             host_keys: self.pinned_host_keys(&c),
@@ -275,6 +287,10 @@ impl LinuxKitManager {
                 Err(e) => return Err(format!("linking {}: {e}", disk.display())),
             }
         }
+        // A source that was itself resumed from a snapshot has RAM from a
+        // private mapping, which is saved like any; the capability it was
+        // resumed with must not mark this stream.
+        migrate::ignore_shared_ram(qmp, false).await?;
         let stream = create_private(&pending.dir().join(STREAM_FILE))?;
         migrate::save(qmp, &stream, SAVE_TIMEOUT).await?;
         Ok(copy)

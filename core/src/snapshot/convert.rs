@@ -97,7 +97,7 @@ async fn drive(
     let input = std::fs::File::open(stream).map_err(|e| format!("{}: {e}", stream.display()))?;
     migrate::load(&mut qmp, &input, TRANSFER_TIMEOUT).await?;
     drop(input);
-    migrate::ignore_shared_ram(&mut qmp).await?;
+    migrate::ignore_shared_ram(&mut qmp, true).await?;
     let output = create_private(state_out)?;
     migrate::save(&mut qmp, &output, TRANSFER_TIMEOUT).await?;
     output

@@ -61,12 +61,15 @@ pub async fn save(qmp: &mut Qmp, file: &File, timeout: Duration) -> Result<(), S
     }
 }
 
-/// Tells QEMU to leave RAM in shared file-backed memory out of the stream
-/// (on the saving side) and not to expect it (on the loading side).
-pub async fn ignore_shared_ram(qmp: &mut Qmp) -> Result<(), String> {
+/// With `on`, tells QEMU to leave RAM in shared file-backed memory out of
+/// the stream (on the saving side) and not to expect it (on the loading
+/// side). The setting travels in the stream and must match on both sides,
+/// and it stays set in a VM that was resumed with it, so a VM saving a
+/// plain stream turns it off.
+pub async fn ignore_shared_ram(qmp: &mut Qmp, on: bool) -> Result<(), String> {
     qmp.execute(
         "migrate-set-capabilities",
-        Some(json!({ "capabilities": [{ "capability": "x-ignore-shared", "state": true }] })),
+        Some(json!({ "capabilities": [{ "capability": "x-ignore-shared", "state": on }] })),
     )
     .await
     .map(|_| ())

@@ -90,6 +90,10 @@ pub struct Snapshot {
     pub volumes: BTreeMap<String, String>,
     /// Whether `disk.qcow2` is part of it (disk images).
     pub disk: bool,
+    /// The snapshot its disk is layered on, when the source was itself
+    /// resumed from one; that snapshot is kept while this one exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// How long the source was paused while its state was written, in ms.
     #[serde(default)]
     pub source_pause_ms: u64,
@@ -126,13 +130,13 @@ pub enum SnapshotError {
     /// The name is taken.
     #[error("snapshot {0:?} already exists; remove it first (snapshot rm) or pick another name")]
     Exists(String),
-    /// Containers still use it as their base.
-    #[error("snapshot {name:?} is in use by container(s) {}; remove them first", containers.join(", "))]
+    /// Containers or other snapshots still use it as their base.
+    #[error("snapshot {name:?} is in use by {}; remove them first", users.join(", "))]
     InUse {
         /// The snapshot.
         name: String,
-        /// `ID (name)` of each container using it.
-        containers: Vec<String>,
+        /// `container ID (name)` or `snapshot NAME` for each user.
+        users: Vec<String>,
     },
     /// It cannot be resumed here (or with these options).
     #[error("snapshot {name:?} cannot be resumed: {reason}")]
