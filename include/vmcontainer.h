@@ -918,6 +918,15 @@ const char *vmc_container_hypervisor(const vmc_container_t *c);
 const char *vmc_container_accel(const vmc_container_t *c);
 
 /**
+ * The snapshot the container was resumed from; NULL when it booted an
+ * image.
+ *
+ * # Safety
+ * See `vmc_container_id`.
+ */
+const char *vmc_container_snapshot(const vmc_container_t *c);
+
+/**
  * Detected image format (`VMC_IMAGE_FORMAT_UNKNOWN` when not recorded or
  * for NULL).
  *

@@ -26,6 +26,7 @@ pub struct vmc_container_t {
     ssh_key: Option<CString>,
     hypervisor: Option<CString>,
     accel: Option<CString>,
+    snapshot: Option<CString>,
     volumes: Vec<(CString, CString)>,
 }
 
@@ -49,6 +50,7 @@ impl vmc_container_t {
             ssh_key: opt(&record.ssh_key),
             hypervisor: opt(&record.hypervisor),
             accel: opt(&record.accel),
+            snapshot: opt(&record.snapshot),
             volumes: record
                 .volumes
                 .iter()
@@ -181,6 +183,16 @@ pub unsafe extern "C" fn vmc_container_hypervisor(c: *const vmc_container_t) -> 
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_accel(c: *const vmc_container_t) -> *const c_char {
     field(c, ptr::null(), |c| opt_ptr(&c.accel))
+}
+
+/// The snapshot the container was resumed from; NULL when it booted an
+/// image.
+///
+/// # Safety
+/// See `vmc_container_id`.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_snapshot(c: *const vmc_container_t) -> *const c_char {
+    field(c, ptr::null(), |c| opt_ptr(&c.snapshot))
 }
 
 /// Detected image format (`VMC_IMAGE_FORMAT_UNKNOWN` when not recorded or

@@ -131,6 +131,8 @@ pub struct Container {
     pub exit_code: Option<i32>,
     /// When the VM was seen to stop.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// The snapshot this container was resumed from, if any.
+    pub snapshot: Option<String>,
 }
 
 impl From<vmcontainer::Container> for Container {
@@ -155,6 +157,7 @@ impl From<vmcontainer::Container> for Container {
             bind_address: c.bind_address.map(|a| a.to_string()),
             exit_code: c.exit_code,
             stopped_at: c.stopped_at,
+            snapshot: c.snapshot,
             id: c.id,
             name: c.name,
             image: c.image,

@@ -115,6 +115,11 @@ impl Container {
     fn exit_code(&self) -> Option<i32> {
         self.inner.exit_code
     }
+    /// The snapshot this container was resumed from, if any.
+    #[getter]
+    fn snapshot(&self) -> Option<&str> {
+        self.inner.snapshot.as_deref()
+    }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let c = &self.inner;

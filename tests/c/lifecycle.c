@@ -442,6 +442,7 @@ static void test_snapshot(vmc_manager_t *m, const char *id) {
     vmc_exec_result_free(r);
     CHECK(strcmp(vmc_container_name(c), "c-clone") == 0 && vmc_container_memory_mb(c) == 512, "");
     CHECK(strcmp(vmc_container_id(c), id) != 0, "");
+    CHECK(strcmp(vmc_container_snapshot(c), "c-snap") == 0, "");
     vmc_container_free(c);
     FAILS(vmc_manager_snapshot_remove(m, "c-snap", &err), VMC_ERROR_INVALID_INPUT, "c-clone");
     /* The kernel+initrd guest has no disk to commit. */
@@ -513,6 +514,7 @@ static void test_lifecycle(vmc_manager_t *m) {
     CHECK(strcmp(vmc_container_ssh_key(c), key) == 0, "");
     CHECK(vmc_container_started_at(c)[0] != '\0' && vmc_container_stopped_at(c) == NULL, "");
     CHECK(vmc_container_port_count(c) == 0 && vmc_container_volume_count(c) == 0, "");
+    CHECK(vmc_container_snapshot(c) == NULL, "");
     int code = 0;
     CHECK(!vmc_container_exit_code(c, &code), "detached run has an exit code");
     char *json = NULL;

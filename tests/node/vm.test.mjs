@@ -140,6 +140,8 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
   timings.runSnapshotToExec = Math.round(performance.now() - t)
   assert.equal(warm.stdout, 'node-warm\n')
   assert.equal(clone.memory, 512)
+  assert.equal(clone.snapshot, 'node-snap')
+  assert.equal(c.snapshot, undefined)
   assert.notEqual(clone.sshPort, c.sshPort)
   await rejectsWith(m.snapshotRemove('node-snap'), 'ERR_VMC_INVALID_INPUT', 'node-clone')
   await rejectsWith(m.commit(clone.id, join(home, 'clone.qcow2')), 'ERR_VMC_INVALID_INPUT', 'no disk')

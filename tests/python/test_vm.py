@@ -235,7 +235,8 @@ def test_snapshot_resumes_as_another_container_with_its_own_port(vm: VM, tmp_pat
     try:
         assert m.exec(clone.id, ["cat", "/www/warm.txt"]).stdout == b"py-warm\n"
         print(f"run_snapshot to exec took {time.monotonic() - started:.2f}s")
-        assert clone.status == "running" and clone.memory == 256
+        assert clone.status == "running" and clone.memory == 256 and clone.snapshot == "py-snap"
+        assert c.snapshot is None
         assert clone.ports == {port: 80} and clone.ssh_port != c.ssh_port
         # The forward is the clone's own, from its command line.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/warm.txt", timeout=30) as r:

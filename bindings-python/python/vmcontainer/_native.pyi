@@ -13,6 +13,7 @@ __all__ = [
     "Manager",
     "Container",
     "ExecResult",
+    "Snapshot",
     "LogStream",
     "Hypervisor",
     "Template",
@@ -80,6 +81,8 @@ class Container:
     def bind_address(self) -> Optional[str]: ...
     @property
     def exit_code(self) -> Optional[int]: ...
+    @property
+    def snapshot(self) -> Optional[str]: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
