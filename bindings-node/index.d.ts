@@ -162,6 +162,8 @@ export interface Container {
   exitCode?: number
   /** When the VM was seen to stop. */
   stoppedAt?: Date
+  /** The snapshot this container was resumed from, if any. */
+  snapshot?: string
 }
 
 /** A container's record plus where its files are. */
