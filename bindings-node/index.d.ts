@@ -160,6 +160,10 @@ export interface Container {
   bindAddress?: string
   /** Exit code of the hypervisor, when known. */
   exitCode?: number
+  /** Signal that ended the hypervisor, when one did. */
+  exitSignal?: number
+  /** How the VM ended, in words. */
+  exitReason?: string
   /** When the VM was seen to stop. */
   stoppedAt?: Date
   /** The snapshot this container was resumed from, if any. */
@@ -185,7 +189,7 @@ export interface ContainerDetails {
 }
 
 /** Lifecycle status, as written in `containers.json`. */
-export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed'
+export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'starting'
 
 /**
  * The best hypervisor on this host (Hyperkit on macOS when installed, else

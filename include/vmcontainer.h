@@ -230,10 +230,16 @@ typedef enum {
      */
     VMC_STATUS_ERROR = 2,
     /**
-     * `"killed"`: written by go-container after a SIGKILL; read, never
-     * produced.
+     * `"killed"`: the hypervisor was ended by a signal that `stop` did not
+     * send (an outside kill, a crash, the end of its foreground run);
+     * go-container writes it after a SIGKILL.
      */
     VMC_STATUS_KILLED = 3,
+    /**
+     * `"starting"`: recorded before the hypervisor starts; a start that
+     * was interrupted becomes `"error"` at the next call.
+     */
+    VMC_STATUS_STARTING = 4,
 } vmc_status_t;
 
 /**
@@ -467,7 +473,8 @@ const char *vmc_error_code_name(int code);
 void vmc_string_free(char *s);
 
 /**
- * The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
+ * The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`,
+ * `"starting"`),
  * `"unknown"` for any other number. A static string, never freed.
  */
 const char *vmc_status_name(int status);
@@ -961,6 +968,26 @@ const char *vmc_container_stopped_at(const vmc_container_t *c);
  */
 bool vmc_container_exit_code(const vmc_container_t *c,
                              int32_t *code);
+
+/**
+ * Stores the signal that ended the hypervisor in `*signal` and returns
+ * true when one did (status `killed`, or a `stop` that had to signal);
+ * false otherwise (and for NULL arguments).
+ *
+ * # Safety
+ * See `vmc_container_id`; `signal` is NULL or writable.
+ */
+bool vmc_container_exit_signal(const vmc_container_t *c,
+                               int32_t *signal);
+
+/**
+ * How the VM ended, in words (for example "stopped: the guest powered
+ * off"); NULL while it has not ended or when unknown.
+ *
+ * # Safety
+ * See `vmc_container_id`.
+ */
+const char *vmc_container_exit_reason(const vmc_container_t *c);
 
 /**
  * Number of forwarded ports (SSH not included).

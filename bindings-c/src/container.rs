@@ -26,6 +26,7 @@ pub struct vmc_container_t {
     ssh_key: Option<CString>,
     hypervisor: Option<CString>,
     accel: Option<CString>,
+    exit_reason: Option<CString>,
     snapshot: Option<CString>,
     volumes: Vec<(CString, CString)>,
 }
@@ -50,6 +51,7 @@ impl vmc_container_t {
             ssh_key: opt(&record.ssh_key),
             hypervisor: opt(&record.hypervisor),
             accel: opt(&record.accel),
+            exit_reason: opt(&record.exit_reason),
             snapshot: opt(&record.snapshot),
             volumes: record
                 .volumes
@@ -246,6 +248,37 @@ pub unsafe extern "C" fn vmc_container_exit_code(
         }
         _ => false,
     }
+}
+
+/// Stores the signal that ended the hypervisor in `*signal` and returns
+/// true when one did (status `killed`, or a `stop` that had to signal);
+/// false otherwise (and for NULL arguments).
+///
+/// # Safety
+/// See `vmc_container_id`; `signal` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_exit_signal(
+    c: *const vmc_container_t,
+    signal: *mut i32,
+) -> bool {
+    match field(c, None, |c| c.record.exit_signal) {
+        Some(v) if !signal.is_null() => {
+            // SAFETY: checked non-NULL; the caller guarantees it is writable.
+            unsafe { signal.write(v) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// How the VM ended, in words (for example "stopped: the guest powered
+/// off"); NULL while it has not ended or when unknown.
+///
+/// # Safety
+/// See `vmc_container_id`.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_exit_reason(c: *const vmc_container_t) -> *const c_char {
+    field(c, ptr::null(), |c| opt_ptr(&c.exit_reason))
 }
 
 /// Number of forwarded ports (SSH not included).

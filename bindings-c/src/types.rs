@@ -32,9 +32,13 @@ pub enum vmc_status_t {
     VMC_STATUS_STOPPED = 1,
     /// `"error"`: the VM exited with an error.
     VMC_STATUS_ERROR = 2,
-    /// `"killed"`: written by go-container after a SIGKILL; read, never
-    /// produced.
+    /// `"killed"`: the hypervisor was ended by a signal that `stop` did not
+    /// send (an outside kill, a crash, the end of its foreground run);
+    /// go-container writes it after a SIGKILL.
     VMC_STATUS_KILLED = 3,
+    /// `"starting"`: recorded before the hypervisor starts; a start that
+    /// was interrupted becomes `"error"` at the next call.
+    VMC_STATUS_STARTING = 4,
 }
 
 impl From<Status> for vmc_status_t {
@@ -44,6 +48,7 @@ impl From<Status> for vmc_status_t {
             Status::Stopped => vmc_status_t::VMC_STATUS_STOPPED,
             Status::Error => vmc_status_t::VMC_STATUS_ERROR,
             Status::Killed => vmc_status_t::VMC_STATUS_KILLED,
+            Status::Starting => vmc_status_t::VMC_STATUS_STARTING,
         }
     }
 }
@@ -81,12 +86,13 @@ impl From<ImageFormat> for vmc_image_format_t {
     }
 }
 
-fn statuses() -> [Status; 4] {
+fn statuses() -> [Status; 5] {
     [
         Status::Running,
         Status::Stopped,
         Status::Error,
         Status::Killed,
+        Status::Starting,
     ]
 }
 
@@ -108,6 +114,7 @@ pub(crate) fn static_name(name: &str) -> &'static CStr {
         "stopped" => c"stopped",
         "error" => c"error",
         "killed" => c"killed",
+        "starting" => c"starting",
         "iso" => c"iso",
         "qcow2" => c"qcow2",
         "vmdk" => c"vmdk",
@@ -117,7 +124,8 @@ pub(crate) fn static_name(name: &str) -> &'static CStr {
     }
 }
 
-/// The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`),
+/// The name of a status (`"running"`, `"stopped"`, `"error"`, `"killed"`,
+/// `"starting"`),
 /// `"unknown"` for any other number. A static string, never freed.
 #[no_mangle]
 pub extern "C" fn vmc_status_name(status: c_int) -> *const c_char {

@@ -19,8 +19,12 @@ pub enum ContainerStatus {
     Stopped,
     /// The VM exited with an error.
     Error,
-    /// Written by go-container after a SIGKILL (read, never produced).
+    /// Ended by a signal that `stop` did not send (an outside kill, a
+    /// crash, the end of its foreground run); go-container writes it after
+    /// a SIGKILL.
     Killed,
+    /// Recorded before the VM starts; an interrupted start becomes `error`.
+    Starting,
 }
 
 impl From<vmcontainer::Status> for ContainerStatus {
@@ -30,6 +34,7 @@ impl From<vmcontainer::Status> for ContainerStatus {
             vmcontainer::Status::Stopped => ContainerStatus::Stopped,
             vmcontainer::Status::Error => ContainerStatus::Error,
             vmcontainer::Status::Killed => ContainerStatus::Killed,
+            vmcontainer::Status::Starting => ContainerStatus::Starting,
         }
     }
 }
@@ -129,6 +134,10 @@ pub struct Container {
     pub bind_address: Option<String>,
     /// Exit code of the hypervisor, when known.
     pub exit_code: Option<i32>,
+    /// Signal that ended the hypervisor, when one did.
+    pub exit_signal: Option<i32>,
+    /// How the VM ended, in words.
+    pub exit_reason: Option<String>,
     /// When the VM was seen to stop.
     pub stopped_at: Option<DateTime<Utc>>,
     /// The snapshot this container was resumed from, if any.
@@ -156,6 +165,8 @@ impl From<vmcontainer::Container> for Container {
             format: c.format.map(Into::into),
             bind_address: c.bind_address.map(|a| a.to_string()),
             exit_code: c.exit_code,
+            exit_signal: c.exit_signal,
+            exit_reason: c.exit_reason,
             stopped_at: c.stopped_at,
             snapshot: c.snapshot,
             id: c.id,

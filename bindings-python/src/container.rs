@@ -40,7 +40,8 @@ impl Container {
     fn image(&self) -> &str {
         &self.inner.image
     }
-    /// `running`, `stopped` or `error` (`killed` in go-container files).
+    /// `running`, `stopped`, `error`, `killed` (ended by a signal `stop`
+    /// did not send) or `starting` (recorded before the VM starts).
     #[getter]
     fn status(&self) -> &'static str {
         self.inner.status.as_str()
@@ -114,6 +115,16 @@ impl Container {
     #[getter]
     fn exit_code(&self) -> Option<i32> {
         self.inner.exit_code
+    }
+    /// Signal that ended the hypervisor, when one did.
+    #[getter]
+    fn exit_signal(&self) -> Option<i32> {
+        self.inner.exit_signal
+    }
+    /// How the VM ended, in words; `None` while it has not.
+    #[getter]
+    fn exit_reason(&self) -> Option<&str> {
+        self.inner.exit_reason.as_deref()
     }
     /// The snapshot this container was resumed from, if any.
     #[getter]

@@ -247,7 +247,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             let list: Vec<_> = manager()?
                 .list()?
                 .into_iter()
-                .filter(|c| all || c.status == vmcontainer::Status::Running)
+                .filter(|c| all || c.status.is_active())
                 .collect();
             if json {
                 output::json(&list)?;
@@ -313,7 +313,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Templates { action, json } => templates_cmd(action, json),
         Command::Snapshot { action } => snapshot_cmd(action).await,
         Command::Commit { container, path } => {
-            let _pause = finish_on_interrupt("the commit (the container is paused meanwhile)");
+            let _pause = finish_on_interrupt("the commit (the container is paused meanwhile)")?;
             let spin = output::spinner(format!("committing {container}"));
             let done = manager()?.commit(&container, &path).await;
             spin.finish_and_clear();
@@ -399,38 +399,60 @@ async fn start(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // The VM belongs to this process: a signal that would end it stops the
+    // VM first, and the exit code says it was interrupted (128 + signal).
+    let signals = Interrupts::new()?;
+    let got = signals.got.clone();
     let mut stdout = std::io::stdout();
     let mut sink = |b: &[u8]| {
         let _ = stdout.write_all(b);
         let _ = stdout.flush();
     };
     let c = match from {
-        Start::Image(i) => m.run_attached(i, opts, &mut sink).await?,
-        Start::Snapshot(n) => m.run_snapshot_attached(n, opts, &mut sink).await?,
+        Start::Image(i) => {
+            m.run_attached_until(i, opts, &mut sink, signals.next())
+                .await?
+        }
+        Start::Snapshot(n) => {
+            m.run_snapshot_attached_until(n, opts, &mut sink, signals.next())
+                .await?
+        }
     };
-    Ok(if c.status == vmcontainer::Status::Stopped {
+    let sig = got.load(std::sync::atomic::Ordering::SeqCst);
+    Ok(if sig != 0 {
+        ExitCode::from(128u8.saturating_add(sig as u8))
+    } else if c.status == vmcontainer::Status::Stopped {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Keeps Ctrl-C from killing the CLI while it has a VM paused: the
-/// operation finishes (and resumes the VM) first. Dropping the handle
-/// restores nothing — the process ends right after.
-fn finish_on_interrupt(what: &'static str) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
+/// Keeps SIGINT, SIGTERM and SIGHUP from killing the CLI while it has a
+/// VM paused: the operation finishes (and resumes the VM) first. The
+/// process ends right after, so the handlers are never taken down.
+fn finish_on_interrupt(what: &'static str) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
             eprintln!("vmcontainer: finishing {what} before exiting");
         }
-    })
+    }))
 }
 
 async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
     let m = manager()?;
     match action {
         SnapshotAction::Create { container, name } => {
-            let _pause = finish_on_interrupt("the snapshot (the container may be paused)");
+            let _pause = finish_on_interrupt("the snapshot (the container may be paused)")?;
             let spin = output::spinner(format!("snapshotting {container} as {name}"));
             let s = m.snapshot_create(&container, &name).await;
             spin.finish_and_clear();
@@ -451,6 +473,37 @@ async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment this is made.
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    got: std::sync::Arc<std::sync::atomic::AtomicI32>,
+}
+
+impl Interrupts {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Interrupts {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            got: Default::default(),
+        })
+    }
+
+    /// Resolves with the name of the first signal to arrive.
+    async fn next(mut self) -> String {
+        let (n, name) = tokio::select! {
+            _ = self.int.recv() => (2, "SIGINT"),
+            _ = self.term.recv() => (15, "SIGTERM"),
+            _ = self.hup.recv() => (1, "SIGHUP"),
+        };
+        self.got.store(n, std::sync::atomic::Ordering::SeqCst);
+        name.to_string()
+    }
 }
 
 async fn logs(follow: bool, container: &str) -> Result<ExitCode> {

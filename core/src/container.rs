@@ -22,11 +22,15 @@ pub enum Status {
     Running,
     /// The VM exited normally or was stopped.
     Stopped,
-    /// The VM exited with an error.
+    /// The VM exited with an error, or its start failed part-way.
     Error,
-    /// Written by go-container after a SIGKILL; read and preserved, never
-    /// produced by this runtime.
+    /// The hypervisor was ended by a signal that `stop` did not send (an
+    /// outside `kill`, the OOM killer, a crash, or the end of the foreground
+    /// `run` it belonged to). go-container writes it after a SIGKILL.
     Killed,
+    /// Recorded before the hypervisor starts, so a VM can never run without
+    /// a record; [`Container::owner`] names the process starting it.
+    Starting,
 }
 
 impl Status {
@@ -37,7 +41,14 @@ impl Status {
             Status::Stopped => "stopped",
             Status::Error => "error",
             Status::Killed => "killed",
+            Status::Starting => "starting",
         }
+    }
+
+    /// Whether a hypervisor process may exist for a container in this
+    /// status (`running`, or `starting`).
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Running | Status::Starting)
     }
 }
 
@@ -121,6 +132,17 @@ pub struct Container {
     /// Exit code of the hypervisor when known (foreground runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Signal that ended the hypervisor, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<i32>,
+    /// How the VM ended, in words (`inspect` shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+    /// The process the VM depends on: the one starting it (status
+    /// `starting`) or the foreground `run` it belongs to. When that process
+    /// is gone, the next command reconciles the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     /// When the VM was seen to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
@@ -131,6 +153,38 @@ pub struct Container {
     /// Fields written by other tools, kept verbatim.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A process identified by PID and start time (so a reused PID is never
+/// mistaken for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Its PID.
+    pub pid: i32,
+    /// Its start time in clock ticks since boot, where the OS tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+}
+
+impl Owner {
+    /// The calling process.
+    pub fn current() -> Self {
+        let pid = std::process::id() as i32;
+        Owner {
+            pid,
+            start_time: crate::process::start_time(pid),
+        }
+    }
+
+    /// Whether the process is still alive (and is still the same process).
+    pub fn is_alive(&self) -> bool {
+        crate::process::Identity {
+            pid: self.pid,
+            start_time: self.start_time,
+            marker: "",
+        }
+        .is_current()
+    }
 }
 
 /// Options for [`crate::LinuxKitManager::run`]. `Default` gives go-container's

@@ -97,12 +97,7 @@ impl Home {
         if socket_len(&local) <= MAX_SOCKET_PATH {
             return Ok(local);
         }
-        let base = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let uid = nix::unistd::getuid().as_raw();
-        let dir = base.join(format!("vmc-{uid}")).join(format!(
+        let dir = user_runtime_dir().join(format!(
             "{:08x}-{key}",
             fnv32(self.root.as_os_str().as_encoded_bytes())
         ));
@@ -131,21 +126,40 @@ impl Home {
     pub fn ensure_runtime_dir(&self, dir: &Path) -> Result<()> {
         if !dir.starts_with(&self.root) {
             if let Some(parent) = dir.parent() {
-                Self::ensure_dir(parent)?;
-                let md = fs::symlink_metadata(parent)
-                    .map_err(|e| Error::io("inspect directory", parent, e))?;
-                let uid = nix::unistd::getuid().as_raw();
-                if !md.is_dir() || md.uid() != uid || md.permissions().mode() & 0o077 != 0 {
-                    return Err(Error::invalid(
-                        "runtime directory",
-                        parent.display().to_string(),
-                        "must be a directory owned by the current user with mode 0700",
-                    ));
-                }
+                ensure_private_dir(parent)?;
             }
         }
         Self::ensure_dir(dir)
     }
+}
+
+/// The current user's directory for runtime files shared by every home
+/// (short socket directories, the accelerator cache):
+/// `$XDG_RUNTIME_DIR/vmc-<uid>`, else `/tmp/vmc-<uid>`.
+pub fn user_runtime_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let uid = nix::unistd::getuid().as_raw();
+    base.join(format!("vmc-{uid}"))
+}
+
+/// Creates `dir` (0700) if needed and checks that it is a real directory,
+/// ours, and private: in a shared place like `/tmp` anything else may be
+/// another user's trap.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    Home::ensure_dir(dir)?;
+    let md = fs::symlink_metadata(dir).map_err(|e| Error::io("inspect directory", dir, e))?;
+    let uid = nix::unistd::getuid().as_raw();
+    if !md.is_dir() || md.uid() != uid || md.permissions().mode() & 0o077 != 0 {
+        return Err(Error::invalid(
+            "runtime directory",
+            dir.display().to_string(),
+            "must be a directory owned by the current user with mode 0700",
+        ));
+    }
+    Ok(())
 }
 
 fn socket_len(dir: &Path) -> usize {

@@ -19,6 +19,7 @@
 
 pub mod blocking;
 pub mod container;
+pub mod deadline;
 pub mod devenv;
 pub mod error;
 pub mod home;
@@ -37,7 +38,7 @@ pub mod ssh;
 pub mod state;
 pub mod templates;
 
-pub use container::{Container, RunOptions, Status};
+pub use container::{Container, Owner, RunOptions, Status};
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;

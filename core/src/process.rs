@@ -89,6 +89,35 @@ pub fn args(pid: i32) -> Option<Vec<std::ffi::OsString>> {
     }
 }
 
+/// PIDs of live processes (zombies excluded) that have `arg` as one whole
+/// argument. A container's private pid-file path is such an argument of
+/// every hypervisor process started for it, so this finds a hypervisor
+/// whose PID was never recorded. Empty where there is no `/proc`.
+pub fn find_with_arg(arg: &std::ffi::OsStr) -> Vec<i32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let me = std::process::id() as i32;
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid != me)
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|raw| raw.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+            })
+            .filter(|pid| is_alive(*pid))
+            .collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = arg;
+        Vec::new()
+    }
+}
+
 /// What we know about the process a container record points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity<'a> {

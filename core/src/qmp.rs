@@ -1,6 +1,9 @@
 //! A minimal QMP (QEMU Machine Protocol) client over the container's Unix
-//! socket: enough for power-down, reading back forwarded ports, and saving
-//! or loading a VM's state (snapshots).
+//! socket: enough for power-down, reading back forwarded ports, waiting
+//! for QEMU to shut down (its `SHUTDOWN` event, then the socket closing as
+//! the process exits), and saving or loading a VM's state (snapshots).
+
+use std::collections::VecDeque;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +43,8 @@ pub struct Qmp {
     path: PathBuf,
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    /// Events that arrived while waiting for a command's reply.
+    events: VecDeque<Value>,
 }
 
 impl Qmp {
@@ -55,6 +60,7 @@ impl Qmp {
             path: path.to_path_buf(),
             reader: BufReader::new(r),
             writer: w,
+            events: VecDeque::new(),
         };
         let greeting = q.read_message().await?;
         if greeting.get("QMP").is_none() {
@@ -125,6 +131,7 @@ impl Qmp {
         loop {
             let reply = self.read_message().await?;
             if reply.get("event").is_some() {
+                self.events.push_back(reply);
                 continue;
             }
             if let Some(r) = reply.get("return") {
@@ -151,19 +158,46 @@ impl Qmp {
         Ok(r.as_str().unwrap_or_default().to_string())
     }
 
+    /// The next asynchronous event (`{"event": "SHUTDOWN", "data": …}`),
+    /// or `None` once QEMU closes the connection, which it does as it
+    /// exits. Waits as long as it takes: the caller sets the deadline.
+    pub async fn next_event(&mut self) -> Result<Option<Value>, QmpError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            match self.read_raw().await? {
+                None => return Ok(None),
+                Some(m) if m.get("event").is_some() => return Ok(Some(m)),
+                Some(_) => {}
+            }
+        }
+    }
+
     async fn read_message(&mut self) -> Result<Value, QmpError> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(IO_TIMEOUT, self.reader.read_line(&mut line))
+        tokio::time::timeout(IO_TIMEOUT, self.read_raw())
             .await
-            .map_err(|_| self.protocol("timed out waiting for a reply".into()))?
+            .map_err(|_| self.protocol("timed out waiting for a reply".into()))??
+            .ok_or_else(|| self.protocol("connection closed by QEMU".into()))
+    }
+
+    /// One message, or `None` at end of stream.
+    async fn read_raw(&mut self) -> Result<Option<Value>, QmpError> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .await
             .map_err(|source| QmpError::Io {
                 path: self.path.clone(),
                 source,
             })?;
         if n == 0 {
-            return Err(self.protocol("connection closed by QEMU".into()));
+            return Ok(None);
         }
-        serde_json::from_str(&line).map_err(|e| self.protocol(format!("bad JSON {line:?}: {e}")))
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| self.protocol(format!("bad JSON {line:?}: {e}")))
     }
 
     fn protocol(&self, message: String) -> QmpError {

@@ -4,11 +4,18 @@
 //! container's directory, entries under a `vmcontainer-<id>` alias) so two
 //! guests that reuse one port never clash and a different guest on a
 //! recorded port is refused. A ControlMaster connection per container makes
-//! repeated execs cheap, across processes.
+//! repeated execs cheap, across processes; `ssh/route.rs` says how concurrent
+//! execs share it. ssh's own messages are kept apart from the command's
+//! output (`-E`), so an exit status of 255 is known to be ssh's exactly
+//! when it said something, and then it becomes an error carrying that.
+
+mod route;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::deadline::Deadline;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -38,6 +45,17 @@ pub enum SshError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// ssh itself failed (not the remote command): what it said, and over
+    /// which connection.
+    #[error("ssh to the guest on 127.0.0.1:{port} ({route}) failed: {detail}")]
+    Failed {
+        /// The guest's SSH port.
+        port: u16,
+        /// The connection used.
+        route: String,
+        /// ssh's own message.
+        detail: String,
     },
     /// The guest's host key could not be learned.
     #[error("could not learn the SSH host key of the guest on 127.0.0.1:{port}: {detail}")]
@@ -114,9 +132,57 @@ pub fn quote_remote(args: &[String]) -> String {
         .join(" ")
 }
 
+/// Longest remote command line sent as is. Dropbear drops the whole
+/// connection (the shared master with it) for one over 9000 bytes, and a
+/// single argument over 128 KiB cannot even be passed to `ssh`; a longer
+/// command is uploaded first and run from the guest's copy.
+const MAX_INLINE_COMMAND: usize = 8000;
+
+/// Attempts for a connection turned away before authentication.
+const CONNECT_ATTEMPTS: u32 = 10;
+
+/// What a command's standard streams are connected to.
+enum Io<'a> {
+    /// Nothing in; output collected.
+    Collect,
+    /// `input` in; output collected.
+    Input(&'a [u8]),
+    /// The caller's terminal (or whatever its stdio is).
+    Inherit,
+}
+
+/// How a command ended: its exit code, and its output when collected.
+struct Ended {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Whether ssh's own message says the server turned the connection away
+/// before authentication (too many connections being set up at once, or a
+/// server still starting). Nothing ran, so trying again is safe.
+pub(crate) fn is_refused_before_auth(msg: &str) -> bool {
+    msg.lines().any(|l| {
+        l.starts_with("kex_exchange_identification:")
+            || l.starts_with("ssh_exchange_identification:")
+            || l.starts_with("banner exchange:")
+            || l.starts_with("Connection closed by ")
+            || l.starts_with("Connection reset by ")
+            || l.contains("session request failed: Session open refused by peer")
+    })
+}
+
 impl SshTarget {
-    /// Options shared by every ssh invocation for this target.
-    fn base_args(&self, strict: &str) -> Result<Vec<String>, SshError> {
+    /// Options shared by every ssh invocation for this target, pinning host
+    /// keys in `known_hosts`; `shared` says whether the master's control
+    /// socket may be used. (ssh takes the *first* value given for an
+    /// option, so these cannot be overridden by appending.)
+    fn base_args(
+        &self,
+        strict: &str,
+        known_hosts: &Path,
+        shared: bool,
+    ) -> Result<Vec<String>, SshError> {
         let mut a = vec![
             "-F".into(),
             "none".into(),
@@ -127,7 +193,7 @@ impl SshTarget {
             "-o".into(),
             format!(
                 "UserKnownHostsFile={}",
-                config_path("known_hosts path", &self.known_hosts)?
+                config_path("known_hosts path", known_hosts)?
             ),
             "-o".into(),
             "GlobalKnownHostsFile=/dev/null".into(),
@@ -140,10 +206,14 @@ impl SshTarget {
             "-o".into(),
             "ServerAliveInterval=15".into(),
             "-o".into(),
-            format!(
-                "ControlPath={}",
-                config_path("control socket", &self.control_path)?
-            ),
+            if shared {
+                format!(
+                    "ControlPath={}",
+                    config_path("control socket", &self.control_path)?
+                )
+            } else {
+                "ControlPath=none".into()
+            },
         ];
         if let Some(k) = &self.key {
             a.extend([
@@ -178,130 +248,252 @@ impl SshTarget {
         std::fs::metadata(&self.known_hosts).is_ok_and(|m| m.len() > 0)
     }
 
-    /// Pins the guest's host key: the first connection accepts and records
-    /// it (authentication may fail; the key is recorded before that).
-    pub async fn learn_host_key(&self) -> Result<(), SshError> {
-        let mut args = self.base_args("accept-new")?;
-        args.extend(["-o".into(), "ControlMaster=no".into()]);
-        args.extend(["127.0.0.1".into(), "exit".into()]);
-        let out = Command::new("ssh")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| self.io(e))?;
-        if !self.host_keys_known() {
-            return Err(SshError::HostKey {
-                port: self.port,
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        restrict_permissions(&self.known_hosts);
-        Ok(())
-    }
-
-    /// Starts a persistent master connection if none is running. Failure is
-    /// not an error: execs then connect directly and report the problem.
-    pub async fn ensure_master(&self) {
-        if self.control_path.exists() {
-            return;
-        }
+    /// Takes this container's host-key turn: an exclusive lock, across
+    /// processes, held while the guest is probed and its key learned, so
+    /// concurrent callers neither crowd a booting server nor write the
+    /// `known_hosts` file at once. Waits as long as it takes.
+    pub async fn lock_host_keys(&self) -> Result<std::fs::File, SshError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let Ok(lock) = std::fs::OpenOptions::new()
+        let mut path = self.known_hosts.clone().into_os_string();
+        path.push(".lock");
+        if let Some(dir) = self.known_hosts.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| self.io(e))?;
+        }
+        let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(&self.lock_path)
-        else {
-            return;
-        };
-        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock)).await;
-        let Ok(Ok(_lock)) = lock else { return };
-        if self.control_path.exists() {
-            return;
-        }
-        let Ok(mut args) = self.base_args("yes") else {
-            return;
-        };
-        args.extend([
-            "-o".into(),
-            "ControlMaster=yes".into(),
-            "-o".into(),
-            "ControlPersist=600".into(),
-            "-N".into(),
-            "-f".into(),
-            "127.0.0.1".into(),
-        ]);
-        // With -f the foreground ssh exits once the master is authenticated
-        // and backgrounded; all stdio is null so the master holds none of
-        // ours.
-        let child = Command::new("ssh")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = tokio::time::timeout(Duration::from_secs(30), child).await;
+            .open(&path)
+            .map_err(|e| self.io(e))?;
+        tokio::task::spawn_blocking(move || f.lock().map(|_| f))
+            .await
+            .map_err(|e| self.io(std::io::Error::other(e)))?
+            .map_err(|e| self.io(e))
     }
 
-    /// Closes the master connection, if any.
-    pub async fn close_master(&self) {
-        if !self.control_path.exists() {
-            return;
-        }
-        if let Ok(mut args) = self.base_args("yes") {
-            args.extend(["-O".into(), "exit".into(), "127.0.0.1".into()]);
-            let run = Command::new("ssh")
+    /// Pins the guest's host key: the first connection accepts and records
+    /// it (authentication may fail; the key is recorded before that). The
+    /// key is written to a private temporary file and renamed into place,
+    /// so a reader never sees half of it. Call with [`Self::lock_host_keys`]
+    /// held.
+    pub async fn learn_host_key(&self) -> Result<(), SshError> {
+        let dir = self.known_hosts.parent().unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".known_hosts.")
+            .tempfile_in(dir)
+            .map_err(|e| self.io(e))?;
+        let mut args = self.base_args("accept-new", tmp.path(), false)?;
+        args.extend(["127.0.0.1".into(), "exit".into()]);
+        let mut detail = String::new();
+        for attempt in 0..CONNECT_ATTEMPTS {
+            let log = self.log_file()?;
+            let out = Command::new("ssh")
+                .args(["-E".as_ref(), log.path().as_os_str()])
                 .args(&args)
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| self.io(e))?;
+            if std::fs::metadata(tmp.path()).is_ok_and(|m| m.len() > 0) {
+                restrict_permissions(tmp.path());
+                tmp.persist(&self.known_hosts)
+                    .map_err(|e| self.io(e.error))?;
+                return Ok(());
+            }
+            detail = read_log(&log, &out.stderr);
+            if !is_refused_before_auth(&detail) {
+                break;
+            }
+            backoff(attempt).await;
         }
-        let _ = std::fs::remove_file(&self.control_path);
+        Err(SshError::HostKey {
+            port: self.port,
+            detail,
+        })
     }
 
-    fn command_args(&self, cmd: &[String], tty: bool) -> Result<Vec<String>, SshError> {
-        let mut args = self.base_args("yes")?;
-        args.extend(["-o".into(), "ControlMaster=no".into()]);
-        if tty {
-            args.push("-t".into());
-        } else {
-            args.push("-T".into());
+    /// A private file for ssh's own messages (`-E`), beside the control
+    /// socket: they are told apart from the remote command's output that
+    /// way, and an exit status of 255 is known to be ssh's, not the
+    /// command's, exactly when there is a message.
+    fn log_file(&self) -> Result<tempfile::NamedTempFile, SshError> {
+        let mut b = tempfile::Builder::new();
+        b.prefix("ssh-").suffix(".log");
+        // A record from another tool may name no directory of ours.
+        match self.control_path.parent() {
+            Some(dir) if dir.is_dir() => b.tempfile_in(dir),
+            _ => b.tempfile(),
         }
-        args.push("127.0.0.1".into());
-        args.push("--".into());
-        args.push(quote_remote(cmd));
-        Ok(args)
+        .map_err(|e| self.io(e))
+    }
+
+    /// The remote command line for `cmd`: quoted for the remote shell, or,
+    /// when too long to send as is, uploaded over stdin (through the same
+    /// routes) and run from the guest's private copy, which it deletes.
+    async fn remote_command(&self, cmd: &[String]) -> Result<String, SshError> {
+        let quoted = quote_remote(cmd);
+        if quoted.len() <= MAX_INLINE_COMMAND {
+            return Ok(quoted);
+        }
+        let upload = r#"umask 077; f=$(mktemp) && cat > "$f" && printf %s "$f""#;
+        let out = self
+            .run(Some(upload), false, Io::Input(quoted.as_bytes()), false)
+            .await?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let plain = path.starts_with('/')
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+        if out.code != 0 || !plain {
+            return Err(SshError::Failed {
+                port: self.port,
+                route: "uploading a command too long to pass inline".into(),
+                detail: format!(
+                    "the command is {} bytes (the limit inline is {MAX_INLINE_COMMAND}) and the guest could not store it with mktemp and cat (exit {}): {}",
+                    quoted.len(),
+                    out.code,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(format!(r#"c=$(cat {path}) && rm -f {path} && eval "$c""#))
+    }
+
+    /// Runs `remote` (a command line for the remote shell; `None` opens a
+    /// login shell) on the route [`Self::route`] picks, or on a connection
+    /// of its own when forwarding the agent (the master's agent would be
+    /// that of whichever process started it). A connection turned away
+    /// before authentication is tried again; any other failure of ssh
+    /// itself is an error carrying ssh's message and the route.
+    async fn run(
+        &self,
+        remote: Option<&str>,
+        tty: bool,
+        io: Io<'_>,
+        forward_agent: bool,
+    ) -> Result<Ended, SshError> {
+        let mut attempt = 0;
+        loop {
+            let route = if forward_agent {
+                route::Route::Direct
+            } else {
+                self.route().await
+            };
+            let log = self.log_file()?;
+            let mut args = vec!["-E".to_string(), log.path().to_string_lossy().into_owned()];
+            if forward_agent {
+                args.push("-A".into());
+            }
+            let shared = matches!(route, route::Route::Shared { .. });
+            args.extend(self.base_args("yes", &self.known_hosts, shared)?);
+            args.extend(["-o".into(), "ControlMaster=no".into()]);
+            args.push(if tty { "-t" } else { "-T" }.into());
+            args.push("127.0.0.1".into());
+            if let Some(r) = remote {
+                args.extend(["--".into(), r.to_string()]);
+            }
+            let ended = self.spawn(&args, &io).await?;
+            let mut via = route.describe(self);
+            drop(route);
+            if ended.code == 255 {
+                let detail = read_log(&log, b"");
+                if !detail.is_empty() {
+                    attempt += 1;
+                    if is_refused_before_auth(&detail) && attempt < CONNECT_ATTEMPTS {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    if forward_agent {
+                        via.push_str(", forwarding the SSH agent");
+                    }
+                    if attempt > 1 {
+                        via.push_str(&format!(", after {attempt} attempts"));
+                    }
+                    return Err(SshError::Failed {
+                        port: self.port,
+                        route: via,
+                        detail,
+                    });
+                }
+            }
+            return Ok(ended);
+        }
+    }
+
+    async fn spawn(&self, args: &[String], io: &Io<'_>) -> Result<Ended, SshError> {
+        let mut command = Command::new("ssh");
+        command.args(args).kill_on_drop(true);
+        match io {
+            Io::Inherit => {
+                let status = command.status().await.map_err(|e| self.io(e))?;
+                Ok(Ended {
+                    code: status.code().unwrap_or(255),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                })
+            }
+            Io::Collect => {
+                let out = command
+                    .stdin(Stdio::null())
+                    .output()
+                    .await
+                    .map_err(|e| self.io(e))?;
+                Ok(Ended {
+                    code: out.status.code().unwrap_or(255),
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })
+            }
+            Io::Input(input) => {
+                use tokio::io::AsyncWriteExt;
+                let mut child = command
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| self.io(e))?;
+                let mut stdin = child.stdin.take().expect("stdin is piped");
+                let input = input.to_vec();
+                // Written concurrently with reading the output, so neither
+                // side can fill a pipe and wait for the other; dropping
+                // stdin sends EOF.
+                let writer = tokio::spawn(async move {
+                    let _ = stdin.write_all(&input).await;
+                });
+                let out = child.wait_with_output().await.map_err(|e| self.io(e))?;
+                let _ = writer.await;
+                Ok(Ended {
+                    code: out.status.code().unwrap_or(255),
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })
+            }
+        }
     }
 
     /// Runs `cmd` and collects its exit code and output.
     pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, SshError> {
-        let out = Command::new("ssh")
-            .args(self.command_args(cmd, false)?)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| self.io(e))?;
+        let remote = self.remote_command(cmd).await?;
+        let e = self.run(Some(&remote), false, Io::Collect, false).await?;
         Ok(ExecOutput {
-            exit_code: out.status.code().unwrap_or(255),
-            stdout: out.stdout,
-            stderr: out.stderr,
+            exit_code: e.code,
+            stdout: e.stdout,
+            stderr: e.stderr,
         })
     }
 
     /// Runs `cmd` attached to the caller's terminal and returns its exit
     /// code.
     pub async fn exec_interactive(&self, cmd: &[String], tty: bool) -> Result<i32, SshError> {
-        let status = Command::new("ssh")
-            .args(self.command_args(cmd, tty)?)
-            .status()
-            .await
-            .map_err(|e| self.io(e))?;
-        Ok(status.code().unwrap_or(255))
+        let remote = self.remote_command(cmd).await?;
+        Ok(self.run(Some(&remote), tty, Io::Inherit, false).await?.code)
     }
 
     /// Runs `cmd` with `input` as its standard input and collects its exit
@@ -312,28 +504,14 @@ impl SshTarget {
         cmd: &[String],
         input: &[u8],
     ) -> Result<ExecOutput, SshError> {
-        use tokio::io::AsyncWriteExt;
-        let mut child = Command::new("ssh")
-            .args(self.command_args(cmd, false)?)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| self.io(e))?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let input = input.to_vec();
-        // Written concurrently with reading the output, so neither side can
-        // fill a pipe and wait for the other; dropping stdin sends EOF.
-        let writer = tokio::spawn(async move {
-            let _ = stdin.write_all(&input).await;
-        });
-        let out = child.wait_with_output().await.map_err(|e| self.io(e))?;
-        let _ = writer.await;
+        let remote = self.remote_command(cmd).await?;
+        let e = self
+            .run(Some(&remote), false, Io::Input(input), false)
+            .await?;
         Ok(ExecOutput {
-            exit_code: out.status.code().unwrap_or(255),
-            stdout: out.stdout,
-            stderr: out.stderr,
+            exit_code: e.code,
+            stdout: e.stdout,
+            stderr: e.stderr,
         })
     }
 
@@ -347,25 +525,34 @@ impl SshTarget {
         tty: bool,
         forward_agent: bool,
     ) -> Result<i32, SshError> {
-        let mut args = self.command_args(cmd, tty)?;
-        if cmd.is_empty() {
-            // command_args ends with "--" and the (empty) command.
-            args.truncate(args.len() - 2);
-        }
-        if forward_agent {
-            for a in args.iter_mut().filter(|a| a.starts_with("ControlPath=")) {
-                *a = "ControlPath=none".into();
-            }
-            args.insert(0, "-A".into());
-        }
-        let status = Command::new("ssh")
-            .args(&args)
-            .kill_on_drop(true)
-            .status()
-            .await
-            .map_err(|e| self.io(e))?;
-        Ok(status.code().unwrap_or(255))
+        let remote = if cmd.is_empty() {
+            None
+        } else {
+            Some(self.remote_command(cmd).await?)
+        };
+        Ok(self
+            .run(remote.as_deref(), tty, Io::Inherit, forward_agent)
+            .await?
+            .code)
     }
+}
+
+/// ssh's own messages from its `-E` file (falling back to `stderr`),
+/// trimmed; the result is empty when ssh had nothing to say.
+fn read_log(log: &tempfile::NamedTempFile, stderr: &[u8]) -> String {
+    let text = std::fs::read(log.path()).unwrap_or_default();
+    let text = if text.is_empty() { stderr } else { &text[..] };
+    String::from_utf8_lossy(text).trim().to_string()
+}
+
+/// Sleeps before attempt `n + 1`: growing, with jitter so that processes
+/// turned away together do not come back together.
+async fn backoff(n: u32) {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let base = 100u64 << n.min(4);
+    let jitter = u64::from(u16::from_le_bytes(b)) % base;
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
 
 fn restrict_permissions(p: &Path) {
@@ -376,19 +563,17 @@ fn restrict_permissions(p: &Path) {
 /// Waits until something on `127.0.0.1:port` sends an SSH banner. A bare
 /// TCP connect is not enough: QEMU's user network accepts connections on a
 /// forwarded port before the guest listens.
-pub async fn wait_for_banner(port: u16, deadline: Instant) -> bool {
+pub async fn wait_for_banner(port: u16, deadline: Deadline) -> bool {
     loop {
         // One attempt never runs past the caller's deadline (a guest that
         // accepts but stays silent would otherwise hold us for seconds).
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(100));
+        let left = deadline.remaining().max(Duration::from_millis(100));
         if let Ok(true) =
             tokio::time::timeout(left.min(Duration::from_secs(5)), banner_once(port)).await
         {
             return true;
         }
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -440,8 +625,8 @@ mod tests {
                 held.push(c);
             }
         });
-        let t = Instant::now();
-        assert!(!wait_for_banner(sp, Instant::now() + Duration::from_millis(800)).await);
+        let t = std::time::Instant::now();
+        assert!(!wait_for_banner(sp, Deadline::after(Duration::from_millis(800))).await);
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         keep.abort();
         let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -451,7 +636,7 @@ mod tests {
                 let _ = c.write_all(b"SSH-2.0-test\r\n").await;
             }
         });
-        assert!(wait_for_banner(p, Instant::now() + Duration::from_secs(10)).await);
+        assert!(wait_for_banner(p, Deadline::after(Duration::from_secs(10))).await);
     }
 
     #[test]

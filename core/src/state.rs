@@ -108,6 +108,28 @@ impl StateStore {
         E: From<StateError>,
     {
         let _lock = self.lock()?;
+        self.apply(f)
+    }
+
+    /// [`Self::update`] for async callers: waiting for the lock (another
+    /// process may hold it for a while) happens on a blocking thread, never
+    /// on an async worker.
+    pub async fn update_async<T, E>(
+        &self,
+        f: impl FnOnce(&mut StateFile) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StateError>,
+    {
+        let _lock = self.lock_async().await?;
+        self.apply(f)
+    }
+
+    /// The read-modify-write step; the caller holds the lock.
+    fn apply<T, E>(&self, f: impl FnOnce(&mut StateFile) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StateError>,
+    {
         let mut state = self.load()?;
         let before = state.clone();
         let out = f(&mut state)?;
@@ -117,24 +139,42 @@ impl StateStore {
         Ok(out)
     }
 
+    async fn lock_async(&self) -> Result<File, StateError> {
+        let f = self.open_lock()?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::task::spawn_blocking(move || f.lock().map(|_| f))
+                    .await
+                    .map_err(|e| self.io("lock", std::io::Error::other(e)))?
+                    .map_err(|e| self.io("lock", e))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(self.io("lock", e)),
+        }
+    }
+
     fn lock(&self) -> Result<File, StateError> {
+        let f = self.open_lock()?;
+        // std's lock() is flock(2): released on close, including when the
+        // process dies, so a crashed writer never wedges the others.
+        f.lock().map_err(|e| self.io("lock", e))?;
+        Ok(f)
+    }
+
+    fn open_lock(&self) -> Result<File, StateError> {
         if let Some(dir) = self.path.parent() {
             crate::home::Home::ensure_dir(dir).map_err(|e| match e {
                 crate::error::Error::Io { source, .. } => self.io("create directory", source),
                 other => self.io("create directory", std::io::Error::other(other.to_string())),
             })?;
         }
-        let f = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .open(&self.lock_path)
-            .map_err(|e| self.io("open lock file", e))?;
-        // std's lock() is flock(2): released on close, including when the
-        // process dies, so a crashed writer never wedges the others.
-        f.lock().map_err(|e| self.io("lock", e))?;
-        Ok(f)
+            .map_err(|e| self.io("open lock file", e))
     }
 
     fn write(&self, state: &StateFile) -> Result<(), StateError> {

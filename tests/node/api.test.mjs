@@ -100,6 +100,26 @@ describe('values', () => {
     assert.equal(file.containers.def00002.status, 'stopped')
   })
 
+  test('starting records and how a VM ended convert too', async () => {
+    const h = home()
+    writeState(h, [
+      // Being started by this (live) process: left as it is.
+      record('aaa00001', { status: 'starting', owner: { pid: process.pid } }),
+      // Its starter is gone: an interrupted start, reconciled to error.
+      record('bbb00002', { status: 'starting', owner: { pid: 2147483646 } }),
+      record('ccc00003', { status: 'killed', exit_signal: 9, exit_reason: 'the hypervisor was killed' }),
+    ])
+    const list = await new Manager({ home: h }).list()
+    assert.deepEqual(list.map((c) => [c.id, c.status]), [
+      ['aaa00001', 'starting'],
+      ['bbb00002', 'error'],
+      ['ccc00003', 'killed'],
+    ])
+    assert.match(list[1].exitReason, /^start interrupted/)
+    assert.equal(list[2].exitSignal, 9)
+    assert.equal(list[2].exitReason, 'the hypervisor was killed')
+  })
+
   test('ids, image formats, hypervisors', async () => {
     assert.match(vmc.generateId(), /^[0-9a-f]{8}$/)
     assert.notEqual(vmc.generateId(), vmc.generateId())

@@ -64,7 +64,8 @@ def test_foreground_run_blocks_and_ctrl_c_interrupts_it(tmp_path: Path) -> None:
     try:
         wait_for_ready_line(p)
         deadline = time.monotonic() + 60
-        while not m.list() and time.monotonic() < deadline:
+        # Recorded first as "starting", then "running" once QEMU is up.
+        while [c.status for c in m.list()] != ["running"] and time.monotonic() < deadline:
             time.sleep(0.1)
         [c] = m.list()
         assert c.status == "running"

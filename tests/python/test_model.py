@@ -188,3 +188,22 @@ def test_exec_result_is_a_value() -> None:
     assert r == vmcontainer.ExecResult(3, b"out\n", b"err\n")
     assert r != vmcontainer.ExecResult(0, b"out\n", b"err\n")
     assert repr(r) == "ExecResult(exit_code=3, stdout=b'out\\n', stderr=b'err\\n')"
+
+
+def test_starting_records_and_exit_reasons(home: Path, manager: vmcontainer.Manager) -> None:
+    write_state(
+        home,
+        {
+            # Being started by this (live) process: left as it is.
+            "aaaa0001": record("aaaa0001", status="starting", owner={"pid": os.getpid()}),
+            # Its starter is gone: an interrupted start, reconciled to error.
+            "bbbb0002": record("bbbb0002", status="starting", owner={"pid": 2147483646}),
+            "cccc0003": record("cccc0003", status="killed", exit_signal=9, exit_reason="the hypervisor was killed"),
+        },
+    )
+    by_id = {c.id: c for c in manager.list()}
+    assert by_id["aaaa0001"].status == "starting"
+    assert by_id["bbbb0002"].status == "error"
+    assert (by_id["bbbb0002"].exit_reason or "").startswith("start interrupted")
+    killed = by_id["cccc0003"]
+    assert (killed.status, killed.exit_signal, killed.exit_reason) == ("killed", 9, "the hypervisor was killed")

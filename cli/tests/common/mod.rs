@@ -219,6 +219,38 @@ pub fn http_get(port: u16) -> String {
     r.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
 }
 
+/// Reads a foreground `run`'s output until the guest says it is ready;
+/// returns the rest of the lines.
+pub fn until_ready(
+    out: std::process::ChildStdout,
+) -> std::io::Lines<std::io::BufReader<std::process::ChildStdout>> {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(out).lines();
+    let deadline = Instant::now() + Duration::from_secs(BOOT_DEADLINE_SECS);
+    loop {
+        let line = lines.next().expect("foreground output ended").unwrap();
+        if line.contains("VMTEST READY") {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "the guest never became ready");
+    }
+}
+
+/// Whether `pid` is a live process (a zombie counts as dead).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+/// Asserts that a record's `exit_reason` mentions `needle`.
+pub fn assert_reason(c: &serde_json::Value, needle: &str) {
+    let reason = c["exit_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(needle),
+        "{needle:?} not in the reason of {c}"
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

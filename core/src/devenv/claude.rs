@@ -228,7 +228,7 @@ impl DevOps {
     /// returns its exit code.
     pub async fn claude(&self, opts: ClaudeOptions) -> Result<i32> {
         let project = project_dir(opts.project.as_deref())?;
-        let c = match self.running() {
+        let c = match self.running().await {
             Ok(c) => c,
             Err(Error::Devenv(super::DevenvError::NotRunning)) => {
                 self.boot(BootOptions {
@@ -241,7 +241,11 @@ impl DevOps {
         };
         let dir = self.guest_dir(&c, Some(&project))?;
         self.ensure_mounted(&c).await?;
-        let mut fwd = forwarded_auth(&project, opts.auth.as_deref());
+        // Runs `git config` and reads files: a blocking thread's work.
+        let (proj, auth) = (project.clone(), opts.auth.clone());
+        let mut fwd = tokio::task::spawn_blocking(move || forwarded_auth(&proj, auth.as_deref()))
+            .await
+            .map_err(|e| Error::io("collect credentials", &project, std::io::Error::other(e)))?;
         for (k, v) in &opts.env {
             if !valid_env_name(k) {
                 return Err(Error::invalid(

@@ -156,13 +156,13 @@ impl DevOps {
         if !info.has_update {
             return Ok(None);
         }
-        if let Some(c) = self.container()? {
+        if let Some(c) = self.container_async().await? {
             if c.status == Status::Running {
                 return Err(DevenvError::UpdateWhileRunning { id: c.id }.into());
             }
         }
         let report = self.images.install(progress).await?;
-        if let Some(c) = self.container()? {
+        if let Some(c) = self.container_async().await? {
             self.manager.remove(&c.id, false).await?;
         }
         Ok(Some(report))
@@ -177,9 +177,24 @@ impl DevOps {
             .find(|c| c.name == DEV_CONTAINER_NAME))
     }
 
+    /// [`Self::container`] for async callers: reading the state, and the
+    /// lock a reconciliation takes, happen on a blocking thread.
+    pub(crate) async fn container_async(&self) -> Result<Option<Container>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.container())
+            .await
+            .map_err(|e| {
+                Error::io(
+                    "read state",
+                    self.manager.home().state_path(),
+                    std::io::Error::other(e),
+                )
+            })?
+    }
+
     /// The running dev VM, or [`DevenvError::NotRunning`].
-    pub(crate) fn running(&self) -> Result<Container> {
-        match self.container()? {
+    pub(crate) async fn running(&self) -> Result<Container> {
+        match self.container_async().await? {
             Some(c) if c.status == Status::Running => Ok(c),
             _ => Err(DevenvError::NotRunning.into()),
         }
@@ -219,7 +234,7 @@ impl DevOps {
         let image = self.images.image_path();
 
         let mut restart = None;
-        if let Some(c) = self.container()? {
+        if let Some(c) = self.container_async().await? {
             let same = c.image == image.to_string_lossy()
                 && c.memory == memory
                 && c.cpus == cpus
@@ -278,7 +293,7 @@ impl DevOps {
     /// Stops the dev VM (ACPI power-down first). The container is kept, so
     /// the next `boot` resumes its disk.
     pub async fn stop(&self) -> Result<Container> {
-        let c = self.running()?;
+        let c = self.running().await?;
         self.manager.stop(&c.id, DEFAULT_STOP_TIMEOUT).await
     }
 

@@ -287,9 +287,23 @@ impl ImageManager {
             source: source.name().to_string(),
             extra: Default::default(),
         };
-        self.update_manifest(|m| {
-            m.images.insert(release.file_name.clone(), info);
-        })?;
+        // The manifest lock may be held by another process: wait for it on
+        // a blocking thread, not on an async worker.
+        let this = self.clone();
+        let file_name = release.file_name.clone();
+        tokio::task::spawn_blocking(move || {
+            this.update_manifest(|m| {
+                m.images.insert(file_name, info);
+            })
+        })
+        .await
+        .map_err(|e| {
+            Error::io(
+                "update manifest",
+                self.manifest_path(),
+                std::io::Error::other(e),
+            )
+        })??;
         Ok(InstallReport {
             path: got.path,
             version: release.version,

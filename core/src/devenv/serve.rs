@@ -82,7 +82,7 @@ impl DevOps {
         opts: ServeOptions,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<i32> {
-        let c = self.running()?;
+        let c = self.running().await?;
         let mut project = super::devops::project_dir(opts.project.as_deref())?;
         if let Some(p) = &opts.path {
             project = project.join(p);

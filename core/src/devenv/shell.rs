@@ -27,7 +27,7 @@ impl DevOps {
     /// Opens a shell (or runs `opts.command`) in the dev VM attached to the
     /// caller's terminal; returns the remote exit code (0 for the console).
     pub async fn shell(&self, opts: ShellOptions) -> Result<i32> {
-        let c = self.running()?;
+        let c = self.running().await?;
         if opts.console {
             let socket = self
                 .manager()

@@ -50,7 +50,7 @@ impl DevOps {
 
     /// Runs the tests attached to the terminal; returns their exit code.
     pub async fn test(&self, opts: TestOptions) -> Result<i32> {
-        let c = self.running()?;
+        let c = self.running().await?;
         let project = project_dir(opts.project.as_deref())?;
         let dir = self.guest_dir(&c, Some(&project))?;
         let command = self.test_command(&opts)?;

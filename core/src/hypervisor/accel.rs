@@ -9,8 +9,9 @@
 //! of a second. An accelerator that cannot finish the probe well inside a
 //! deadline scaled from TCG's own time is not worth using.
 
-use std::path::Path;
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -67,7 +68,9 @@ fn hw_deadline(tcg: Duration) -> Duration {
 
 /// Picks the accelerator for `qemu`: `$VMCONTAINER_ACCEL` if set, else the
 /// best one that passes a real boot probe. The probe result is cached for
-/// the life of the process.
+/// the life of the process and, on disk, for the rest of the host's boot
+/// (see [`super::accel_cache`]). This may take seconds the first time: call
+/// it from a blocking thread in async code.
 pub fn detect_accel(qemu: &Path) -> Result<AccelChoice> {
     if let Some(v) = std::env::var_os("VMCONTAINER_ACCEL").filter(|v| !v.is_empty()) {
         let s = v.to_string_lossy();
@@ -83,8 +86,22 @@ pub fn detect_accel(qemu: &Path) -> Result<AccelChoice> {
             reason: "forced by VMCONTAINER_ACCEL".into(),
         });
     }
-    static CACHE: OnceLock<AccelChoice> = OnceLock::new();
-    Ok(CACHE.get_or_init(|| auto_detect(qemu)).clone())
+    static CACHE: Mutex<BTreeMap<PathBuf, AccelChoice>> = Mutex::new(BTreeMap::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = cache.get(qemu) {
+        return Ok(c.clone());
+    }
+    let choice = match (
+        super::accel_cache::ProbeKey::for_binary(qemu),
+        crate::home::ensure_private_dir(&crate::home::user_runtime_dir()),
+    ) {
+        (Some(key), Ok(())) => {
+            super::accel_cache::cached(&crate::home::user_runtime_dir(), &key, || auto_detect(qemu))
+        }
+        _ => auto_detect(qemu),
+    };
+    cache.insert(qemu.to_path_buf(), choice.clone());
+    Ok(choice)
 }
 
 fn auto_detect(qemu: &Path) -> AccelChoice {

@@ -119,9 +119,9 @@ pub struct MemoryImage<'a> {
 
 /// Arguments appended to a VM's command line so that it waits, paused,
 /// for saved state (`-incoming defer`, loaded later over QMP), with its
-/// RAM mapped from `memory`. QEMU's own messages go to `log`, since a
-/// daemonized QEMU has no stderr left when a load fails.
-pub fn incoming_args(memory: &MemoryImage<'_>, log: &Path) -> Result<Vec<OsString>> {
+/// RAM mapped from `memory`. Why a load fails, QEMU writes to its `-D`
+/// log (see [`super::hypervisor_log`]).
+pub fn incoming_args(memory: &MemoryImage<'_>) -> Result<Vec<OsString>> {
     for (what, v) in [
         ("machine type", memory.machine),
         ("RAM block name", memory.ram_id),
@@ -141,14 +141,7 @@ pub fn incoming_args(memory: &MemoryImage<'_>, log: &Path) -> Result<Vec<OsStrin
     let mem_path = path_value("memory image", memory.path)?;
     let id = escape_option_value(memory.ram_id);
     let share = if memory.shared { "on" } else { "off" };
-    if !log.is_absolute() {
-        return Err(Error::invalid(
-            "QEMU log",
-            log.display().to_string(),
-            "path must be absolute",
-        ));
-    }
-    let mut args: Vec<OsString> = vec![
+    Ok(vec![
         "-object".into(),
         format!(
             "memory-backend-file,id={id},size={}M,mem-path={mem_path},share={share}",
@@ -163,14 +156,7 @@ pub fn incoming_args(memory: &MemoryImage<'_>, log: &Path) -> Result<Vec<OsStrin
         .into(),
         "-incoming".into(),
         "defer".into(),
-    ];
-    // -D takes a plain file name, not an option list: no escaping. QEMU
-    // reads `%` in it as a format, so such a path goes without a log.
-    if !log.as_os_str().as_encoded_bytes().contains(&b'%') {
-        args.push("-D".into());
-        args.push(log.as_os_str().to_os_string());
-    }
-    Ok(args)
+    ])
 }
 
 /// The version of the QEMU binary (`7.2.22` from "QEMU emulator version
@@ -345,7 +331,7 @@ mod tests {
             machine: "pc-i440fx-7.2",
             shared: false,
         };
-        let a: Vec<String> = incoming_args(&m, Path::new("/c/q,log"))
+        let a: Vec<String> = incoming_args(&m)
             .unwrap()
             .iter()
             .map(|s| s.to_string_lossy().into_owned())
@@ -358,23 +344,19 @@ mod tests {
                 "-machine",
                 "type=pc-i440fx-7.2,memory-backend=pc.ram",
                 "-incoming",
-                "defer",
-                "-D",
-                "/c/q,log"
+                "defer"
             ]
         );
         let evil = MemoryImage {
             machine: "pc,accel=kvm",
             ..m.clone()
         };
-        assert!(incoming_args(&evil, Path::new("/l")).is_err());
-        let odd = incoming_args(&m, Path::new("/c/100%d/log")).unwrap();
-        assert!(!odd.contains(&OsString::from("-D")));
+        assert!(incoming_args(&evil).is_err());
         let relative = MemoryImage {
             path: Path::new("memory.raw"),
             ..m
         };
-        assert!(incoming_args(&relative, Path::new("/l")).is_err());
+        assert!(incoming_args(&relative).is_err());
     }
 
     #[test]

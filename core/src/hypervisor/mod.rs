@@ -1,6 +1,7 @@
 //! Hypervisors: what each needs to boot a VM, and how to pick one.
 
 mod accel;
+pub mod accel_cache;
 mod hyperkit;
 pub mod migration;
 mod qemu;
@@ -92,6 +93,10 @@ impl VmSpec {
     pub fn pid_file(&self) -> PathBuf {
         pid_file(&self.runtime_dir)
     }
+    /// The hypervisor's own messages once it runs detached.
+    pub fn hypervisor_log(&self) -> PathBuf {
+        hypervisor_log(&self.runtime_dir)
+    }
 }
 
 /// QMP socket inside a runtime directory.
@@ -105,6 +110,11 @@ pub fn console_socket(runtime_dir: &Path) -> PathBuf {
 /// Pid file inside a runtime directory.
 pub fn pid_file(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("hypervisor.pid")
+}
+/// The hypervisor's stderr once detached (QEMU's `-D`): where it says why
+/// it exited (`terminating on signal 15 from pid …`, fatal errors).
+pub fn hypervisor_log(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("hypervisor.log")
 }
 
 /// A program and its arguments, run directly (never through a shell).

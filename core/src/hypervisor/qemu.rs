@@ -188,6 +188,15 @@ impl Hypervisor for QemuHypervisor {
 
         a.push("-pidfile".into());
         a.push(spec.pid_file().into());
+        // A daemonized QEMU keeps its stderr only when it has a log file;
+        // there it says how it ended. QEMU reads `%` in this name as a
+        // format, so a path with one goes without (exit reasons then rest on
+        // the pid file alone).
+        let log = spec.hypervisor_log();
+        if !log.as_os_str().as_encoded_bytes().contains(&b'%') {
+            a.push("-D".into());
+            a.push(log.into());
+        }
         if spec.daemonize {
             a.push("-daemonize".into());
         }
@@ -327,6 +336,10 @@ mod tests {
             after(&a, "-pidfile"),
             ["/h/containers/0a1b2c3d/hypervisor.pid"]
         );
+        assert_eq!(after(&a, "-D"), ["/h/containers/0a1b2c3d/hypervisor.log"]);
+        let mut odd = spec(BootImage::Iso("/i/a.iso".into()));
+        odd.runtime_dir = "/h/100%d/x".into();
+        assert!(after(&args(&odd), "-D").is_empty());
         assert_eq!(
             after(&a, "-qmp"),
             ["unix:/h/containers/0a1b2c3d/qmp.sock,server=on,wait=off"]

@@ -27,7 +27,7 @@ impl LinuxKitManager {
     }
 
     async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
-        let c = self.get(reference)?;
+        let c = self.get_async(reference).await?;
         if c.status != Status::Running {
             return Err(Error::NotRunning(c.id));
         }
@@ -41,15 +41,16 @@ impl LinuxKitManager {
         Ok(target)
     }
 
-    /// Runs `cmd` (an argv, each element arriving intact) in the guest as
-    /// root and returns its exit code, stdout and stderr. Repeated calls
-    /// reuse one SSH connection.
+    /// Runs `cmd` (an argv, each element arriving intact, whatever its
+    /// length) in the guest as root and returns its exit code, stdout and
+    /// stderr. Repeated calls reuse one SSH connection, and concurrent ones
+    /// never break it (see [`crate::ssh`]). When ssh itself fails the error
+    /// carries its message and the connection used.
     pub async fn exec(&self, reference: &str, cmd: &[String]) -> Result<ExecOutput> {
         if cmd.is_empty() {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
         let target = self.exec_target(reference).await?;
-        target.ensure_master().await;
         Ok(target.exec(cmd).await?)
     }
 
@@ -62,7 +63,6 @@ impl LinuxKitManager {
         tty: bool,
     ) -> Result<i32> {
         let target = self.exec_target(reference).await?;
-        target.ensure_master().await;
         Ok(target.exec_interactive(cmd, tty).await?)
     }
 
@@ -78,7 +78,6 @@ impl LinuxKitManager {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
         let target = self.exec_target(reference).await?;
-        target.ensure_master().await;
         Ok(target.exec_with_input(cmd, input).await?)
     }
 
@@ -92,9 +91,6 @@ impl LinuxKitManager {
         forward_agent: bool,
     ) -> Result<i32> {
         let target = self.exec_target(reference).await?;
-        if !forward_agent {
-            target.ensure_master().await;
-        }
         Ok(target
             .exec_interactive_agent(cmd, tty, forward_agent)
             .await?)

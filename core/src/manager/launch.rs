@@ -3,16 +3,18 @@
 //! hypervisor process and fills in what only the process can tell (PID,
 //! start time, the SSH port QEMU picked).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use tokio::io::AsyncReadExt;
 
+use super::foreground::{self, Foreground};
 use super::resume::ResumePlan;
-use super::{identity, LinuxKitManager};
-use crate::container::{Container, RunOptions, Status};
+use super::{identity, reconcile, LinuxKitManager};
+use crate::container::{Container, Owner, RunOptions, Status};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
 use crate::hypervisor::{Accel, BootImage, PortForward, Share, VmSpec};
@@ -21,9 +23,14 @@ use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};
 use crate::snapshot::SnapshotError;
+use crate::state::StateStore;
 
 /// How long a hypervisor may take to come up before `run` gives up.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long an interrupted foreground run gives the guest to power off
+/// before the hypervisor is terminated.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
 /// Receives serial output of a foreground VM.
 pub type OutputSink<'a> = &'a mut (dyn FnMut(&[u8]) + Send);
@@ -32,7 +39,60 @@ pub type OutputSink<'a> = &'a mut (dyn FnMut(&[u8]) + Send);
 struct Launched {
     pid: i32,
     /// The foreground child, when not daemonized.
-    child: Option<tokio::process::Child>,
+    child: Option<Foreground>,
+}
+
+/// Undoes a start that never finished because its future was dropped: the
+/// hypervisor started for the record is killed and the record says why.
+/// A drop cannot wait, so the work happens on a thread of its own; if the
+/// whole process is going away, the next command's reconciliation does it.
+struct StartGuard {
+    state: StateStore,
+    record: Option<Container>,
+}
+
+impl StartGuard {
+    fn new(state: &StateStore, record: &Container) -> Self {
+        StartGuard {
+            state: state.clone(),
+            record: Some(record.clone()),
+        }
+    }
+
+    /// The start finished (or failed and was cleaned up) normally.
+    fn disarm(mut self) {
+        self.record = None;
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        let Some(c) = self.record.take() else { return };
+        let state = self.state.clone();
+        let _ = std::thread::Builder::new()
+            .name("vmc-cancel".into())
+            .spawn(move || {
+                let killed = reconcile::kill_hypervisors(&c);
+                let _ = state.update(|s| {
+                    if let Some(r) = s.containers.get_mut(&c.id) {
+                        if r.status == Status::Starting && r.owner == c.owner {
+                            r.status = Status::Error;
+                            r.owner = None;
+                            r.stopped_at = Some(Utc::now());
+                            r.exit_reason = Some(format!(
+                                "start cancelled by its caller{}",
+                                if killed.is_empty() {
+                                    ""
+                                } else {
+                                    "; its hypervisor was killed"
+                                }
+                            ));
+                        }
+                    }
+                    Ok::<_, crate::state::StateError>(())
+                });
+            });
+    }
 }
 
 impl LinuxKitManager {
@@ -41,23 +101,48 @@ impl LinuxKitManager {
     /// With `opts.detach` it returns once the VM process is up and the VM
     /// outlives the caller; otherwise it waits for the VM to exit (serial
     /// output goes to the log only; see [`Self::run_attached`]).
+    ///
+    /// The record is written first, with status `starting`, so a VM can
+    /// never run without one: if the caller dies part-way, the next command
+    /// finds the record, kills whatever was started for it and marks it
+    /// `error`. A foreground VM dies with its caller (see
+    /// [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
-        if opts.detach {
-            self.run_inner(image, opts, None, None).await
-        } else {
-            self.run_inner(image, opts, Some(&mut |_: &[u8]| {}), None)
-                .await
-        }
+        let mut discard = |_: &[u8]| {};
+        let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
+        self.run_inner(image, opts, sink, std::future::pending(), None)
+            .await
     }
 
     /// Runs a container in the foreground, passing serial output to
     /// `on_output` as it arrives, until the VM exits. The final status is
-    /// `stopped` when the hypervisor exited 0, else `error`.
+    /// `stopped` when the hypervisor exited 0, `error` for another exit
+    /// code, `killed` when a signal ended it; `exit_reason` says which.
+    ///
+    /// The VM belongs to the calling process: it is killed if the process
+    /// dies, and terminated (SIGTERM, QEMU flushes its disks) if this
+    /// future is dropped, the record then saying so.
     pub async fn run_attached(
         &self,
         image: &Path,
         opts: RunOptions,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Container> {
+        self.run_attached_until(image, opts, on_output, std::future::pending())
+            .await
+    }
+
+    /// [`Self::run_attached`] that stops the VM when `interrupt` resolves
+    /// (for example on SIGINT or SIGTERM of the caller; its output names
+    /// the cause in `exit_reason`): ACPI power-down, a few seconds' grace,
+    /// then SIGTERM and SIGKILL. Returns once the VM is down, with the
+    /// record saying how it ended.
+    pub async fn run_attached_until(
+        &self,
+        image: &Path,
+        opts: RunOptions,
+        on_output: &mut (dyn FnMut(&[u8]) + Send),
+        interrupt: impl Future<Output = String> + Send,
     ) -> Result<Container> {
         self.run_inner(
             image,
@@ -66,6 +151,7 @@ impl LinuxKitManager {
                 ..opts
             },
             Some(on_output),
+            interrupt,
             None,
         )
         .await
@@ -78,6 +164,7 @@ impl LinuxKitManager {
         image: &Path,
         opts: RunOptions,
         on_output: Option<OutputSink<'_>>,
+        interrupt: impl Future<Output = String> + Send,
         resume: Option<&ResumePlan>,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
@@ -114,11 +201,12 @@ impl LinuxKitManager {
                 break id;
             }
         };
+        let runtime_dir = self.home.runtime_dir_for(&id)?;
         let mut record = Container {
             id: id.clone(),
             name: cfg.name.clone().unwrap_or_else(|| id.clone()),
             image: image.to_string_lossy().into_owned(),
-            status: Status::Running,
+            status: Status::Starting,
             pid: 0,
             started_at: Utc::now(),
             ports: cfg.ports.clone(),
@@ -135,75 +223,124 @@ impl LinuxKitManager {
             format: Some(format),
             bind_address: Some(cfg.bind),
             ssh_port_auto: cfg.ssh_port.is_none(),
-            runtime_dir: None,
+            runtime_dir: Some(runtime_dir),
             disk: None,
             pid_start_time: None,
             exit_code: None,
+            exit_signal: None,
+            exit_reason: None,
+            owner: Some(Owner::current()),
             stopped_at: None,
             snapshot: resume.map(|r| r.snapshot.name.clone()),
             extra: Default::default(),
         };
-        let result = self
+        // Recorded before anything is started (see `run`).
+        self.state
+            .update_async(|s| {
+                // Under the lock snapshot_remove takes: either it sees this
+                // record and keeps the snapshot, or this sees it gone.
+                if let Some(plan) = resume {
+                    if !plan.dir.join(crate::snapshot::META_FILE).exists() {
+                        return Err(SnapshotError::NotFound(plan.snapshot.name.clone()).into());
+                    }
+                }
+                if s.containers.values().any(|c| c.name == record.name) {
+                    return Err(Error::invalid(
+                        "name",
+                        &record.name,
+                        "a container with this name already exists",
+                    ));
+                }
+                if s.containers.contains_key(&id) {
+                    return Err(Error::invalid("container ID", &id, "already in use"));
+                }
+                s.containers.insert(id.clone(), record.clone());
+                Ok(())
+            })
+            .await?;
+        let guard = StartGuard::new(&self.state, &record);
+        let launched = match self
             .launch_new(&mut record, on_output.is_some(), resume)
-            .await;
-        let launched = match result {
+            .await
+        {
             Ok(l) => l,
             Err(e) => {
-                self.discard(&record);
+                guard.disarm();
+                self.abandon(&record, None).await;
                 return Err(e);
             }
         };
         if let Some(plan) = resume {
             if let Err(e) = self.finish_resume(plan, &record).await {
-                identity(&record).signal(nix::sys::signal::Signal::SIGKILL);
-                self.discard(&record);
+                guard.disarm();
+                self.abandon(&record, None).await;
                 return Err(e);
             }
         }
-        let saved = self.state.update(|s| {
-            // Under the lock snapshot_remove takes: a snapshot removed
-            // while this container started from it fails the start.
-            if let Some(plan) = resume {
-                if !plan.dir.join(crate::snapshot::META_FILE).exists() {
-                    return Err(SnapshotError::NotFound(plan.snapshot.name.clone()).into());
-                }
-            }
-            if s.containers.values().any(|c| c.name == record.name) {
-                return Err(Error::invalid(
-                    "name",
-                    &record.name,
-                    "a container with this name already exists",
-                ));
-            }
-            s.containers.insert(id.clone(), record.clone());
-            Ok(())
-        });
+        if on_output.is_none() {
+            // Detached: the VM no longer depends on this process.
+            record.owner = None;
+        }
+        let saved = self
+            .update_container_async(&id, |c| {
+                *c = record.clone();
+                Ok(())
+            })
+            .await;
+        guard.disarm();
         if let Err(e) = saved {
-            identity(&record).signal(nix::sys::signal::Signal::SIGKILL);
-            self.discard(&record);
+            // Removed meanwhile (`rm -f`): the VM must not outlive its record.
+            self.abandon(&record, None).await;
             return Err(e);
         }
         match on_output {
             None => Ok(record),
-            Some(out) => self.attach(record, launched, out).await,
+            Some(out) => self.attach(record, launched, out, interrupt).await,
         }
     }
 
     /// Boots a stopped container again, with the disk it wrote before.
+    /// Like `run`, the record says `starting` before anything starts.
     pub async fn start(&self, reference: &str) -> Result<Container> {
-        let mut record = self.get(reference)?;
-        if record.status == Status::Running {
-            return Err(Error::Running(record.id));
+        let before = self.get_async(reference).await?;
+        if before.status.is_active() {
+            return Err(Error::Running(before.id));
         }
+        let mut record = before.clone();
+        record.status = Status::Starting;
+        record.owner = Some(Owner::current());
+        record.runtime_dir = Some(self.home.runtime_dir_for(&record.id)?);
         if record.ssh_port_auto {
             record.ssh_port = 0;
         }
-        self.launch(&mut record, false, None).await?;
         let id = record.id.clone();
-        self.update_container(&id, |c| {
+        self.update_container_async(&id, |c| {
+            // Another process may have started it since we looked.
+            if c.status.is_active() {
+                return Err(Error::Running(c.id.clone()));
+            }
             *c = record.clone();
             Ok(())
         })
+        .await?;
+        let guard = StartGuard::new(&self.state, &record);
+        if let Err(e) = self.launch(&mut record, false, None).await {
+            guard.disarm();
+            self.abandon(&record, Some(before)).await;
+            return Err(e);
+        }
+        record.owner = None;
+        let saved = self
+            .update_container_async(&id, |c| {
+                *c = record.clone();
+                Ok(())
+            })
+            .await;
+        guard.disarm();
+        if saved.is_err() {
+            self.abandon(&record, None).await;
+        }
+        saved
     }
 
     /// First launch: prepares the directories and the overlay disk (on the
@@ -218,17 +355,83 @@ impl LinuxKitManager {
         Home::ensure_dir(&instance)?;
         let format = record.format.unwrap_or(ImageFormat::Unknown);
         if format.is_disk() {
-            let (base, base_format) = match resume.and_then(|r| r.disk.as_deref()) {
+            let (base, base_format) = match resume.and_then(|r| r.disk.clone()) {
                 Some(d) => (d, ImageFormat::Qcow2),
-                None => (Path::new(&record.image), format),
+                None => (PathBuf::from(&record.image), format),
             };
+            // qemu-img is a child process to wait for: a blocking thread's job.
+            let (hv, overlay) = (self.hypervisor.clone(), instance.join("disk.qcow2"));
             let disk =
-                self.hypervisor
-                    .prepare_disk(base, base_format, &instance.join("disk.qcow2"))?;
+                tokio::task::spawn_blocking(move || hv.prepare_disk(&base, base_format, &overlay))
+                    .await
+                    .map_err(|e| {
+                        Error::io("prepare disk", &instance, std::io::Error::other(e))
+                    })??;
             restrict(&disk)?;
             record.disk = Some(disk);
         }
         self.launch(record, foreground, resume).await
+    }
+
+    /// Cleans up after a start that failed: kills anything started for the
+    /// record, then either restores the record as it was (`start`) or
+    /// removes it and the files made for it (`run`).
+    async fn abandon(&self, record: &Container, restore: Option<Container>) {
+        let (c, this) = (record.clone(), self.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            reconcile::kill_hypervisors(&c);
+            let ours = |r: &Container| r.status.is_active() && r.owner == Some(Owner::current());
+            let restoring = restore.is_some();
+            let _ = this.state.update(|s| {
+                match restore {
+                    Some(before) => {
+                        if let Some(r) = s.containers.get_mut(&c.id).filter(|r| ours(r)) {
+                            *r = before;
+                        }
+                    }
+                    None => {
+                        if s.containers.get(&c.id).is_some_and(ours) {
+                            s.containers.remove(&c.id);
+                        }
+                    }
+                }
+                Ok::<_, Error>(())
+            });
+            let gone = this
+                .state
+                .load()
+                .is_ok_and(|s| !s.containers.contains_key(&c.id));
+            if !restoring && gone {
+                this.discard(&c);
+            }
+        })
+        .await;
+    }
+
+    fn boot_image(&self, record: &Container) -> Result<BootImage> {
+        let image = PathBuf::from(&record.image);
+        Ok(
+            match record.format.unwrap_or_else(|| detect_image_format(&image)) {
+                ImageFormat::Iso => BootImage::Iso(image),
+                ImageFormat::KernelInitrd => BootImage::Kernel(
+                    resolve_kernel_image(&image)
+                        .ok_or_else(|| Error::ImageNotFound(image.clone()))?,
+                ),
+                f @ (ImageFormat::Qcow2 | ImageFormat::Vmdk | ImageFormat::Raw) => {
+                    match &record.disk {
+                        Some(d) if d != &image => BootImage::Disk {
+                            path: d.clone(),
+                            format: "qcow2",
+                        },
+                        _ => BootImage::Disk {
+                            path: image,
+                            format: f.as_str(),
+                        },
+                    }
+                }
+                ImageFormat::Unknown => return Err(Error::UnknownFormat(image)),
+            },
+        )
     }
 
     /// What the hypervisor needs to start `record` with its sockets in
@@ -275,32 +478,6 @@ impl LinuxKitManager {
         })
     }
 
-    fn boot_image(&self, record: &Container) -> Result<BootImage> {
-        let image = PathBuf::from(&record.image);
-        Ok(
-            match record.format.unwrap_or_else(|| detect_image_format(&image)) {
-                ImageFormat::Iso => BootImage::Iso(image),
-                ImageFormat::KernelInitrd => BootImage::Kernel(
-                    resolve_kernel_image(&image)
-                        .ok_or_else(|| Error::ImageNotFound(image.clone()))?,
-                ),
-                f @ (ImageFormat::Qcow2 | ImageFormat::Vmdk | ImageFormat::Raw) => {
-                    match &record.disk {
-                        Some(d) if d != &image => BootImage::Disk {
-                            path: d.clone(),
-                            format: "qcow2",
-                        },
-                        _ => BootImage::Disk {
-                            path: image,
-                            format: f.as_str(),
-                        },
-                    }
-                }
-                ImageFormat::Unknown => return Err(Error::UnknownFormat(image)),
-            },
-        )
-    }
-
     /// Starts the hypervisor for `record` and fills in its runtime fields.
     /// With `resume`, the VM starts paused, waiting for a snapshot's state.
     async fn launch(
@@ -315,13 +492,24 @@ impl LinuxKitManager {
         for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
             let _ = std::fs::remove_file(runtime_dir.join(stale));
         }
+        // The hypervisor's messages are per boot: how the last one ended
+        // must not be read as this one's.
+        let hv_log = crate::hypervisor::hypervisor_log(&runtime_dir);
+        let _ = std::fs::remove_file(&hv_log);
+        create_private_file(&hv_log)?;
         // Host keys are pinned per boot: a guest that keeps them on its disk
         // presents the same ones again, one that makes them at boot (most
         // LinuxKit images) presents new ones, learned on first contact.
         let _ = std::fs::remove_file(self.home.instance_dir(&record.id).join("known_hosts"));
         Home::ensure_dir(&self.home.logs_dir())?;
         create_private_file(&self.home.log_path(&record.id))?;
-        let accel = self.hypervisor.accel()?;
+        // The accelerator probe may boot a VM and wait for it.
+        let hv = self.hypervisor.clone();
+        let accel = tokio::task::spawn_blocking(move || hv.accel())
+            .await
+            .map_err(|e| {
+                Error::io("probe accelerator", &runtime_dir, std::io::Error::other(e))
+            })??;
         let spec = self.vm_spec(record, &runtime_dir, accel.accel, !foreground)?;
         let mut cmd = self.hypervisor.build_command(&spec)?;
         if let Some(plan) = resume {
@@ -332,41 +520,43 @@ impl LinuxKitManager {
             id: record.id.clone(),
             message,
         };
-        let mut command = tokio::process::Command::new(&cmd.program);
-        command
-            .args(&cmd.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
         let launched = if foreground {
-            // Keep the child in our process group so Ctrl-C reaches it.
-            let mut child = command
-                .spawn()
+            let mut child = foreground::spawn(&cmd, self.state.clone(), record.id.clone())
+                .await
                 .map_err(|e| Error::io("start hypervisor", &cmd.program, e))?;
-            let mut stderr = child.stderr.take();
-            let deadline = Instant::now() + STARTUP_DEADLINE;
+            let deadline = Deadline::after(STARTUP_DEADLINE);
             loop {
-                if let Some(status) = child
-                    .try_wait()
-                    .map_err(|e| Error::io("wait for hypervisor", &cmd.program, e))?
-                {
-                    let mut msg = String::new();
-                    if let Some(s) = stderr.as_mut() {
-                        let _ = s.read_to_string(&mut msg).await;
-                    }
-                    return Err(start_failed(format!("{} ({status})", msg.trim())));
+                if let Ok(exit) = child.exit.try_recv() {
+                    child.disarm();
+                    let msg = match exit {
+                        Ok(e) => format!("{} ({})", e.stderr.trim(), e.status),
+                        Err(e) => e.to_string(),
+                    };
+                    return Err(start_failed(msg));
                 }
-                if Qmp::connect(&spec.qmp_socket()).await.is_ok() || Instant::now() > deadline {
+                if Qmp::connect(&spec.qmp_socket()).await.is_ok() {
                     break;
+                }
+                if deadline.expired() {
+                    // Dropping `child` terminates it.
+                    return Err(start_failed(format!(
+                        "its monitor socket did not answer within {}s",
+                        STARTUP_DEADLINE.as_secs()
+                    )));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let pid = child.id().map(|p| p as i32).unwrap_or(0);
             Launched {
-                pid,
+                pid: child.pid,
                 child: Some(child),
             }
         } else {
+            let mut command = tokio::process::Command::new(&cmd.program);
+            command
+                .args(&cmd.args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
             let out = tokio::time::timeout(STARTUP_DEADLINE, command.output())
                 .await
                 .map_err(|_| {
@@ -374,9 +564,16 @@ impl LinuxKitManager {
                 })?
                 .map_err(|e| Error::io("start hypervisor", &cmd.program, e))?;
             if !out.status.success() {
-                return Err(start_failed(
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ));
+                // Once it has a log file (-D), QEMU reports start-up errors
+                // there rather than on the stderr we read.
+                let logged = std::fs::read(spec.hypervisor_log()).unwrap_or_default();
+                let msg = [out.stderr.as_slice(), logged.as_slice()]
+                    .iter()
+                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(start_failed(msg));
             }
             let pid_file = spec.pid_file();
             let pid = std::fs::read_to_string(&pid_file)
@@ -391,6 +588,8 @@ impl LinuxKitManager {
         record.started_at = Utc::now();
         record.stopped_at = None;
         record.exit_code = None;
+        record.exit_signal = None;
+        record.exit_reason = None;
         record.accel = Some(accel.accel.as_str().to_string());
         if record.ssh_port == 0 {
             match self.read_ssh_port(&spec).await {
@@ -419,35 +618,64 @@ impl LinuxKitManager {
     }
 
     /// Streams the log of a foreground VM until it exits, then records the
-    /// final status.
+    /// final status. When `interrupt` resolves first, the VM is stopped
+    /// (see [`Self::run_attached_until`]).
     async fn attach(
         &self,
         record: Container,
         launched: Launched,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
+        interrupt: impl Future<Output = String> + Send,
     ) -> Result<Container> {
         let mut child = launched.child.expect("foreground launch has a child");
+        let pid = launched.pid;
         let mut follower = crate::logs::LogFollower::open(
             &self.home.log_path(&record.id),
-            Box::new(move || process::is_alive(launched.pid)),
+            Box::new(move || process::is_alive(pid)),
         )?;
-        while let Some(chunk) = follower.next_chunk().await {
-            on_output(&chunk?);
+        let mut interrupt = std::pin::pin!(interrupt);
+        let mut halted = None;
+        loop {
+            tokio::select! {
+                chunk = follower.next_chunk() => match chunk {
+                    Some(chunk) => on_output(&chunk?),
+                    None => break,
+                },
+                why = &mut interrupt, if halted.is_none() => {
+                    let halt = self.halt(&record, INTERRUPT_GRACE).await;
+                    halted = Some((why, halt));
+                }
+            }
         }
-        let status = child
-            .wait()
+        let exit = (&mut child.exit)
             .await
+            .map_err(|_| std::io::Error::other("the hypervisor thread ended early"))
+            .and_then(|r| r)
             .map_err(|e| Error::io("wait for hypervisor", PathBuf::from(&record.image), e))?;
-        self.update_container(&record.id, |c| {
-            c.status = if status.success() {
-                Status::Stopped
-            } else {
-                Status::Error
-            };
-            c.exit_code = status.code();
-            c.stopped_at = Some(Utc::now());
+        child.disarm();
+        self.update_container_async(&record.id, |c| {
+            if c.pid != pid {
+                return Ok(());
+            }
+            match &halted {
+                None => foreground::record_exit(c, &exit, None),
+                Some((why, halt)) => {
+                    foreground::record_exit(c, &exit, None);
+                    // Not a crash: the caller asked for it to end.
+                    c.status = match halt {
+                        super::lifecycle::Halt::PoweredOff(_) => Status::Stopped,
+                        _ => Status::Killed,
+                    };
+                    c.exit_signal = halt.signal().or(c.exit_signal);
+                    c.exit_reason = Some(format!(
+                        "the foreground run was interrupted ({why}): {}",
+                        halt.describe(INTERRUPT_GRACE)
+                    ));
+                }
+            }
             Ok(())
         })
+        .await
     }
 
     /// Removes what a failed `run` left behind.

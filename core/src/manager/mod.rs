@@ -3,8 +3,10 @@
 
 mod commit;
 mod exec;
+mod foreground;
 mod launch;
 mod lifecycle;
+mod reconcile;
 mod resume;
 mod snapshot;
 
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::container::{Container, Status};
+use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::hypervisor::{self, detect_hypervisor, Hypervisor, QemuHypervisor};
@@ -92,14 +94,16 @@ impl LinuxKitManager {
         resolve_in(&self.state.load()?, reference)
     }
 
-    /// Every known container, with dead "running" ones reconciled to
-    /// stopped. Sorted by start time.
+    /// Every known container, with records that are no longer true
+    /// reconciled: a "running" one whose process is gone becomes stopped,
+    /// killed or error by how it ended; an interrupted start becomes error
+    /// and its hypervisor, if any, is killed. Sorted by start time.
     pub fn list(&self) -> Result<Vec<Container>> {
         let st = self.state.load()?;
         let stale: Vec<String> = st
             .containers
             .values()
-            .filter(|c| c.status == Status::Running && !identity(c).is_current())
+            .filter(|c| reconcile::is_stale(c))
             .map(|c| c.id.clone())
             .collect();
         let st = if stale.is_empty() {
@@ -108,7 +112,7 @@ impl LinuxKitManager {
             self.state.update(|s| {
                 for id in &stale {
                     if let Some(c) = s.containers.get_mut(id) {
-                        reconcile(c);
+                        reconcile::reconcile(c);
                     }
                 }
                 Ok::<_, Error>(s.clone())
@@ -128,13 +132,22 @@ impl LinuxKitManager {
             .containers
             .remove(&id)
             .ok_or_else(|| Error::NotFound(reference.to_string()))?;
-        if c.status == Status::Running && !identity(&c).is_current() {
+        if reconcile::is_stale(&c) {
             return self.update_container(&id, |c| {
-                reconcile(c);
+                reconcile::reconcile(c);
                 Ok(())
             });
         }
         Ok(c)
+    }
+
+    /// [`Self::get`] for async callers: reading, locking and reconciling
+    /// (which may kill a stray hypervisor) happen on a blocking thread.
+    pub(crate) async fn get_async(&self, reference: &str) -> Result<Container> {
+        let (this, reference) = (self.clone(), reference.to_string());
+        tokio::task::spawn_blocking(move || this.get(&reference))
+            .await
+            .map_err(|e| Error::io("read state", self.state.path(), std::io::Error::other(e)))?
     }
 
     /// The record plus the paths of its files.
@@ -161,7 +174,7 @@ impl LinuxKitManager {
         let c = self.get(reference)?;
         let path = self.home.log_path(&c.id);
         Home::ensure_dir(&self.home.logs_dir())?;
-        let running = c.status == Status::Running;
+        let running = c.status.is_active();
         let ident = identity(&c);
         LogFollower::open(&path, Box::new(move || running && ident.is_current()))
     }
@@ -173,22 +186,32 @@ impl LinuxKitManager {
         id: &str,
         f: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<Container> {
-        self.state.update(|s| {
-            let c = s
-                .containers
-                .get_mut(id)
-                .ok_or_else(|| Error::NotFound(id.to_string()))?;
-            f(c)?;
-            Ok(c.clone())
-        })
+        self.state.update(edit_one(id, f))
+    }
+
+    /// [`Self::update_container`] for async callers (the lock is waited
+    /// for off the async workers).
+    async fn update_container_async(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container) -> Result<()>,
+    ) -> Result<Container> {
+        self.state.update_async(edit_one(id, f)).await
     }
 }
 
-/// Marks a container whose process is gone as stopped.
-fn reconcile(c: &mut Container) {
-    c.status = Status::Stopped;
-    if c.stopped_at.is_none() || c.stopped_at < Some(c.started_at) {
-        c.stopped_at = Some(chrono::Utc::now());
+/// A state edit applying `f` to container `id` and returning the result.
+fn edit_one<'a>(
+    id: &'a str,
+    f: impl FnOnce(&mut Container) -> Result<()> + 'a,
+) -> impl FnOnce(&mut StateFile) -> Result<Container> + 'a {
+    move |s| {
+        let c = s
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(c)?;
+        Ok(c.clone())
     }
 }
 

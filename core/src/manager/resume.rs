@@ -12,6 +12,7 @@
 //! behind by the snapshot's age until something sets it (NTP in the guest,
 //! or the guest agent where available).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use super::LinuxKitManager;
 use crate::container::{Container, RunOptions};
 use crate::error::{Error, Result};
 use crate::hypervisor::migration::{guest_abi, incoming_args, qemu_version, MemoryImage};
-use crate::hypervisor::{qmp_socket, CommandLine, QemuHypervisor};
+use crate::hypervisor::{hypervisor_log, qmp_socket, CommandLine, QemuHypervisor};
 use crate::qmp::Qmp;
 use crate::snapshot::{
     fingerprint, migrate, Snapshot, SnapshotError, DISK_FILE, MEMORY_FILE, STATE_FILE,
@@ -50,27 +51,39 @@ impl LinuxKitManager {
     /// it returns once the guest runs; otherwise it waits until the VM
     /// exits, like [`Self::run`].
     pub async fn run_snapshot(&self, name: &str, opts: RunOptions) -> Result<Container> {
-        if opts.detach {
-            self.run_snapshot_inner(name, opts, None).await
-        } else {
-            self.run_snapshot_inner(name, opts, Some(&mut |_: &[u8]| {}))
-                .await
-        }
+        let mut discard = |_: &[u8]| {};
+        let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
+        self.run_snapshot_inner(name, opts, sink, std::future::pending())
+            .await
     }
 
     /// [`Self::run_snapshot`] in the foreground, passing serial output to
-    /// `on_output` until the VM exits.
+    /// `on_output` until the VM exits (as [`Self::run_attached`]).
     pub async fn run_snapshot_attached(
         &self,
         name: &str,
         opts: RunOptions,
         on_output: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<Container> {
+        self.run_snapshot_attached_until(name, opts, on_output, std::future::pending())
+            .await
+    }
+
+    /// [`Self::run_snapshot_attached`] that stops the VM when `interrupt`
+    /// resolves (as [`Self::run_attached_until`]).
+    pub async fn run_snapshot_attached_until(
+        &self,
+        name: &str,
+        opts: RunOptions,
+        on_output: &mut (dyn FnMut(&[u8]) + Send),
+        interrupt: impl Future<Output = String> + Send,
+    ) -> Result<Container> {
         let opts = RunOptions {
             detach: false,
             ..opts
         };
-        self.run_snapshot_inner(name, opts, Some(on_output)).await
+        self.run_snapshot_inner(name, opts, Some(on_output), interrupt)
+            .await
     }
 
     async fn run_snapshot_inner(
@@ -78,6 +91,7 @@ impl LinuxKitManager {
         name: &str,
         opts: RunOptions,
         on_output: Option<OutputSink<'_>>,
+        interrupt: impl Future<Output = String> + Send,
     ) -> Result<Container> {
         let snapshot = self.snapshots().get(name)?;
         let opts = self.resume_options(&snapshot, opts)?;
@@ -103,7 +117,8 @@ impl LinuxKitManager {
             snapshot,
         };
         let image = PathBuf::from(&plan.snapshot.image);
-        self.run_inner(&image, opts, on_output, Some(&plan)).await
+        self.run_inner(&image, opts, on_output, interrupt, Some(&plan))
+            .await
     }
 
     /// `opts` with the snapshot's fixed settings, after checking that
@@ -201,16 +216,13 @@ impl LinuxKitManager {
             }
             .into());
         }
-        cmd.args.extend(incoming_args(
-            &MemoryImage {
-                path: &plan.dir.join(MEMORY_FILE),
-                memory_mb: record.memory,
-                ram_id: &snap.ram_id,
-                machine: &snap.machine,
-                shared: false,
-            },
-            &self.qemu_log(record),
-        )?);
+        cmd.args.extend(incoming_args(&MemoryImage {
+            path: &plan.dir.join(MEMORY_FILE),
+            memory_mb: record.memory,
+            ram_id: &snap.ram_id,
+            machine: &snap.machine,
+            shared: false,
+        })?);
         Ok(())
     }
 
@@ -219,7 +231,12 @@ impl LinuxKitManager {
     pub(super) async fn finish_resume(&self, plan: &ResumePlan, record: &Container) -> Result<()> {
         let name = &plan.snapshot.name;
         let failed = |message: String| {
-            let log = std::fs::read_to_string(self.qemu_log(record)).unwrap_or_default();
+            // A QEMU that cannot load the state says why in its -D log.
+            let log = record
+                .runtime_dir
+                .as_deref()
+                .and_then(|rd| std::fs::read_to_string(hypervisor_log(rd)).ok())
+                .unwrap_or_default();
             let mut message = format!("resuming it failed: {message}");
             if !log.trim().is_empty() {
                 message.push_str(&format!("; QEMU: {}", log.trim().replace('\n', "; ")));
@@ -260,10 +277,5 @@ impl LinuxKitManager {
         let path = self.home.instance_dir(&record.id).join("known_hosts");
         super::launch::create_private_file(&path)?;
         std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
-    }
-
-    /// QEMU's own log of a resumed VM (its messages when loading fails).
-    fn qemu_log(&self, record: &Container) -> PathBuf {
-        self.home.instance_dir(&record.id).join("qemu.log")
     }
 }

@@ -353,18 +353,15 @@ impl LinuxKitManager {
         create_private(&memory)?
             .set_len(u64::from(c.memory) << 20)
             .map_err(|e| format!("{}: {e}", memory.display()))?;
-        let log = rd.join("qemu.log");
+        let log = spec.hypervisor_log();
         cmd.args.extend(
-            incoming_args(
-                &MemoryImage {
-                    path: &memory,
-                    memory_mb: c.memory,
-                    ram_id: &facts.ram_id,
-                    machine: &facts.machine,
-                    shared: true,
-                },
-                &log,
-            )
+            incoming_args(&MemoryImage {
+                path: &memory,
+                memory_mb: c.memory,
+                ram_id: &facts.ram_id,
+                machine: &facts.machine,
+                shared: true,
+            })
             .map_err(|e| e.to_string())?,
         );
         stream_to_memory_file(
