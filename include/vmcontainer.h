@@ -414,6 +414,19 @@ typedef struct vmc_manager_t vmc_manager_t;
 typedef struct vmc_run_options_t vmc_run_options_t;
 
 /**
+ * Several snapshots (`vmc_manager_snapshot_list`). Release with
+ * `vmc_snapshot_list_free`.
+ */
+typedef struct vmc_snapshot_list_t vmc_snapshot_list_t;
+
+/**
+ * A saved VM (memory, devices and disk at one instant) under the home's
+ * `snapshots/` directory, as it was when read. Release with
+ * `vmc_snapshot_free`.
+ */
+typedef struct vmc_snapshot_t vmc_snapshot_t;
+
+/**
  * The templates `vmc_list_templates` found. Release with
  * `vmc_template_list_free`.
  */
@@ -1225,6 +1238,15 @@ const char *vmc_container_hypervisor(const vmc_container_t *c);
 const char *vmc_container_accel(const vmc_container_t *c);
 
 /**
+ * The snapshot the container was resumed from; NULL when it booted an
+ * image.
+ *
+ * # Safety
+ * See `vmc_container_id`.
+ */
+const char *vmc_container_snapshot(const vmc_container_t *c);
+
+/**
  * Detected image format (`VMC_IMAGE_FORMAT_UNKNOWN` when not recorded or
  * for NULL).
  *
@@ -1381,6 +1403,219 @@ const vmc_container_t *vmc_container_list_get(const vmc_container_list_t *list,
  * `list` is NULL or a list from `vmc_manager_list`, freed only once.
  */
 void vmc_container_list_free(vmc_container_list_t *list);
+
+/**
+ * The snapshot's name. NULL for NULL.
+ *
+ * # Safety
+ * `s` is NULL or a live `vmc_snapshot_t` (also for the accessors below).
+ */
+const char *vmc_snapshot_name(const vmc_snapshot_t *s);
+
+/**
+ * ID of the container it was taken from. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_source_id(const vmc_snapshot_t *s);
+
+/**
+ * Name of that container when the snapshot was taken. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_source_name(const vmc_snapshot_t *s);
+
+/**
+ * The image the source booted (still needed to resume). NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_image(const vmc_snapshot_t *s);
+
+/**
+ * When it was taken, RFC 3339 in UTC. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_created_at(const vmc_snapshot_t *s);
+
+/**
+ * Memory in MB that every VM resumed from it has (0 for NULL).
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+uint32_t vmc_snapshot_memory_mb(const vmc_snapshot_t *s);
+
+/**
+ * vCPUs that every VM resumed from it has (0 for NULL).
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+uint32_t vmc_snapshot_cpus(const vmc_snapshot_t *s);
+
+/**
+ * Bytes its files take on disk (0 for NULL).
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+uint64_t vmc_snapshot_size_bytes(const vmc_snapshot_t *s);
+
+/**
+ * QEMU version that saved it (resuming needs the same). NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_qemu_version(const vmc_snapshot_t *s);
+
+/**
+ * QEMU machine type it was saved from. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_machine(const vmc_snapshot_t *s);
+
+/**
+ * The snapshot's directory. NULL for NULL.
+ *
+ * # Safety
+ * See `vmc_snapshot_name`.
+ */
+const char *vmc_snapshot_path(const vmc_snapshot_t *s);
+
+/**
+ * The whole metadata as JSON (`snapshot.json` plus `path` and `size`).
+ * Free `*json` with `vmc_string_free`.
+ *
+ * # Safety
+ * `s` is NULL or a live snapshot; `json` and `err` are NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_snapshot_to_json(const vmc_snapshot_t *s,
+                                      char **json,
+                                      vmc_error_t **err);
+
+/**
+ * Releases a snapshot. NULL is ignored. Never free one borrowed from a
+ * list.
+ *
+ * # Safety
+ * `s` is NULL or returned through a `vmc_snapshot_t **`, freed only once.
+ */
+void vmc_snapshot_free(vmc_snapshot_t *s);
+
+/**
+ * Number of snapshots in `list` (0 for NULL).
+ *
+ * # Safety
+ * `list` is NULL or a live list.
+ */
+size_t vmc_snapshot_list_len(const vmc_snapshot_list_t *list);
+
+/**
+ * Snapshot `index` of `list`, borrowed: valid until the list is freed,
+ * and not to be freed itself. NULL when out of range or for NULL.
+ *
+ * # Safety
+ * `list` is NULL or a live list.
+ */
+const vmc_snapshot_t *vmc_snapshot_list_get(const vmc_snapshot_list_t *list,
+                                            size_t index);
+
+/**
+ * Releases a list and every snapshot in it. NULL is ignored.
+ *
+ * # Safety
+ * `list` is NULL or a list from `vmc_manager_snapshot_list`, freed only
+ * once.
+ */
+void vmc_snapshot_list_free(vmc_snapshot_list_t *list);
+
+/**
+ * Snapshots running container `reference` as `name` (letters, digits,
+ * `_.-`, starting with a letter or digit): its memory, devices and disk
+ * at one instant. The container keeps running (paused only while its
+ * state is written). Name taken, bad name → `VMC_ERROR_INVALID_INPUT`;
+ * not running → `VMC_ERROR_NOT_RUNNING`. A failure (e.g. disk full)
+ * leaves no snapshot behind. `out` may be NULL; otherwise free `*out`
+ * with `vmc_snapshot_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `reference` and `name` C strings; `out` and
+ * `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_snapshot_create(const vmc_manager_t *m,
+                                             const char *reference,
+                                             const char *name,
+                                             vmc_snapshot_t **out,
+                                             vmc_error_t **err);
+
+/**
+ * Every snapshot, oldest first. Free `*out` with `vmc_snapshot_list_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `out` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_snapshot_list(const vmc_manager_t *m,
+                                           vmc_snapshot_list_t **out,
+                                           vmc_error_t **err);
+
+/**
+ * Deletes snapshot `name`. Unknown → `VMC_ERROR_NOT_FOUND`; still the
+ * base of containers → `VMC_ERROR_INVALID_INPUT`, naming them.
+ *
+ * # Safety
+ * `m` is a live manager; `name` a C string; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_snapshot_remove(const vmc_manager_t *m,
+                                             const char *name,
+                                             vmc_error_t **err);
+
+/**
+ * Starts a new container that resumes snapshot `name` where its source
+ * was. `opts` (NULL: the defaults) gives name, ports, SSH port and key;
+ * memory, CPUs and volumes are the snapshot's (other values →
+ * `VMC_ERROR_INVALID_INPUT`, as is a snapshot this QEMU or device set
+ * cannot resume). Detached, it returns once the guest runs; otherwise
+ * when the VM exits. Free `*out` with `vmc_container_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `name` a C string; `opts` NULL or live; `out`
+ * writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_run_snapshot(const vmc_manager_t *m,
+                                          const char *name,
+                                          const vmc_run_options_t *opts,
+                                          vmc_container_t **out,
+                                          vmc_error_t **err);
+
+/**
+ * Writes container `reference`'s disk, flattened, to `path` (a new
+ * `.qcow2` file that must not exist) as a standalone image that boots
+ * on its own. A running container is paused while its disk is copied.
+ *
+ * # Safety
+ * `m` is a live manager; `reference` and `path` C strings; `err` NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_commit(const vmc_manager_t *m,
+                                    const char *reference,
+                                    const char *path,
+                                    vmc_error_t **err);
 
 /**
  * Runs `argv[0..argc]` in the guest as root over SSH (each element

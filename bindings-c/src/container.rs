@@ -40,6 +40,7 @@ struct Strings {
     status: CString,
     port_binds: Vec<CString>,
     exit_reason: Option<CString>,
+    snapshot: Option<CString>,
     volumes: Vec<(CString, CString)>,
 }
 
@@ -70,6 +71,7 @@ impl Strings {
                 .map(|(bind, _, _)| to_cstring(bind.to_string()))
                 .collect(),
             exit_reason: opt(&record.exit_reason),
+            snapshot: opt(&record.snapshot),
             volumes: record
                 .volumes
                 .iter()
@@ -427,6 +429,16 @@ pub unsafe extern "C" fn vmc_container_hypervisor(c: *const vmc_container_t) -> 
 #[no_mangle]
 pub unsafe extern "C" fn vmc_container_accel(c: *const vmc_container_t) -> *const c_char {
     field(c, ptr::null(), |c| opt_ptr(&c.s().accel))
+}
+
+/// The snapshot the container was resumed from; NULL when it booted an
+/// image.
+///
+/// # Safety
+/// See `vmc_container_id`.
+#[no_mangle]
+pub unsafe extern "C" fn vmc_container_snapshot(c: *const vmc_container_t) -> *const c_char {
+    field(c, ptr::null(), |c| opt_ptr(&c.s().snapshot))
 }
 
 /// Detected image format (`VMC_IMAGE_FORMAT_UNKNOWN` when not recorded or

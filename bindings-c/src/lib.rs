@@ -9,6 +9,7 @@
 //! - [`manager`] — `vmc_manager_t` and the container lifecycle
 //! - [`options`] — `vmc_run_options_t`
 //! - [`container`] — `vmc_container_t`, `vmc_container_list_t`
+//! - [`snapshot`] — `vmc_snapshot_t`, snapshots, resuming one, commit
 //! - [`exec`] — `vmc_exec_result_t`
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
@@ -39,6 +40,8 @@ pub mod manager;
 pub mod options;
 
 pub mod container;
+
+pub mod snapshot;
 
 pub mod exec;
 

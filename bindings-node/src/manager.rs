@@ -16,9 +16,9 @@ use crate::error::sync;
 use crate::follow::LogStream;
 use crate::promise::{blocking, spawn};
 use crate::types::{
-    containers_json, copy_options, Container, ContainerDetails, CopyOptions, ExecOptions,
-    ExecResult, HypervisorName, ManagerOptions, OutputCallback, RemoveOptions, RunOptions,
-    RunTemplateOptions, StopOptions, TemplateOptions, WaitOptions,
+    containers_json, copy_options, snapshots, Container, ContainerDetails, CopyOptions,
+    ExecOptions, ExecResult, HypervisorName, ManagerOptions, OutputCallback, RemoveOptions,
+    RunOptions, RunTemplateOptions, Snapshot, StopOptions, TemplateOptions, WaitOptions,
 };
 
 /// Manages LinuxKit VMs as containers under one root directory. Safe to use
@@ -284,6 +284,107 @@ impl Manager {
             env,
             async move { m.exec_with(&id, &cmd, &opts).await },
             ExecResult::from,
+        )
+    }
+
+    /// Snapshots running container `id` as `name`: its memory, devices and
+    /// disk at one instant. The container keeps running (paused only while
+    /// its state is written); a failure leaves no snapshot behind.
+    #[napi]
+    pub fn snapshot_create<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        name: String,
+    ) -> napi::Result<PromiseRaw<'env, Snapshot>> {
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.snapshot_create(&id, &name).await },
+            Snapshot::from,
+        )
+    }
+
+    /// Every snapshot, oldest first.
+    #[napi]
+    pub fn snapshot_list<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Vec<Snapshot>>> {
+        let m = self.inner.clone();
+        spawn(env, blocking(move || m.snapshot_list()), snapshots)
+    }
+
+    /// One snapshot by name.
+    #[napi]
+    pub fn snapshot_get<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+    ) -> napi::Result<PromiseRaw<'env, Snapshot>> {
+        let m = self.inner.clone();
+        spawn(env, blocking(move || m.snapshot_get(&name)), Snapshot::from)
+    }
+
+    /// Deletes a snapshot; rejected (code `invalid_input`, naming them)
+    /// while containers were created from it.
+    #[napi]
+    pub fn snapshot_remove<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+    ) -> napi::Result<PromiseRaw<'env, Snapshot>> {
+        let m = self.inner.clone();
+        spawn(
+            env,
+            blocking(move || m.snapshot_remove(&name)),
+            Snapshot::from,
+        )
+    }
+
+    /// Starts a new container that resumes snapshot `snapshot` where its
+    /// source was. Options as for `run` (the SSH key defaults to the
+    /// source's); memory, CPUs and volumes are the snapshot's, and other
+    /// values reject. Detached: resolves once the guest runs; foreground
+    /// (the default): when the VM exits.
+    #[napi]
+    pub fn run_snapshot<'env>(
+        &self,
+        env: &'env Env,
+        snapshot: String,
+        options: Option<RunOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Container>> {
+        let input = run_options(options);
+        let m = self.inner.clone();
+        let fut = async move {
+            let (opts, on_output) = input?;
+            match on_output {
+                Some(cb) if !opts.detach => {
+                    let mut sink = output_sink(cb);
+                    m.run_snapshot_attached(&snapshot, opts, &mut sink).await
+                }
+                _ => m.run_snapshot(&snapshot, opts).await,
+            }
+        };
+        spawn(env, fut, Container::from)
+    }
+
+    /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`
+    /// file) as a standalone image that boots on its own; resolves to its
+    /// absolute path. A running container is paused while its disk is
+    /// copied.
+    #[napi]
+    pub fn commit<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        path: String,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.commit(&id, Path::new(&path)).await },
+            crate::types::path,
         )
     }
 

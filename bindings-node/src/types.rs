@@ -151,6 +151,8 @@ pub struct Container {
     pub exit_reason: Option<String>,
     /// When the VM was seen to stop.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// The snapshot this container was resumed from, if any.
+    pub snapshot: Option<String>,
 }
 
 impl From<vmcontainer::Container> for Container {
@@ -184,6 +186,7 @@ impl From<vmcontainer::Container> for Container {
             exit_signal: c.exit_signal,
             exit_reason: c.exit_reason,
             stopped_at: c.stopped_at,
+            snapshot: c.snapshot,
             id: c.id,
             name: c.name,
             image: c.image,
@@ -228,6 +231,8 @@ struct ContainerJson<'a> {
     exit_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a str>,
 }
 
 /// A list of core containers as one JSON array (see `Manager.list`).
@@ -265,6 +270,7 @@ pub fn containers_json(v: Vec<vmcontainer::Container>) -> String {
             exit_signal: c.exit_signal,
             exit_reason: c.exit_reason.as_deref(),
             stopped_at: c.stopped_at.map(|t| t.timestamp_millis()),
+            snapshot: c.snapshot.as_deref(),
         })
         .collect();
     // Plain data of known shape: serialising it cannot fail.
@@ -311,6 +317,67 @@ impl From<vmcontainer::Inspect> for ContainerDetails {
             container: i.container.into(),
         }
     }
+}
+
+/// A VM's memory, devices and disk saved at one instant, from which
+/// `Manager.runSnapshot` starts new containers.
+#[napi(object, object_from_js = false)]
+pub struct Snapshot {
+    /// Its name (unique in the home).
+    pub name: String,
+    /// When it was taken.
+    pub created_at: DateTime<Utc>,
+    /// ID of the container it was taken from.
+    pub source_id: String,
+    /// Name of that container at the time.
+    pub source_name: String,
+    /// The image the source booted (still needed to resume).
+    pub image: String,
+    /// Memory in MB of every VM resumed from it.
+    pub memory: u32,
+    /// Virtual CPUs of every VM resumed from it.
+    pub cpus: u32,
+    /// Whether it holds a disk (disk images; ISO and kernel guests have none).
+    pub disk: bool,
+    /// QEMU version that saved it; resuming needs the same.
+    pub qemu_version: String,
+    /// QEMU machine type it was saved from.
+    pub machine: String,
+    /// Accelerator it ran under (`tcg`, `kvm`, `hvf`).
+    pub accel: String,
+    /// The guest-visible QEMU options it needs, in order.
+    pub devices: Vec<String>,
+    /// Its directory.
+    pub path: Option<String>,
+    /// Bytes its files take on disk.
+    pub size: f64,
+}
+
+impl From<vmcontainer::Snapshot> for Snapshot {
+    fn from(s: vmcontainer::Snapshot) -> Self {
+        Snapshot {
+            created_at: s.created_at,
+            memory: s.memory,
+            cpus: s.cpus,
+            disk: s.disk,
+            path: s.path.map(path),
+            // Exact up to 2^53 bytes (8 PiB).
+            size: s.size as f64,
+            name: s.name,
+            source_id: s.source_id,
+            source_name: s.source_name,
+            image: s.image,
+            qemu_version: s.qemu_version,
+            machine: s.machine,
+            accel: s.accel,
+            devices: s.devices,
+        }
+    }
+}
+
+/// Converts a list of core snapshots.
+pub fn snapshots(v: Vec<vmcontainer::Snapshot>) -> Vec<Snapshot> {
+    v.into_iter().map(Into::into).collect()
 }
 
 /// Output of a command run in the guest.

@@ -139,6 +139,11 @@ impl Container {
     fn exit_reason(&self) -> Option<&str> {
         self.inner.exit_reason.as_deref()
     }
+    /// The snapshot this container was resumed from, if any.
+    #[getter]
+    fn snapshot(&self) -> Option<&str> {
+        self.inner.snapshot.as_deref()
+    }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let c = &self.inner;

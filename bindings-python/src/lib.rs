@@ -13,6 +13,7 @@ mod hypervisor;
 mod logs;
 mod manager;
 mod options;
+mod snapshot;
 mod templates;
 
 /// `s` as Python's `repr()` shows it, for the classes' `__repr__`.
@@ -30,6 +31,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::Manager>()?;
     m.add_class::<container::Container>()?;
     m.add_class::<container::ExecResult>()?;
+    m.add_class::<snapshot::Snapshot>()?;
     m.add_class::<logs::LogStream>()?;
     m.add_class::<hypervisor::Hypervisor>()?;
     m.add_class::<templates::Template>()?;

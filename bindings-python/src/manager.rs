@@ -15,6 +15,7 @@ use crate::errors::{invalid, to_py};
 use crate::logs::LogStream;
 use crate::options::{Pairs, PortKey, RunArgs};
 use crate::repr;
+use crate::snapshot::Snapshot;
 
 /// `stop`'s default below is a literal (PyO3 signatures need one); keep it
 /// the core's.
@@ -45,6 +46,21 @@ fn output_sink(callback: Option<Py<PyAny>>) -> impl FnMut(&[u8]) + Send {
             });
         }
     }
+}
+
+/// Waits for a `run`: a detached start is not interrupted (a cancelled
+/// start could leave a VM no record names); a foreground run stops on
+/// Ctrl-C.
+fn started<F>(py: Python<'_>, detach: bool, fut: F) -> PyResult<Container>
+where
+    F: std::future::Future<Output = vmcontainer::Result<vmcontainer::Container>> + Send,
+{
+    let c = if detach {
+        uninterruptible(py, fut)?
+    } else {
+        interruptible(py, fut)?
+    };
+    Ok(c.into())
 }
 
 /// Runs and manages LinuxKit VMs as containers under one root directory.
@@ -167,7 +183,7 @@ impl Manager {
         detach: bool,
         memory: Option<i64>,
         cpus: Option<i64>,
-        ports: Option<Pairs<i64, i64>>,
+        ports: Option<Pairs<PortKey, i64>>,
         volumes: Option<Pairs<PathBuf, String>>,
         ssh_port: Option<i64>,
         ssh_key: Option<PathBuf>,
@@ -337,6 +353,75 @@ impl Manager {
     ) -> PyResult<()> {
         let opts = copy_options(archive, transport)?;
         interruptible(py, self.core().copy_from(id, guest, &host, &opts))
+    }
+
+    /// Snapshots running container `id` as `name`: its memory, devices and
+    /// disk at one instant. The container keeps running (it is paused
+    /// while its state is written). A failure (e.g. a full disk) leaves no
+    /// snapshot behind and the container running.
+    fn snapshot_create(&self, py: Python<'_>, id: &str, name: &str) -> PyResult<Snapshot> {
+        Ok(uninterruptible(py, self.core().snapshot_create(id, name))?.into())
+    }
+
+    /// Every snapshot, oldest first.
+    fn snapshot_list(&self, py: Python<'_>) -> PyResult<Vec<Snapshot>> {
+        let all = detached(py, || self.inner.snapshot_list())?;
+        Ok(all.into_iter().map(Snapshot::from).collect())
+    }
+
+    /// One snapshot by name.
+    fn snapshot_get(&self, py: Python<'_>, name: &str) -> PyResult<Snapshot> {
+        Ok(detached(py, || self.inner.snapshot_get(name))?.into())
+    }
+
+    /// Deletes a snapshot; refused (`InvalidInputError`, naming them) while
+    /// containers were created from it. Returns what was removed.
+    fn snapshot_remove(&self, py: Python<'_>, name: &str) -> PyResult<Snapshot> {
+        Ok(detached(py, || self.inner.snapshot_remove(name))?.into())
+    }
+
+    /// Starts a new container that resumes snapshot `snapshot`: the guest
+    /// goes on where the snapshot's source was, with its memory, processes
+    /// and disk. Name, ports, SSH port and key as for `run` (the key
+    /// defaults to the source's); memory and CPUs are the snapshot's
+    /// (other values raise `InvalidInputError`), as are its volumes.
+    #[pyo3(signature = (snapshot, *, name = None, detach = true, memory = None, cpus = None,
+        ports = None, ssh_port = None, ssh_key = None, bind_address = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_snapshot(
+        &self,
+        py: Python<'_>,
+        snapshot: &str,
+        name: Option<String>,
+        detach: bool,
+        memory: Option<i64>,
+        cpus: Option<i64>,
+        ports: Option<Pairs<PortKey, i64>>,
+        ssh_port: Option<i64>,
+        ssh_key: Option<PathBuf>,
+        bind_address: Option<String>,
+    ) -> PyResult<Container> {
+        let opts = RunArgs {
+            name,
+            detach,
+            memory,
+            cpus,
+            ports,
+            volumes: None,
+            ssh_port,
+            ssh_key,
+            bind_address,
+        }
+        .into_options()?;
+        started(py, detach, self.core().run_snapshot(snapshot, opts))
+    }
+
+    /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`
+    /// file) as a standalone image that boots on its own; returns its
+    /// absolute path. A running container is paused while its disk is
+    /// copied.
+    fn commit(&self, py: Python<'_>, id: &str, path: PathBuf) -> PyResult<PathBuf> {
+        uninterruptible(py, self.core().commit(id, &path))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -123,6 +123,19 @@ enum Command {
         /// Container ID, ID prefix or name.
         container: String,
     },
+    /// Snapshots of running containers: create, ls, rm (resume one with
+    /// `run --snapshot NAME`).
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
+    /// Write a container's disk as a standalone qcow2 image.
+    Commit {
+        /// Container ID, ID prefix or name.
+        container: String,
+        /// The new image (must end in .qcow2 and not exist).
+        path: PathBuf,
+    },
     /// The dev environment: install, update, boot, stop, status, shell,
     /// serve, test, claude.
     Dev {
@@ -153,6 +166,30 @@ enum TemplateAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotAction {
+    /// Snapshot a running container's memory, devices and disk; it keeps
+    /// running.
+    Create {
+        /// Container ID, ID prefix or name.
+        container: String,
+        /// Snapshot name ([A-Za-z0-9_.-], starting with a letter or digit).
+        name: String,
+    },
+    /// List snapshots.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove snapshots (refused while containers were created from them).
+    Rm {
+        /// Snapshot names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }
 
@@ -188,11 +225,15 @@ struct RunArgs {
     /// Template variable KEY=VALUE.
     #[arg(long = "var", requires = "template")]
     vars: Vec<String>,
+    /// Resume this snapshot instead of booting an image (memory, CPUs and
+    /// volumes are the snapshot's).
+    #[arg(long, conflicts_with_all = ["template", "image", "volumes"])]
+    snapshot: Option<String>,
     /// Print the container as JSON.
     #[arg(long)]
     json: bool,
     /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel).
-    #[arg(required_unless_present = "template")]
+    #[arg(required_unless_present_any = ["template", "snapshot"])]
     image: Option<PathBuf>,
 }
 
@@ -337,6 +378,15 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Templates { action, json } => templates_cmd(action, json),
+        Command::Snapshot { action } => snapshot_cmd(action).await,
+        Command::Commit { container, path } => {
+            let _pause = finish_on_interrupt("the commit (the container is paused meanwhile)")?;
+            let spin = output::spinner(format!("committing {container}"));
+            let done = manager()?.commit(&container, &path).await;
+            spin.finish_and_clear();
+            println!("{}", done?.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dev { action } => dev::dispatch(action).await,
     }
 }
@@ -407,6 +457,9 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         opts.volumes.push(parse_volume_spec(v)?);
     }
     let m = manager()?;
+    if let Some(name) = &args.snapshot {
+        return start(&m, Start::Snapshot(name), opts, args.json).await;
+    }
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
             let vars = vmcontainer::manager::parse_vars(&args.vars)?;
@@ -426,9 +479,29 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         (None, Some(i)) => i,
         (None, None) => bail!("an IMAGE or --template is required"),
     };
+    start(&m, Start::Image(&image), opts, args.json).await
+}
+
+/// What `run` starts a container from.
+enum Start<'a> {
+    Image(&'a std::path::Path),
+    Snapshot(&'a str),
+}
+
+/// Starts the container: detached, prints its ID (or JSON); in the
+/// foreground, streams its console until it exits.
+async fn start(
+    m: &LinuxKitManager,
+    from: Start<'_>,
+    opts: RunOptions,
+    json: bool,
+) -> Result<ExitCode> {
     if opts.detach {
-        let c = m.run(&image, opts).await?;
-        if args.json {
+        let c = match from {
+            Start::Image(i) => m.run(i, opts).await?,
+            Start::Snapshot(n) => m.run_snapshot(n, opts).await?,
+        };
+        if json {
             output::json(&c)?;
         } else {
             println!("{}", c.id);
@@ -440,17 +513,20 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     let signals = Interrupts::new()?;
     let got = signals.got.clone();
     let mut stdout = std::io::stdout();
-    let c = m
-        .run_attached_until(
-            &image,
-            opts,
-            &mut |b: &[u8]| {
-                let _ = stdout.write_all(b);
-                let _ = stdout.flush();
-            },
-            signals.next(),
-        )
-        .await?;
+    let mut sink = |b: &[u8]| {
+        let _ = stdout.write_all(b);
+        let _ = stdout.flush();
+    };
+    let c = match from {
+        Start::Image(i) => {
+            m.run_attached_until(i, opts, &mut sink, signals.next())
+                .await?
+        }
+        Start::Snapshot(n) => {
+            m.run_snapshot_attached_until(n, opts, &mut sink, signals.next())
+                .await?
+        }
+    };
     let sig = got.load(std::sync::atomic::Ordering::SeqCst);
     Ok(if sig != 0 {
         ExitCode::from(128u8.saturating_add(sig as u8))
@@ -459,6 +535,53 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Keeps SIGINT, SIGTERM and SIGHUP from killing the CLI while it has a
+/// VM paused: the operation finishes (and resumes the VM) first. The
+/// process ends right after, so the handlers are never taken down.
+fn finish_on_interrupt(what: &'static str) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            eprintln!("vmcontainer: finishing {what} before exiting");
+        }
+    }))
+}
+
+async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
+    let m = manager()?;
+    match action {
+        SnapshotAction::Create { container, name } => {
+            let _pause = finish_on_interrupt("the snapshot (the container may be paused)")?;
+            let spin = output::spinner(format!("snapshotting {container} as {name}"));
+            let s = m.snapshot_create(&container, &name).await;
+            spin.finish_and_clear();
+            println!("{}", s?.name);
+        }
+        SnapshotAction::Ls { json } => {
+            let list = m.snapshot_list()?;
+            if json {
+                output::json(&list)?;
+            } else {
+                output::snapshots_table(&list);
+            }
+        }
+        SnapshotAction::Rm { names } => {
+            for n in names {
+                println!("{}", m.snapshot_remove(&n)?.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this is made.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use vmcontainer::templates::Template;
-use vmcontainer::{Container, Status};
+use vmcontainer::{Container, Snapshot, Status};
 
 /// Prints `v` as pretty JSON, streamed (a listing of 100,000 containers
 /// is tens of MB: no second copy of it in memory).
@@ -23,7 +23,11 @@ pub fn warn(msg: &str) {
 }
 
 fn ago(c: &Container) -> String {
-    let secs = (chrono::Utc::now() - c.started_at).num_seconds().max(0);
+    since(c.started_at)
+}
+
+fn since(t: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (chrono::Utc::now() - t).num_seconds().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),
@@ -60,6 +64,26 @@ pub fn ps_table(list: &[Container]) {
         println!(
             "{:<10} {:<16} {:<8} {:<8} {:<6} {:<18} {}",
             c.id, c.name, c.status, up, c.ssh_port, ports, c.image
+        );
+    }
+}
+
+/// `snapshot ls` output.
+pub fn snapshots_table(list: &[Snapshot]) {
+    println!(
+        "{:<20} {:<18} {:<8} {:<5} {:<9} {:<8} IMAGE",
+        "NAME", "SOURCE", "MEMORY", "CPUS", "SIZE", "CREATED"
+    );
+    for s in list {
+        println!(
+            "{:<20} {:<18} {:<8} {:<5} {:<9} {:<8} {}",
+            s.name,
+            format!("{} ({})", s.source_id, s.source_name),
+            format!("{}M", s.memory),
+            s.cpus,
+            format!("{:.1}M", s.size as f64 / 1048576.0),
+            format!("{} ago", since(s.created_at)),
+            s.image
         );
     }
 }

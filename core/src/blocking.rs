@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::home::Home;
 use crate::logs::LogFollower;
 use crate::manager::{ExecOptions, Inspect, LinuxKitManager};
+use crate::snapshot::Snapshot;
 use crate::ssh::ExecOutput;
 use crate::templates::TemplateDirs;
 use crate::transport::Transport;
@@ -268,6 +269,30 @@ impl Manager {
             &format!("exec in {reference}"),
             self.inner.exec_with(reference, cmd, opts),
         )
+    }
+    /// See [`LinuxKitManager::snapshot_create`].
+    pub fn snapshot_create(&self, reference: &str, name: &str) -> Result<Snapshot> {
+        runtime().block_on(self.inner.snapshot_create(reference, name))
+    }
+    /// See [`LinuxKitManager::snapshot_list`].
+    pub fn snapshot_list(&self) -> Result<Vec<Snapshot>> {
+        self.inner.snapshot_list()
+    }
+    /// See [`LinuxKitManager::snapshot_get`].
+    pub fn snapshot_get(&self, name: &str) -> Result<Snapshot> {
+        self.inner.snapshot_get(name)
+    }
+    /// See [`LinuxKitManager::snapshot_remove`].
+    pub fn snapshot_remove(&self, name: &str) -> Result<Snapshot> {
+        self.inner.snapshot_remove(name)
+    }
+    /// See [`LinuxKitManager::run_snapshot`].
+    pub fn run_snapshot(&self, name: &str, opts: RunOptions) -> Result<Container> {
+        runtime().block_on(self.inner.run_snapshot(name, opts))
+    }
+    /// See [`LinuxKitManager::commit`].
+    pub fn commit(&self, reference: &str, path: &Path) -> Result<std::path::PathBuf> {
+        runtime().block_on(self.inner.commit(reference, path))
     }
     /// See [`LinuxKitManager::wait_ready`].
     pub fn wait_ready(&self, reference: &str, timeout: Duration) -> Result<Container> {

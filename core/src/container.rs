@@ -237,6 +237,10 @@ pub struct Container {
     /// When the VM was seen to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// The snapshot this container was resumed from; its disk is an
+    /// overlay on that snapshot's, so the snapshot stays while it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// Fields written by other tools, kept verbatim.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,

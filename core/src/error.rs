@@ -10,6 +10,7 @@ use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qga::QgaError;
 use crate::qmp::QmpError;
+use crate::snapshot::SnapshotError;
 use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
@@ -126,6 +127,9 @@ pub enum Error {
     /// cancelled.
     #[error("{0} was cancelled")]
     Cancelled(String),
+    /// A snapshot operation failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -299,6 +303,7 @@ impl Error {
             },
             Error::Source(e) => e.kind(),
             Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::Snapshot(e) => e.kind(),
         }
     }
 

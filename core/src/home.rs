@@ -133,15 +133,26 @@ impl Home {
         )
     }
 
+    /// `snapshots/`: one directory per snapshot (see [`crate::snapshot`]).
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
     /// A runtime directory for `id` whose socket paths fit the OS limit:
     /// `containers/<id>` itself when short enough, otherwise
     /// `$XDG_RUNTIME_DIR` or `/tmp` + `vmc-<uid>/<hash>-<id>`.
     pub fn runtime_dir_for(&self, id: &str) -> Result<PathBuf> {
-        let local = self.instance_dir(id);
+        self.runtime_dir_in(self.instance_dir(id), id)
+    }
+
+    /// A directory for sockets: `local` when its socket paths fit the OS
+    /// limit, otherwise a short one keyed by this home and `key` (as for
+    /// [`Self::runtime_dir_for`]).
+    pub fn runtime_dir_in(&self, local: PathBuf, key: &str) -> Result<PathBuf> {
         if socket_len(&local) <= MAX_SOCKET_PATH {
             return Ok(local);
         }
-        let dir = user_runtime_dir().join(self.runtime_dir_name(id));
+        let dir = user_runtime_dir().join(self.runtime_dir_name(key));
         if socket_len(&dir) > MAX_SOCKET_PATH {
             return Err(Error::invalid(
                 "runtime directory",

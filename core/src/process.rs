@@ -59,14 +59,27 @@ pub fn is_alive(pid: i32) -> bool {
 
 /// The process's command line, NUL-separated arguments joined by spaces.
 pub fn cmdline(pid: i32) -> Option<String> {
+    Some(
+        args(pid)?
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The process's arguments, program first, exactly as it was started
+/// (`None` where /proc is not available).
+pub fn args(pid: i32) -> Option<Vec<std::ffi::OsString>> {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::ffi::OsStrExt;
         let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
         Some(
             raw.split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" "),
+                .map(|a| std::ffi::OsStr::from_bytes(a).to_os_string())
+                .collect(),
         )
     }
     #[cfg(not(target_os = "linux"))]

@@ -1,7 +1,7 @@
 //! A minimal QMP (QEMU Machine Protocol) client over the container's Unix
-//! socket: enough for power-down, reading back forwarded ports, and
-//! waiting for QEMU to shut down (its `SHUTDOWN` event, then the socket
-//! closing as the process exits).
+//! socket: enough for power-down, reading back forwarded ports, waiting
+//! for QEMU to shut down (its `SHUTDOWN` event, then the socket closing as
+//! the process exits), and saving or loading a VM's state (snapshots).
 
 use std::collections::VecDeque;
 
@@ -71,17 +71,62 @@ impl Qmp {
 
     /// Runs `command` and returns its `return` value.
     pub async fn execute(&mut self, command: &str, args: Option<Value>) -> Result<Value, QmpError> {
-        let mut msg = json!({ "execute": command });
-        if let Some(a) = args {
-            msg["arguments"] = a;
-        }
-        let mut line = msg.to_string();
-        line.push('\n');
+        let line = request(command, args);
         let path = self.path.clone();
         tokio::time::timeout(IO_TIMEOUT, self.writer.write_all(line.as_bytes()))
             .await
             .map_err(|_| self.protocol(format!("timed out sending {command}")))?
             .map_err(|error| QmpError::Io { path, error })?;
+        self.read_return(command).await
+    }
+
+    /// Hands QEMU an open file under `name` (QMP `getfd`, the descriptor
+    /// travelling as `SCM_RIGHTS` ancillary data), for commands that take
+    /// `fd:NAME`. The file is opened here, so QEMU never parses a path and
+    /// no shell is involved.
+    pub async fn send_fd(
+        &mut self,
+        name: &str,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), QmpError> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let line = request("getfd", Some(json!({ "fdname": name })));
+        let sock: &UnixStream = self.writer.as_ref();
+        let fds = [fd.as_raw_fd()];
+        let send = async {
+            loop {
+                sock.writable().await?;
+                let sent = sock.try_io(tokio::io::Interest::WRITABLE, || {
+                    let iov = [std::io::IoSlice::new(line.as_bytes())];
+                    let cmsg = [ControlMessage::ScmRights(&fds)];
+                    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                        .map_err(std::io::Error::from)
+                });
+                match sent {
+                    Ok(n) if n == line.len() => return Ok(()),
+                    Ok(n) => {
+                        return Err(std::io::Error::other(format!(
+                            "short write ({n} of {} bytes)",
+                            line.len()
+                        )))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::time::timeout(IO_TIMEOUT, send)
+            .await
+            .map_err(|_| self.protocol("timed out sending getfd".into()))?
+            .map_err(|error| QmpError::Io {
+                path: self.path.clone(),
+                error,
+            })?;
+        self.read_return("getfd").await.map(|_| ())
+    }
+
+    async fn read_return(&mut self, command: &str) -> Result<Value, QmpError> {
         loop {
             let reply = self.read_message().await?;
             if reply.get("event").is_some() {
@@ -208,6 +253,17 @@ pub fn query_blocking(path: &Path, command: &str, timeout: Duration) -> Result<V
         };
     }
     Ok(result)
+}
+
+/// One QMP request line.
+fn request(command: &str, args: Option<Value>) -> String {
+    let mut msg = json!({ "execute": command });
+    if let Some(a) = args {
+        msg["arguments"] = a;
+    }
+    let mut line = msg.to_string();
+    line.push('\n');
+    line
 }
 
 /// Host ports of `hostfwd` rules forwarding to `guest_port`, parsed from

@@ -495,6 +495,23 @@ static void test_error_paths(vmc_manager_t *m) {
     free(kernel);
     free(junk);
 
+    /* Snapshots: unknown names, bad names, nothing listed. */
+    vmc_snapshot_t *snap = NULL;
+    FAILS(vmc_manager_snapshot_create(m, "deadbeef", "s1", &snap, &err), VMC_ERROR_NOT_FOUND,
+          "deadbeef");
+    FAILS(vmc_manager_snapshot_create(m, "deadbeef", "a/b", &snap, &err),
+          VMC_ERROR_INVALID_INPUT, "a/b");
+    FAILS(vmc_manager_run_snapshot(m, "nosuch", NULL, &c, &err), VMC_ERROR_NOT_FOUND, "nosuch");
+    FAILS(vmc_manager_snapshot_remove(m, "nosuch", &err), VMC_ERROR_NOT_FOUND, "nosuch");
+    FAILS(vmc_manager_commit(m, "deadbeef", "/tmp/x.qcow2", &err), VMC_ERROR_NOT_FOUND,
+          "deadbeef");
+    CHECK(snap == NULL && c == NULL, "out-pointers set on failure");
+    vmc_snapshot_list_t *snaps = NULL;
+    OK(vmc_manager_snapshot_list(m, &snaps, &err));
+    CHECK(vmc_snapshot_list_len(snaps) == 0 && vmc_snapshot_list_get(snaps, 0) == NULL, "");
+    vmc_snapshot_list_free(snaps);
+    CHECK(vmc_snapshot_name(NULL) == NULL && vmc_snapshot_memory_mb(NULL) == 0, "");
+
     vmc_container_list_t *list = NULL;
     OK(vmc_manager_list(m, &list, &err));
     CHECK(vmc_container_list_len(list) == 0, "failed runs left %zu records",
@@ -532,6 +549,65 @@ static void test_unknown_and_damaged_records(vmc_manager_t *m) {
     CHECK(vmc_container_list_len(list) == 0, "records left");
     vmc_container_list_free(list);
     free(state);
+}
+
+/* Snapshot of the running container, a clone resumed from it, and the
+ * refusals around them. Two VMs run while the clone lives. */
+static void test_snapshot(vmc_manager_t *m, const char *id) {
+    double t0 = now_s();
+    vmc_snapshot_t *s = NULL;
+    OK(vmc_manager_snapshot_create(m, id, "c-snap", &s, &err));
+    double t_create = now_s() - t0;
+    CHECK(strcmp(vmc_snapshot_name(s), "c-snap") == 0, "");
+    CHECK(strcmp(vmc_snapshot_source_id(s), id) == 0, "");
+    CHECK(strcmp(vmc_snapshot_source_name(s), CONTAINER_NAME) == 0, "");
+    CHECK(vmc_snapshot_memory_mb(s) == 512 && vmc_snapshot_cpus(s) == 1, "");
+    CHECK(vmc_snapshot_size_bytes(s) > 0 && vmc_snapshot_path(s)[0] == '/', "");
+    CHECK(vmc_snapshot_created_at(s)[0] != '\0' && vmc_snapshot_qemu_version(s)[0] != '\0', "");
+    char *json = NULL;
+    OK(vmc_snapshot_to_json(s, &json, &err));
+    CHECK(strstr(json, "\"machine\"") != NULL && strstr(json, "\"devices\"") != NULL, "%s", json);
+    vmc_string_free(json);
+    vmc_snapshot_free(s);
+    FAILS(vmc_manager_snapshot_create(m, id, "c-snap", NULL, &err), VMC_ERROR_INVALID_INPUT,
+          "already exists");
+    vmc_snapshot_list_t *snaps = NULL;
+    OK(vmc_manager_snapshot_list(m, &snaps, &err));
+    CHECK(vmc_snapshot_list_len(snaps) == 1, "");
+    CHECK(strcmp(vmc_snapshot_name(vmc_snapshot_list_get(snaps, 0)), "c-snap") == 0, "");
+    vmc_snapshot_list_free(snaps);
+
+    vmc_run_options_t *o = vmc_run_options_new();
+    OK(vmc_run_options_set_detach(o, true, &err));
+    OK(vmc_run_options_set_memory_mb(o, 256, &err));
+    vmc_container_t *c = NULL;
+    FAILS(vmc_manager_run_snapshot(m, "c-snap", o, &c, &err), VMC_ERROR_INVALID_INPUT, "512 MB");
+    vmc_run_options_free(o);
+    o = vmc_run_options_new();
+    OK(vmc_run_options_set_detach(o, true, &err));
+    OK(vmc_run_options_set_name(o, "c-clone", &err));
+    t0 = now_s();
+    OK(vmc_manager_run_snapshot(m, "c-snap", o, &c, &err));
+    const char *cmd[] = {"sh", "-c", "echo clone-$(hostname)"};
+    vmc_exec_result_t *r = NULL;
+    OK(vmc_manager_exec(m, "c-clone", cmd, 3, &r, &err));
+    double t_warm = now_s() - t0;
+    CHECK(strcmp(vmc_exec_result_stdout(r, NULL), "clone-vmtest\n") == 0, "\"%s\"",
+          vmc_exec_result_stdout(r, NULL));
+    vmc_exec_result_free(r);
+    CHECK(strcmp(vmc_container_name(c), "c-clone") == 0 && vmc_container_memory_mb(c) == 512, "");
+    CHECK(strcmp(vmc_container_id(c), id) != 0, "");
+    CHECK(strcmp(vmc_container_snapshot(c), "c-snap") == 0, "");
+    vmc_container_free(c);
+    FAILS(vmc_manager_snapshot_remove(m, "c-snap", &err), VMC_ERROR_INVALID_INPUT, "c-clone");
+    /* The kernel+initrd guest has no disk to commit. */
+    FAILS(vmc_manager_commit(m, "c-clone", "/tmp/c-clone.qcow2", &err), VMC_ERROR_INVALID_INPUT,
+          "no disk");
+    OK(vmc_manager_remove(m, "c-clone", true, NULL, &err));
+    OK(vmc_manager_snapshot_remove(m, "c-snap", &err));
+    vmc_run_options_free(o);
+    fprintf(stderr, "lifecycle: snapshot create %.2fs, run from it to exec %.2fs\n", t_create,
+            t_warm);
 }
 
 /* ------------------------------------------------------------------ vm -- */
@@ -619,6 +695,7 @@ static void test_lifecycle(vmc_manager_t *m) {
     CHECK(strcmp(vmc_container_ssh_key(c), key) == 0, "");
     CHECK(vmc_container_started_at(c)[0] != '\0' && vmc_container_stopped_at(c) == NULL, "");
     CHECK(vmc_container_port_count(c) == 0 && vmc_container_volume_count(c) == 0, "");
+    CHECK(vmc_container_snapshot(c) == NULL, "");
     int code = 0;
     CHECK(!vmc_container_exit_code(c, &code), "detached run has an exit code");
     char *json = NULL;
@@ -727,6 +804,8 @@ static void test_lifecycle(vmc_manager_t *m) {
     OK(vmc_manager_logs_follow(m, id, on_line, &st, &err));
     CHECK(st.lines == 3 && st.other_thread == 0, "lines %d, other thread %d", st.lines,
           st.other_thread);
+
+    test_snapshot(m, id);
 
     /* Running containers refuse start and plain remove. */
     FAILS(vmc_manager_start(m, id, NULL, &err), VMC_ERROR_RUNNING, id);

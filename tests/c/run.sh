@@ -145,7 +145,8 @@ done
 python3 -u -m http.server --bind 127.0.0.1 --directory "$cdn" 0 >"$home/cdn.log" 2>&1 &
 cdn_pid=$!
 for _ in $(seq 100); do
-	port=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$home/cdn.log" | head -n1)
+	# The server's shell may not have created the log yet.
+	port=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$home/cdn.log" 2>/dev/null | head -n1 || true)
 	[[ -n $port ]] && break
 	sleep 0.1
 done

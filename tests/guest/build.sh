@@ -20,8 +20,10 @@ out=$(cd "$out" && pwd)
 # No "quiet": kernel messages on the serial log help when a boot fails in CI.
 cmdline="console=ttyS0 panic=-1"
 # Bus drivers and leaves only; their depends= are resolved from the modules.
+# vfat + nls: tests mount the FAT boot disk (Debian's default iocharset is
+# ascii, so nls_ascii is needed too).
 # crct10dif_generic is a softdep of crc-t10dif, so depends= does not list it.
-modules=(virtio_pci virtio_net 9pnet_virtio 9p virtio_blk
+modules=(virtio_pci virtio_net 9pnet_virtio 9p virtio_blk vfat nls_cp437 nls_ascii
 	ata_piix crct10dif_generic sd_mod button evdev)
 outputs=(vmtest-kernel vmtest-initrd.img vmtest-cmdline vmtest.iso
 	vmtest.raw vmtest.qcow2 vmtest.vmdk id_ed25519 id_ed25519.pub

@@ -140,6 +140,36 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
   assert.equal(childOut.status, 'running')
   assert.equal(typeof childOut.first, 'string')
 
+  // Snapshot: a second container resumes it where the first was, with
+  // its own SSH port; the snapshot is kept while the clone exists.
+  await m.exec(c.id, ['sh', '-c', 'echo node-warm > /tmp/warm.txt'])
+  t = performance.now()
+  const snap = await m.snapshotCreate(c.id, 'node-snap')
+  timings.snapshotCreate = Math.round(performance.now() - t)
+  assert.equal(snap.name, 'node-snap')
+  assert.equal(snap.sourceId, c.id)
+  assert.equal(snap.sourceName, 'node-life')
+  assert.equal(snap.memory, 512)
+  assert.equal(snap.disk, false)
+  assert.ok(snap.size > 0 && snap.createdAt instanceof Date)
+  assert.deepEqual((await m.snapshotList()).map((s) => s.name), ['node-snap'])
+  assert.deepEqual((await m.snapshotGet('node-snap')).devices, snap.devices)
+  await rejectsWith(m.snapshotCreate(c.id, 'a/b'), 'ERR_VMC_INVALID_INPUT', 'a/b')
+  t = performance.now()
+  const clone = await m.runSnapshot('node-snap', { name: 'node-clone', detach: true })
+  const warm = await m.exec(clone.id, ['cat', '/tmp/warm.txt'])
+  timings.runSnapshotToExec = Math.round(performance.now() - t)
+  assert.equal(warm.stdout, 'node-warm\n')
+  assert.equal(clone.memory, 512)
+  assert.equal(clone.snapshot, 'node-snap')
+  assert.equal(c.snapshot, undefined)
+  assert.notEqual(clone.sshPort, c.sshPort)
+  await rejectsWith(m.snapshotRemove('node-snap'), 'ERR_VMC_INVALID_INPUT', 'node-clone')
+  await rejectsWith(m.commit(clone.id, join(home, 'clone.qcow2')), 'ERR_VMC_INVALID_INPUT', 'no disk')
+  await m.remove(clone.id, { force: true })
+  assert.equal((await m.snapshotRemove('node-snap')).name, 'node-snap')
+  await rejectsWith(m.runSnapshot('node-snap', { detach: true }), 'ERR_VMC_NOT_FOUND', 'node-snap')
+
   // A follower left running ends by itself when the container stops.
   const tail = (async () => {
     const seen = []

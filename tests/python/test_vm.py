@@ -234,6 +234,49 @@ def test_a_forked_child_can_use_a_new_manager(vm: VM, module_home: Path) -> None
     assert p.returncode == 0 and p.stdout.strip() == "fork ok", p.stdout + p.stderr
 
 
+def test_snapshot_resumes_as_another_container_with_its_own_port(vm: VM, tmp_path: Path) -> None:
+    m, c = vm
+    m.wait_ready(c.id, timeout=BOOT_TIMEOUT)
+    assert m.exec(c.id, ["sh", "-c", "echo py-warm > /www/warm.txt"]).ok
+    started = time.monotonic()
+    snap = m.snapshot_create(c.id, "py-snap")
+    print(f"snapshot_create took {time.monotonic() - started:.2f}s")
+    assert isinstance(snap, vmcontainer.Snapshot)
+    assert (snap.name, snap.source_id, snap.source_name) == ("py-snap", c.id, "py-guest")
+    assert (snap.memory, snap.cpus, snap.disk, snap.accel) == (256, 1, False, "tcg")
+    assert snap.size > 0 and snap.path is not None and snap.path.name == "py-snap"
+    assert abs(datetime.now(timezone.utc) - snap.created_at) < timedelta(minutes=5)
+    assert [s.name for s in m.snapshot_list()] == ["py-snap"]
+    assert m.snapshot_get("py-snap").devices == snap.devices
+    with pytest.raises(vmcontainer.InvalidInputError, match="already exists"):
+        m.snapshot_create(c.id, "py-snap")
+    with pytest.raises(vmcontainer.InvalidInputError, match="1024 MB"):
+        m.run_snapshot("py-snap", memory=1024)
+
+    port = free_port()
+    started = time.monotonic()
+    clone = m.run_snapshot("py-snap", name="py-clone", ports={port: 80})
+    try:
+        assert m.exec(clone.id, ["cat", "/www/warm.txt"]).stdout == b"py-warm\n"
+        print(f"run_snapshot to exec took {time.monotonic() - started:.2f}s")
+        assert clone.status == "running" and clone.memory == 256 and clone.snapshot == "py-snap"
+        assert c.snapshot is None
+        assert clone.ports == {port: 80} and clone.ssh_port != c.ssh_port
+        # The forward is the clone's own, from its command line.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/warm.txt", timeout=30) as r:
+            assert r.read() == b"py-warm\n"
+        with pytest.raises(vmcontainer.InvalidInputError, match="py-clone"):
+            m.snapshot_remove("py-snap")
+        with pytest.raises(vmcontainer.InvalidInputError, match="no disk"):
+            m.commit(clone.id, tmp_path / "clone.qcow2")
+    finally:
+        m.remove(clone.id, force=True)
+    assert m.snapshot_remove("py-snap").name == "py-snap"
+    with pytest.raises(vmcontainer.NotFoundError, match="py-snap"):
+        m.run_snapshot("py-snap")
+    assert m.exec(c.id, ["true"]).ok
+
+
 def test_remove_of_a_running_container_needs_force(vm: VM) -> None:
     m, c = vm
     with pytest.raises(vmcontainer.ContainerRunningError) as e:

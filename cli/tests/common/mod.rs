@@ -110,6 +110,15 @@ impl TestHome {
         }
     }
 
+    /// A home at `path` (created), e.g. on a file system the test mounted.
+    pub fn at(path: PathBuf) -> Self {
+        std::fs::create_dir_all(&path).unwrap();
+        TestHome {
+            dir: Self::tempdir(),
+            sub: Some(path),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.sub.as_deref().unwrap_or(self.dir.path())
     }

@@ -3,6 +3,7 @@
 mod accel;
 pub mod accel_cache;
 mod hyperkit;
+pub mod migration;
 mod qemu;
 
 use std::ffi::OsString;

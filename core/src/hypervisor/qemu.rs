@@ -66,7 +66,7 @@ pub fn escape_option_value(value: &str) -> String {
     value.replace(',', ",,")
 }
 
-fn path_value(what: &'static str, p: &Path) -> Result<String> {
+pub(super) fn path_value(what: &'static str, p: &Path) -> Result<String> {
     let s = p
         .to_str()
         .ok_or_else(|| Error::invalid(what, p.to_string_lossy(), "path is not valid UTF-8"))?;
@@ -199,6 +199,15 @@ impl Hypervisor for QemuHypervisor {
             a.push(format!("local,id=fs{i},path={path},security_model=none").into());
             a.push("-device".into());
             a.push(format!("virtio-9p-pci,fsdev=fs{i},mount_tag={tag}").into());
+        }
+
+        // A VM generation ID (an ACPI device, no PCI slot): QEMU gives each
+        // VM a fresh random one, so a guest resumed from a snapshot sees it
+        // change and Linux (5.18+) reseeds its RNG; clones of one snapshot
+        // then never share random numbers.
+        if cfg!(target_arch = "x86_64") {
+            a.push("-device".into());
+            a.push("vmgenid,guid=auto".into());
         }
 
         a.push("-pidfile".into());
@@ -343,6 +352,9 @@ mod tests {
         assert_eq!(after(&a, "-m"), ["512"]);
         assert_eq!(after(&a, "-smp"), ["2"]);
         assert_eq!(after(&a, "-accel"), ["tcg"]);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(after(&a, "-device").last(), Some(&"vmgenid,guid=auto"));
+        }
         assert!(a.contains(&"-daemonize".to_string()));
         assert_eq!(
             after(&a, "-pidfile"),

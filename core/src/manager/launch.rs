@@ -12,16 +12,18 @@ use chrono::Utc;
 
 use super::foreground::{self, Foreground};
 use super::resolve::Records;
+use super::resume::ResumePlan;
 use super::{identity, may_run, reconcile, LinuxKitManager};
 use crate::container::{Container, Owner, RunOptions, Status};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::home::{absolute, Home};
-use crate::hypervisor::{BootImage, PortForward, Share, VmSpec};
+use crate::hypervisor::{Accel, BootImage, PortForward, Share, VmSpec};
 use crate::image::{check_image, detect_image_format, resolve_kernel_image, ImageFormat};
 use crate::options::{mount_tag, validate};
 use crate::process;
 use crate::qmp::{parse_usernet_forwards, Qmp};
+use crate::snapshot::SnapshotError;
 use crate::state::StateStore;
 
 /// How long a hypervisor may take to come up before `run` gives up.
@@ -109,7 +111,7 @@ impl LinuxKitManager {
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
         let mut discard = |_: &[u8]| {};
         let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
-        self.run_inner(image, opts, sink, std::future::pending())
+        self.run_inner(image, opts, sink, std::future::pending(), None)
             .await
     }
 
@@ -151,16 +153,20 @@ impl LinuxKitManager {
             },
             Some(on_output),
             interrupt,
+            None,
         )
         .await
     }
 
-    async fn run_inner(
+    /// `run`, or with `resume`, a new container that resumes a snapshot
+    /// instead of booting `image` (see `resume.rs`).
+    pub(super) async fn run_inner(
         &self,
         image: &Path,
         opts: RunOptions,
         on_output: Option<OutputSink<'_>>,
         interrupt: impl Future<Output = String> + Send,
+        resume: Option<&ResumePlan>,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
         let image = absolute(image);
@@ -218,6 +224,7 @@ impl LinuxKitManager {
             exit_reason: None,
             owner: Some(Owner::current()),
             stopped_at: None,
+            snapshot: resume.map(|r| r.snapshot.name.clone()),
             extra: Default::default(),
         };
         // `exec` passes these paths to ssh, which cannot take some of them
@@ -235,6 +242,13 @@ impl LinuxKitManager {
         // Recorded before anything is started (see `run`).
         self.state
             .update_async(|s| {
+                // Under the lock snapshot_remove takes: either it sees this
+                // record and keeps the snapshot, or this sees it gone.
+                if let Some(plan) = resume {
+                    if !plan.dir.join(crate::snapshot::META_FILE).exists() {
+                        return Err(SnapshotError::NotFound(plan.snapshot.name.clone()).into());
+                    }
+                }
                 // Another process may have taken the name (or the ID) since.
                 check_name_free(s, &record.name)?;
                 if s.containers.contains_key(&id) || s.damaged.contains_key(&id) {
@@ -245,7 +259,10 @@ impl LinuxKitManager {
             })
             .await?;
         let guard = StartGuard::new(&self.state, &record);
-        let launched = match self.launch_new(&mut record, on_output.is_some()).await {
+        let launched = match self
+            .launch_new(&mut record, on_output.is_some(), resume)
+            .await
+        {
             Ok(l) => l,
             Err(e) => {
                 guard.disarm();
@@ -253,6 +270,13 @@ impl LinuxKitManager {
                 return Err(e);
             }
         };
+        if let Some(plan) = resume {
+            if let Err(e) = self.finish_resume(plan, &record).await {
+                guard.disarm();
+                self.abandon(&record, None).await;
+                return Err(e);
+            }
+        }
         if on_output.is_none() {
             // Detached: the VM no longer depends on this process.
             record.owner = None;
@@ -310,10 +334,10 @@ impl LinuxKitManager {
             // A record without an overlay (go-container's): give it one, so
             // the image it names is never written.
             record.format = Some(format);
-            overlay = self.prepare_overlay(&mut record).await;
+            overlay = self.prepare_overlay(&mut record, None).await;
         }
         if let Err(e) = match overlay {
-            Ok(()) => self.launch(&mut record, false).await.map(|_| ()),
+            Ok(()) => self.launch(&mut record, false, None).await.map(|_| ()),
             Err(e) => Err(e),
         } {
             guard.disarm();
@@ -334,8 +358,14 @@ impl LinuxKitManager {
         saved
     }
 
-    /// First launch: prepares the directories and the overlay disk.
-    async fn launch_new(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
+    /// First launch: prepares the directories and the overlay disk (on the
+    /// image, or on the snapshot's disk when resuming).
+    async fn launch_new(
+        &self,
+        record: &mut Container,
+        foreground: bool,
+        resume: Option<&ResumePlan>,
+    ) -> Result<Launched> {
         let instance = self.home.instance_dir(&record.id);
         Home::ensure_dir(&instance)?;
         // A key ssh would ignore for its permissions (0644, as a checkout
@@ -346,23 +376,31 @@ impl LinuxKitManager {
             }
         }
         if record.format.unwrap_or(ImageFormat::Unknown).is_disk() {
-            self.prepare_overlay(record).await?;
+            self.prepare_overlay(record, resume.and_then(|r| r.disk.clone()))
+                .await?;
         }
-        self.launch(record, foreground).await
+        self.launch(record, foreground, resume).await
     }
 
-    /// Creates the container's copy-on-write overlay over its image, at
+    /// Creates the container's copy-on-write overlay over its image (or
+    /// over `snapshot_disk`, a snapshot's frozen qcow2, when resuming), at
     /// the path this home derives for it.
-    async fn prepare_overlay(&self, record: &mut Container) -> Result<()> {
+    async fn prepare_overlay(
+        &self,
+        record: &mut Container,
+        snapshot_disk: Option<PathBuf>,
+    ) -> Result<()> {
         let instance = self.home.instance_dir(&record.id);
         Home::ensure_dir(&instance)?;
-        let format = record.format.unwrap_or(ImageFormat::Unknown);
+        let (image, format) = match snapshot_disk {
+            Some(d) => (d, ImageFormat::Qcow2),
+            None => (
+                PathBuf::from(&record.image),
+                record.format.unwrap_or(ImageFormat::Unknown),
+            ),
+        };
         // qemu-img is a child process to wait for: a blocking thread's job.
-        let (hv, image, overlay) = (
-            self.hypervisor.clone(),
-            PathBuf::from(&record.image),
-            self.home.disk_path(&record.id),
-        );
+        let (hv, overlay) = (self.hypervisor.clone(), self.home.disk_path(&record.id));
         let disk = tokio::task::spawn_blocking(move || hv.prepare_disk(&image, format, &overlay))
             .await
             .map_err(|e| Error::io("prepare disk", &instance, std::io::Error::other(e)))??;
@@ -449,37 +487,15 @@ impl LinuxKitManager {
         )
     }
 
-    /// Starts the hypervisor for `record` and fills in its runtime fields.
-    async fn launch(&self, record: &mut Container, foreground: bool) -> Result<Launched> {
-        let runtime_dir = self.home.runtime_dir_for(&record.id)?;
-        self.home.ensure_runtime_dir(&runtime_dir)?;
-        record.runtime_dir = Some(runtime_dir.clone());
-        for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
-            let _ = std::fs::remove_file(runtime_dir.join(stale));
-        }
-        // What the last boot learned about its guest's transports.
-        crate::manager::transport::forget_boot(&runtime_dir);
-        crate::qga::create_channel(&runtime_dir)
-            .map_err(|e| Error::io("create guest agent channel", &runtime_dir, e))?;
-        // The hypervisor's messages are per boot: how the last one ended
-        // must not be read as this one's.
-        let hv_log = crate::hypervisor::hypervisor_log(&runtime_dir);
-        let _ = std::fs::remove_file(&hv_log);
-        create_private_file(&hv_log)?;
-        // Host keys are pinned per boot: a guest that keeps them on its disk
-        // presents the same ones again, one that makes them at boot (most
-        // LinuxKit images) presents new ones, learned on first contact.
-        let _ = std::fs::remove_file(self.home.instance_dir(&record.id).join("known_hosts"));
-        Home::ensure_dir(&self.home.logs_dir())?;
-        let log_path = self.home.log_path(&record.id);
-        create_private_file(&log_path)?;
-        // The accelerator probe may boot a VM and wait for it.
-        let hv = self.hypervisor.clone();
-        let accel = tokio::task::spawn_blocking(move || hv.accel())
-            .await
-            .map_err(|e| {
-                Error::io("probe accelerator", &runtime_dir, std::io::Error::other(e))
-            })??;
+    /// What the hypervisor needs to start `record` with its sockets in
+    /// `runtime_dir`.
+    pub(super) fn vm_spec(
+        &self,
+        record: &Container,
+        runtime_dir: &Path,
+        accel: Accel,
+        daemonize: bool,
+    ) -> Result<VmSpec> {
         let mut ports = vec![PortForward {
             bind: std::net::Ipv4Addr::LOCALHOST.into(),
             host: record.ssh_port,
@@ -500,19 +516,61 @@ impl LinuxKitManager {
                 tag: mount_tag(g).unwrap_or_default(),
             })
             .collect();
-        let spec = VmSpec {
+        Ok(VmSpec {
             id: record.id.clone(),
             image: self.boot_image(record)?,
             memory_mb: record.memory,
             cpus: record.cpus,
             ports,
             shares,
-            log_path,
-            runtime_dir: runtime_dir.clone(),
-            accel: accel.accel,
-            daemonize: !foreground,
-        };
-        let cmd = self.hypervisor.build_command(&spec)?;
+            log_path: self.home.log_path(&record.id),
+            runtime_dir: runtime_dir.to_path_buf(),
+            accel,
+            daemonize,
+        })
+    }
+
+    /// Starts the hypervisor for `record` and fills in its runtime fields.
+    /// With `resume`, the VM starts paused, waiting for a snapshot's state.
+    async fn launch(
+        &self,
+        record: &mut Container,
+        foreground: bool,
+        resume: Option<&ResumePlan>,
+    ) -> Result<Launched> {
+        let runtime_dir = self.home.runtime_dir_for(&record.id)?;
+        self.home.ensure_runtime_dir(&runtime_dir)?;
+        record.runtime_dir = Some(runtime_dir.clone());
+        for stale in ["qmp.sock", "console.sock", "hypervisor.pid", "ssh.sock"] {
+            let _ = std::fs::remove_file(runtime_dir.join(stale));
+        }
+        // What the last boot learned about its guest's transports.
+        crate::manager::transport::forget_boot(&runtime_dir);
+        crate::qga::create_channel(&runtime_dir)
+            .map_err(|e| Error::io("create guest agent channel", &runtime_dir, e))?;
+        // The hypervisor's messages are per boot: how the last one ended
+        // must not be read as this one's.
+        let hv_log = crate::hypervisor::hypervisor_log(&runtime_dir);
+        let _ = std::fs::remove_file(&hv_log);
+        create_private_file(&hv_log)?;
+        // Host keys are pinned per boot: a guest that keeps them on its disk
+        // presents the same ones again, one that makes them at boot (most
+        // LinuxKit images) presents new ones, learned on first contact.
+        let _ = std::fs::remove_file(self.home.instance_dir(&record.id).join("known_hosts"));
+        Home::ensure_dir(&self.home.logs_dir())?;
+        create_private_file(&self.home.log_path(&record.id))?;
+        // The accelerator probe may boot a VM and wait for it.
+        let hv = self.hypervisor.clone();
+        let accel = tokio::task::spawn_blocking(move || hv.accel())
+            .await
+            .map_err(|e| {
+                Error::io("probe accelerator", &runtime_dir, std::io::Error::other(e))
+            })??;
+        let spec = self.vm_spec(record, &runtime_dir, accel.accel, !foreground)?;
+        let mut cmd = self.hypervisor.build_command(&spec)?;
+        if let Some(plan) = resume {
+            self.prepare_resume(plan, record, &mut cmd)?;
+        }
         let start_failed = |message: String| Error::StartFailed {
             hypervisor: self.hypervisor.name().to_string(),
             id: record.id.clone(),

@@ -1,6 +1,7 @@
 //! `LinuxKitManager`: the container lifecycle over the state file, the
 //! hypervisor and the guest's SSH server.
 
+mod commit;
 mod copy;
 mod exec;
 mod foreground;
@@ -8,6 +9,8 @@ mod launch;
 mod lifecycle;
 mod reconcile;
 mod resolve;
+mod resume;
+mod snapshot;
 mod template_run;
 pub(crate) mod transport;
 
