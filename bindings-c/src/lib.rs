@@ -13,8 +13,9 @@
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
 //! - [`templates`] — LinuxKit templates and variables
-//! - [`devenv`] — the dev environment: install, check update, boot, stop,
-//!   status
+//! - `devenv` — the dev environment: install, check update, boot, stop,
+//!   status (cargo feature `devenv`, on by default; a library built
+//!   without it has no `vmc_devenv_*` symbols, the header is the same)
 //!
 //! Conventions (see the header's preamble): handles are opaque; every
 //! returned object or string has a `*_free` that accepts NULL; fallible
@@ -48,6 +49,7 @@ pub mod id;
 
 pub mod templates;
 
+#[cfg(feature = "devenv")]
 pub mod devenv;
 
 use std::ffi::c_char;

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "devenv")]
 use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qmp::QmpError;
+#[cfg(feature = "sources")]
 use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
@@ -99,15 +101,20 @@ pub enum Error {
     #[error(transparent)]
     Ssh(#[from] SshError),
     /// A dev-environment operation failed.
+    #[cfg(feature = "devenv")]
     #[error(transparent)]
     Devenv(#[from] DevenvError),
     /// Resolving or downloading an image failed.
+    #[cfg(feature = "sources")]
     #[error(transparent)]
     Source(#[from] SourceError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
 /// one to one onto their own error classes and codes, so the set only grows.
+/// It does not depend on cargo features: a build without `sources` never
+/// produces [`ErrorKind::Download`] or [`ErrorKind::Checksum`], but every
+/// face still knows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// [`Error::NotFound`].
@@ -196,7 +203,9 @@ impl Error {
             Error::Template(_) => ErrorKind::Template,
             Error::LinuxKit(_) => ErrorKind::LinuxKit,
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
+            #[cfg(feature = "devenv")]
             Error::Devenv(e) => e.kind(),
+            #[cfg(feature = "sources")]
             Error::Source(e) => e.kind(),
         }
     }

@@ -16,9 +16,15 @@
 //! m.stop(&c.id, vmcontainer::DEFAULT_STOP_TIMEOUT).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Cargo features (default: `devenv`): `devenv` adds the dev environment
+//! ([`devenv`], [`DevOps`]) and enables `sources`, the verified HTTP
+//! downloads of images ([`sources`]). Without them the crate has no HTTP,
+//! TLS or YAML dependencies; [`ErrorKind`] is the same either way.
 
 pub mod blocking;
 pub mod container;
+#[cfg(feature = "devenv")]
 pub mod devenv;
 pub mod error;
 pub mod home;
@@ -31,12 +37,14 @@ pub mod manager;
 pub mod options;
 pub mod process;
 pub mod qmp;
+#[cfg(feature = "sources")]
 pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod templates;
 
 pub use container::{Container, RunOptions, Status};
+#[cfg(feature = "devenv")]
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;

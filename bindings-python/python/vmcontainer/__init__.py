@@ -33,7 +33,7 @@ from ._errors import (
     VmContainerError,
     WaitTimeoutError,
 )
-from . import devenv
+from . import _native
 from ._native import (
     Container,
     ExecResult,
@@ -89,3 +89,10 @@ __all__ = [
     "get_template",
     "list_templates",
 ]
+
+# A module built without the `devenv` cargo feature has no dev environment;
+# the packaged wheel always has it.
+if hasattr(_native, "DevOps"):
+    from . import devenv
+else:
+    __all__.remove("devenv")
