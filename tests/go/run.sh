@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Go test of libvmcontainer, self-contained for a fresh Debian machine:
 # installs what is missing (Go from Debian's golang-go when the machine has
-# no Go), builds the library and its pkg-config file, checks that
-# include/vmcontainer.h is current, then runs `go vet` and `go test` on
-# tests/go: a cgo package that links libvmcontainer through the header and
-# runs the lifecycle on the test guest (one VM).
+# no Go), unpacks the library's release tarball from dist/
+# (scripts/package.sh; scripts/test.sh builds dist/ once for every suite),
+# then runs `go vet` and `go test` on tests/go, without Rust
+# (tests/dist-env.sh): a cgo package that links libvmcontainer through
+# pkg-config and runs the lifecycle on the test guest (one VM).
 #
 #   bash tests/go/run.sh
 #
@@ -44,12 +45,20 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 [[ -n $go ]] || go=$(command -v go) || die "go not found after installing golang-go"
-command -v cargo >/dev/null || die "cargo not found"
 log "using $("$go" version)"
 
-# --- library, pkg-config file, header ----------------------------------------
-pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
-export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+# --- the library from its release tarball --------------------------------------
+# shellcheck source=../dist-env.sh
+source tests/dist-env.sh
+dist=$(dist_dir)
+version=$(bash scripts/version.sh)
+prefix=$repo/.cache/go/prefix
+rm -rf "$prefix"
+mkdir -p "$prefix"
+tar -xzf "$(dist_file "$dist" "libvmcontainer-$version-linux-$(uname -m).tar.gz")" -C "$prefix" \
+	--strip-components=1
+clean_env_setup "$repo/.cache/go/env"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 libdir=$(pkg-config --variable=libdir vmcontainer)
 # The test binary finds libvmcontainer.so through its run path.
 export CGO_ENABLED=1 CGO_LDFLAGS="-Wl,-rpath,$libdir${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
@@ -81,8 +90,9 @@ trap cleanup EXIT
 cd "$here"
 unformatted=$(gofmt -l .)
 [[ -z $unformatted ]] || die "not gofmt-formatted: $unformatted"
-"$go" vet ./...
+clean_env "$go" vet ./...
 # -count=1: the library is loaded at run time, so a cached result could
 # hide a changed library.
-VMC_TEST_HOME=$home VMC_TEST_GUEST=$guest "$go" test -count=1 -v ./...
+clean_env env VMC_TEST_HOME="$home" VMC_TEST_GUEST="$guest" "$go" test -count=1 -v ./...
+clean_env_check
 log "PASS in $((SECONDS - started))s"

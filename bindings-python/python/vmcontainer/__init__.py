@@ -81,7 +81,6 @@ __all__ = [
     "apply_template",
     "apply_variables",
     "detect_hypervisor",
-    "devenv",
     "detect_image_format",
     "extract_variables",
     "generate_id",
@@ -94,5 +93,5 @@ __all__ = [
 # the packaged wheel always has it.
 if hasattr(_native, "DevOps"):
     from . import devenv
-else:
-    __all__.remove("devenv")
+
+    __all__ += ["devenv"]
