@@ -45,6 +45,7 @@ clean_env_setup() { # DIR
 	CLEAN_HOME=$dir/home
 	CLEAN_TRIPWIRE=$dir/tripwire
 	CLEAN_TRIPWIRE_LOG=$dir/tripwire.log
+	rm -rf "$CLEAN_HOME"
 	mkdir -p "$CLEAN_HOME" "$CLEAN_TRIPWIRE"
 	: >"$CLEAN_TRIPWIRE_LOG"
 	for tool in cargo rustc rustup; do
