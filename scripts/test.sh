@@ -31,6 +31,13 @@ cargo test --workspace -- --test-threads=2
 section "scripts/package.sh"
 bash scripts/package.sh
 export VMCONTAINER_DIST=$PWD/dist
+# The C library as users get it, unpacked once, for suites that take a
+# pkg-config directory (tests/c and tests/go unpack their own copy).
+rm -rf .cache/dist-lib
+mkdir -p .cache/dist-lib
+tar -xzf dist/libvmcontainer-"$(bash scripts/version.sh)"-linux-"$(uname -m)".tar.gz -C .cache/dist-lib \
+	--strip-components=1
+export VMC_LIB_PCDIR=$PWD/.cache/dist-lib/lib/pkgconfig
 for suite in package c go python node; do
 	if [[ -f tests/$suite/run.sh ]]; then
 		section "tests/$suite"
