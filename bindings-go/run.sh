@@ -46,7 +46,6 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 [[ -n $go ]] || go=$(command -v go) || die "go not found after installing golang-go"
-command -v cargo >/dev/null || die "cargo not found"
 log "using $("$go" version)"
 
 # --- library and pkg-config file ---------------------------------------------
@@ -71,7 +70,7 @@ gofmt=${go%/go}/gofmt
 [[ -x $gofmt ]] || gofmt=gofmt
 unformatted=$("$gofmt" -l . ../examples/go-hello)
 [[ -z $unformatted ]] || die "not gofmt-formatted: $unformatted"
-"$go" vet ./...
+clean_env "$go" vet ./...
 # -count=1: the library is loaded at run time, so a cached result could
 # hide a changed library. -race: the callbacks and cancellation run on
 # several goroutines.

@@ -1,20 +1,65 @@
 'use strict'
-// CommonJS entry: the native module built by `npm install` (napi build).
+// CommonJS entry. The native addon comes from, in this order:
+//  1. ./vmcontainer.node beside this file: a build from source (`npm run
+//     build` here, which needs Rust);
+//  2. the platform package @vmcontainer/<platform> (linux-x64-gnu,
+//     linux-arm64-gnu, darwin-arm64, ...), which npm installs from this
+//     package's optionalDependencies on the machine it fits (its package.json
+//     has `os`, `cpu` and `libc`). Its version must be this package's.
+// Nothing is compiled at install time. See README.md ("Install").
+const { existsSync, readFileSync } = require('node:fs')
 const { join } = require('node:path')
+const { version } = require('./package.json')
 
-const file = join(__dirname, 'vmcontainer.node')
-try {
-  module.exports = require(file)
-  wrapList(module.exports.Manager)
-} catch (e) {
-  if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(file)) {
+const SCOPE = '@vmcontainer'
+
+/** True on a musl libc (Alpine), false on glibc. */
+function isMusl() {
+  try {
+    return readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    // No ldd (a minimal image): ask Node which libc it runs on.
+    const header = process.report && process.report.getReport().header
+    return !(header && header.glibcVersionRuntime)
+  }
+}
+
+/** The platform package's suffix, as napi-rs names them. */
+function platformName() {
+  const { platform, arch } = process
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+function load() {
+  const local = join(__dirname, 'vmcontainer.node')
+  if (existsSync(local)) return require(local)
+
+  const pkg = `${SCOPE}/${platformName()}`
+  let found
+  try {
+    found = require(`${pkg}/package.json`).version
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND') {
+      throw new Error(
+        `vmcontainer: no native addon for ${process.platform}-${process.arch}: ${pkg} is not ` +
+          'installed. npm installs it with vmcontainer as an optional dependency unless ' +
+          'optional dependencies are omitted (--omit=optional, --no-optional); if no ' +
+          `${pkg} is published, build the addon from source (needs Rust): ` +
+          'see "Install" in the vmcontainer README',
+        { cause: e },
+      )
+    }
+    throw e
+  }
+  if (found !== version) {
     throw new Error(
-      `vmcontainer: the native module ${file} is missing; build it with ` +
-        '`npm run build` in the bindings-node directory (needs Rust/cargo)',
-      { cause: e },
+      `vmcontainer ${version} needs ${pkg}@${version}, but ${pkg}@${found} is installed; ` +
+        'reinstall vmcontainer so that npm picks the matching addon',
     )
   }
-  throw e
+  return require(pkg)
 }
 
 // `Manager.list` gets the list from the native module as one JSON string
@@ -32,3 +77,6 @@ function wrapList(Manager) {
     return all
   }
 }
+
+module.exports = load()
+wrapList(module.exports.Manager)

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine lacks to build and test vmcontainer:
-# QEMU, the SSH client and the packages the test guest is built from.
+# Installs what a fresh Debian machine lacks to build, package and test
+# vmcontainer: QEMU, the SSH client, the packages the test guest is built
+# from, and what scripts/package.sh and the package tests use (Python with
+# venv for maturin and the wheel, Node and npm, a C compiler, pkg-config,
+# binutils).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-pkgs=(qemu-system-x86 qemu-utils openssh-client curl git)
+pkgs=(qemu-system-x86 qemu-utils openssh-client curl git
+	python3 python3-venv gcc libc6-dev pkg-config binutils)
+# Node from Debian only when the machine has none (CI images often bring
+# a newer one).
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 mapfile -t guest_pkgs < <(grep -v '^\s*#' "$here/tests/guest/host-packages.txt" | sed '/^\s*$/d')
 pkgs+=("${guest_pkgs[@]}")
 

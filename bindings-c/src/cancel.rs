@@ -8,6 +8,7 @@
 
 use vmcontainer::CancelToken;
 
+#[cfg(feature = "devenv")]
 use crate::devenv::vmc_devenv_t;
 use crate::error::{vmc_error_code_t, vmc_error_t};
 use crate::ffi::{self, guard, guard_value, into_handle, obj, out_arg};
@@ -106,6 +107,7 @@ pub unsafe extern "C" fn vmc_manager_with_cancel(
 ///
 /// # Safety
 /// `d` and `cancel` are live; `out` writable; `err` NULL or writable.
+#[cfg(feature = "devenv")]
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn vmc_devenv_with_cancel(

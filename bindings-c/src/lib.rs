@@ -14,11 +14,14 @@
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
 //! - [`templates`] — LinuxKit templates and variables
-//! - [`devenv`] — the dev environment: install, update, boot, stop,
-//!   status, shell, serve, test, claude, detection
-//! - [`sessions`] — dev shell, serve, test, claude with the caller's
-//!   descriptors
-//! - [`detect`] — serve/test command detection, `.core/test.yaml`
+//! - `devenv` — the dev environment: install, update, boot, stop,
+//!   status, shell, serve, test, claude, detection (cargo feature `devenv`,
+//!   on by default; a library built without it has no `vmc_devenv_*`
+//!   symbols, the header is the same)
+//! - `sessions` — dev shell, serve, test, claude with the caller's
+//!   descriptors (feature `devenv`)
+//! - `detect` — serve/test command detection, `.core/test.yaml` (feature
+//!   `devenv`)
 //! - [`cancel`] — `vmc_cancel_t`: interrupting blocking calls
 //!
 //! Conventions (see the header's preamble): handles are opaque; every
@@ -55,10 +58,13 @@ pub mod id;
 
 pub mod templates;
 
+#[cfg(feature = "devenv")]
 pub mod devenv;
 
+#[cfg(feature = "devenv")]
 pub mod sessions;
 
+#[cfg(feature = "devenv")]
 pub mod detect;
 
 pub mod cancel;

@@ -5,7 +5,8 @@
 //! `Error` objects with a stable `code`.
 //!
 //! Exports: `Manager` and the module-level functions; the `devenv`
-//! namespace (`DevOps`, project detection) from `devenv.rs`.
+//! namespace (`DevOps`, project detection) from `devenv.rs`, when built
+//! with the `devenv` cargo feature (the default).
 //!
 //! Every call that does I/O returns a Promise whose work runs on napi-rs's
 //! tokio runtime (`spawn_future_with_callback`), never on the event loop and
@@ -20,15 +21,18 @@
 
 mod callback;
 mod convert;
+#[cfg(feature = "devenv")]
 mod devenv;
 mod error;
 mod follow;
 mod functions;
 mod manager;
+#[cfg(feature = "devenv")]
 mod progress;
 mod promise;
 mod types;
 
+#[cfg(feature = "devenv")]
 pub use devenv::DevOps;
 pub use error::ErrorCode;
 pub use follow::{LogLine, LogStream};

@@ -67,6 +67,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
 /// An `InvalidInputError` raised by the binding itself, for values Python
 /// can express but the core's types cannot (a port of 70000, negative
 /// memory); the message has the core's shape.
+#[cfg(feature = "devenv")]
 pub(crate) fn invalid(what: &'static str, value: impl ToString, reason: &str) -> PyErr {
     to_py(Error::invalid(what, value.to_string(), reason))
 }

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod blocking;
 mod container;
+#[cfg(feature = "devenv")]
 mod devenv;
 mod errors;
 mod hypervisor;
@@ -44,15 +45,18 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(templates::apply_template, m)?)?;
     m.add_function(wrap_pyfunction!(templates::apply_variables, m)?)?;
     m.add_function(wrap_pyfunction!(templates::extract_variables, m)?)?;
-    m.add_class::<devenv::DevOps>()?;
-    m.add_class::<devenv::InstallReport>()?;
-    m.add_class::<devenv::UpdateInfo>()?;
-    m.add_class::<devenv::DevStatus>()?;
-    m.add_class::<devenv::TestConfig>()?;
-    m.add_function(wrap_pyfunction!(devenv::detect_serve_command, m)?)?;
-    m.add_function(wrap_pyfunction!(devenv::detect_test_command, m)?)?;
-    m.add_function(wrap_pyfunction!(devenv::load_test_config, m)?)?;
-    m.add_function(wrap_pyfunction!(devenv::image_name, m)?)?;
+    #[cfg(feature = "devenv")]
+    {
+        m.add_class::<devenv::DevOps>()?;
+        m.add_class::<devenv::InstallReport>()?;
+        m.add_class::<devenv::UpdateInfo>()?;
+        m.add_class::<devenv::DevStatus>()?;
+        m.add_class::<devenv::TestConfig>()?;
+        m.add_function(wrap_pyfunction!(devenv::detect_serve_command, m)?)?;
+        m.add_function(wrap_pyfunction!(devenv::detect_test_command, m)?)?;
+        m.add_function(wrap_pyfunction!(devenv::load_test_config, m)?)?;
+        m.add_function(wrap_pyfunction!(devenv::image_name, m)?)?;
+    }
     m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -1,6 +1,7 @@
 //! `vmcontainer`: Docker-like verbs over the vmcontainer runtime. Parsing
 //! and printing only; every behaviour lives in the `vmcontainer` crate.
 
+#[cfg(feature = "devenv")]
 mod dev;
 mod output;
 
@@ -138,9 +139,18 @@ enum Command {
     },
     /// The dev environment: install, update, boot, stop, status, shell,
     /// serve, test, claude.
+    #[cfg(feature = "devenv")]
     Dev {
         #[command(subcommand)]
         action: dev::DevCommand,
+    },
+    /// Kept in a build without the `devenv` feature so that `dev` says why
+    /// it is missing instead of "unrecognized subcommand".
+    #[cfg(not(feature = "devenv"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Dev {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// List LinuxKit templates, or show one.
     Templates {
@@ -387,7 +397,12 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("{}", done?.display());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "devenv")]
         Command::Dev { action } => dev::dispatch(action).await,
+        #[cfg(not(feature = "devenv"))]
+        Command::Dev { .. } => bail!(
+            "`dev` is not available: this vmcontainer was built without the dev environment (cargo feature `devenv`)"
+        ),
     }
 }
 

@@ -6,11 +6,13 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 
 use crate::copy::CopyError;
+#[cfg(feature = "devenv")]
 use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qga::QgaError;
 use crate::qmp::QmpError;
 use crate::snapshot::SnapshotError;
+#[cfg(feature = "sources")]
 use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
@@ -117,9 +119,11 @@ pub enum Error {
     #[error(transparent)]
     Copy(#[from] CopyError),
     /// A dev-environment operation failed.
+    #[cfg(feature = "devenv")]
     #[error(transparent)]
     Devenv(#[from] DevenvError),
     /// Resolving or downloading an image failed.
+    #[cfg(feature = "sources")]
     #[error(transparent)]
     Source(#[from] SourceError),
     /// The caller cancelled the operation (a [`crate::CancelToken`], a Go
@@ -134,6 +138,9 @@ pub enum Error {
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
 /// one to one onto their own error classes and codes, so the set only grows.
+/// It does not depend on cargo features: a build without `sources` never
+/// produces [`ErrorKind::Download`] or [`ErrorKind::Checksum`], but every
+/// face still knows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// [`Error::NotFound`].
@@ -294,6 +301,7 @@ impl Error {
             Error::Qmp(_) | Error::Ssh(_) | Error::Agent(_) | Error::Unreachable { .. } => {
                 ErrorKind::Communication
             }
+            #[cfg(feature = "devenv")]
             Error::Devenv(e) => e.kind(),
             Error::Copy(e) => match e {
                 CopyError::NotRunning { .. } => ErrorKind::NotRunning,
@@ -301,6 +309,7 @@ impl Error {
                 CopyError::Host { .. } => ErrorKind::Io,
                 _ => ErrorKind::InvalidInput,
             },
+            #[cfg(feature = "sources")]
             Error::Source(e) => e.kind(),
             Error::Cancelled(_) => ErrorKind::Cancelled,
             Error::Snapshot(e) => e.kind(),

@@ -16,12 +16,18 @@
 //! m.stop(&c.id, vmcontainer::DEFAULT_STOP_TIMEOUT).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Cargo features (default: `devenv`): `devenv` adds the dev environment
+//! ([`devenv`], [`DevOps`]) and enables `sources`, the verified HTTP
+//! downloads of images ([`sources`]). Without them the crate has no HTTP,
+//! TLS or YAML dependencies; [`ErrorKind`] is the same either way.
 
 pub mod blocking;
 pub mod cancel;
 pub mod container;
 pub mod copy;
 pub mod deadline;
+#[cfg(feature = "devenv")]
 pub mod devenv;
 pub mod error;
 pub mod home;
@@ -41,6 +47,7 @@ pub mod qmp;
 pub mod regular_file;
 pub mod session;
 pub mod snapshot;
+#[cfg(feature = "sources")]
 pub mod sources;
 pub mod ssh;
 pub mod state;
@@ -50,6 +57,7 @@ pub mod transport;
 pub use cancel::CancelToken;
 pub use container::{Container, Owner, RunOptions, Status};
 pub use copy::{CopyEndpoint, CopyOptions};
+#[cfg(feature = "devenv")]
 pub use devenv::DevOps;
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;

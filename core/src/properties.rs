@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 
@@ -356,55 +356,62 @@ proptest! {
 
 // ---- the image manifest and config.yaml -------------------------------------
 
-proptest! {
-    #![proptest_config(cases(128))]
+/// Needs the dev environment and image sources (`devenv` feature).
+#[cfg(feature = "devenv")]
+mod devenv_properties {
+    use super::*;
+    use std::path::Path;
 
-    /// The manifest reader never panics and refuses repeated keys.
-    #[test]
-    fn manifest_reader_never_panics(text in tricky(), name in tricky()) {
-        let d = tempfile::tempdir().unwrap();
-        let m = crate::devenv::images::ImageManager::with_sources(d.path(), "x.qcow2", vec![]);
-        std::fs::write(m.manifest_path(), &text).unwrap();
-        let _ = m.load_manifest();
-        let entry = r#"{"version": "1", "downloaded": "2025-01-01T00:00:00Z"}"#;
-        let n = serde_json::to_string(&name).unwrap();
-        std::fs::write(m.manifest_path(), format!(r#"{{"images": {{{n}: {entry}, {n}: {entry}}}}}"#)).unwrap();
-        prop_assert!(m.load_manifest().is_err());
-    }
+    proptest! {
+        #![proptest_config(cases(128))]
 
-    /// config.yaml: any text is a config or an error naming the file;
-    /// a written config reads back the same.
-    #[test]
-    fn config_parses_or_names_the_file(text in tricky(), repo in "[a-z]{1,5}/[a-z]{1,5}", url in "https://[a-z]{1,8}\\.example/[a-z]{0,5}", mem in prop::option::of(any::<u32>())) {
-        use crate::devenv::config::Config;
-        let p = Path::new("/cfg/config.yaml");
-        if let Err(e) = Config::parse(p, &text) {
-            prop_assert!(e.to_string().contains("/cfg/config.yaml"), "{}", e);
+        /// The manifest reader never panics and refuses repeated keys.
+        #[test]
+        fn manifest_reader_never_panics(text in tricky(), name in tricky()) {
+            let d = tempfile::tempdir().unwrap();
+            let m = crate::devenv::images::ImageManager::with_sources(d.path(), "x.qcow2", vec![]);
+            std::fs::write(m.manifest_path(), &text).unwrap();
+            let _ = m.load_manifest();
+            let entry = r#"{"version": "1", "downloaded": "2025-01-01T00:00:00Z"}"#;
+            let n = serde_json::to_string(&name).unwrap();
+            std::fs::write(m.manifest_path(), format!(r#"{{"images": {{{n}: {entry}, {n}: {entry}}}}}"#)).unwrap();
+            prop_assert!(m.load_manifest().is_err());
         }
-        let mut c = Config::default();
-        c.images.github.repo = repo;
-        c.images.cdn.url = url;
-        c.dev.memory = mem;
-        let yaml = serde_norway::to_string(&c).unwrap();
-        prop_assert_eq!(Config::parse(p, &yaml).unwrap(), c);
-    }
 
-    /// GitHub's release JSON: never a panic, and an accepted asset name is
-    /// always a plain file name inside the images directory.
-    #[test]
-    fn release_json_never_escapes(names in prop::collection::vec(tricky(), 1..4), pick in any::<prop::sample::Index>(), digest in prop::option::of(tricky()), junk in tricky()) {
-        let image = names[pick.index(names.len())].clone();
-        let assets: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({
-            "name": n, "url": "https://api/x", "browser_download_url": "https://dl/x", "digest": digest,
-        })).collect();
-        let text = serde_json::json!({"tag_name": "v1", "assets": assets}).to_string();
-        if let Ok(r) = crate::sources::github::parse_release("https://api/r", &text, &image) {
-            let p = Path::new("/images").join(&r.file_name);
-            prop_assert_eq!(p.parent(), Some(Path::new("/images")));
-            prop_assert!(!r.file_name.starts_with('.') && !r.file_name.contains('/'));
+        /// config.yaml: any text is a config or an error naming the file;
+        /// a written config reads back the same.
+        #[test]
+        fn config_parses_or_names_the_file(text in tricky(), repo in "[a-z]{1,5}/[a-z]{1,5}", url in "https://[a-z]{1,8}\\.example/[a-z]{0,5}", mem in prop::option::of(any::<u32>())) {
+            use crate::devenv::config::Config;
+            let p = Path::new("/cfg/config.yaml");
+            if let Err(e) = Config::parse(p, &text) {
+                prop_assert!(e.to_string().contains("/cfg/config.yaml"), "{}", e);
+            }
+            let mut c = Config::default();
+            c.images.github.repo = repo;
+            c.images.cdn.url = url;
+            c.dev.memory = mem;
+            let yaml = serde_norway::to_string(&c).unwrap();
+            prop_assert_eq!(Config::parse(p, &yaml).unwrap(), c);
         }
-        let _ = crate::sources::github::parse_release("https://api/r", &junk, &image);
-        let _ = serde_json::from_str::<crate::sources::cdn::CdnManifest>(&junk);
+
+        /// GitHub's release JSON: never a panic, and an accepted asset name is
+        /// always a plain file name inside the images directory.
+        #[test]
+        fn release_json_never_escapes(names in prop::collection::vec(tricky(), 1..4), pick in any::<prop::sample::Index>(), digest in prop::option::of(tricky()), junk in tricky()) {
+            let image = names[pick.index(names.len())].clone();
+            let assets: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({
+                "name": n, "url": "https://api/x", "browser_download_url": "https://dl/x", "digest": digest,
+            })).collect();
+            let text = serde_json::json!({"tag_name": "v1", "assets": assets}).to_string();
+            if let Ok(r) = crate::sources::github::parse_release("https://api/r", &text, &image) {
+                let p = Path::new("/images").join(&r.file_name);
+                prop_assert_eq!(p.parent(), Some(Path::new("/images")));
+                prop_assert!(!r.file_name.starts_with('.') && !r.file_name.contains('/'));
+            }
+            let _ = crate::sources::github::parse_release("https://api/r", &junk, &image);
+            let _ = serde_json::from_str::<crate::sources::cdn::CdnManifest>(&junk);
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # C test of libvmcontainer, self-contained for a fresh Debian machine:
-# installs what is missing, builds the library (shared and static) and its
-# pkg-config files, checks that include/vmcontainer.h is current, builds
-# tests/c/lifecycle.c with cc against the header twice (linked shared and
-# linked static), and runs both under valgrind: the full lifecycle on the
-# test guest, one VM at a time.
+# installs what is missing, unpacks the release tarball
+# libvmcontainer-VERSION-linux-ARCH.tar.gz from dist/ (scripts/package.sh,
+# which also checks that include/vmcontainer.h is current; scripts/test.sh
+# builds dist/ once for every suite), builds tests/c/lifecycle.c with cc
+# against it through pkg-config twice (linked shared and linked static), and
+# runs both under valgrind: the full lifecycle on the test guest, one VM at
+# a time. Compiling and running happen without Rust (tests/dist-env.sh: no
+# cargo/rustc on PATH, empty HOME).
 #
 #   bash tests/c/run.sh          unit checks + VM lifecycle (default)
 #   bash tests/c/run.sh unit     unit checks only (no VM)
@@ -49,39 +52,45 @@ if ((${#missing[@]})); then
 	apt-get update -qq >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-command -v cargo >/dev/null || die "cargo not found"
 
-# --- library, pkg-config file, header ----------------------------------------
-# scripts/test.sh builds the library once for the C and Go suites and says
-# where in $VMC_LIB_PCDIR.
-pcdir=${VMC_LIB_PCDIR:-}
-[[ -n $pcdir ]] || pcdir=$(bash bindings-c/build-lib.sh --check-header | tail -n1)
-export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+# --- the library from its release tarball --------------------------------------
+# shellcheck source=../dist-env.sh
+source tests/dist-env.sh
+dist=$(dist_dir)
+version=$(bash scripts/version.sh)
+tarball=$(dist_file "$dist" "libvmcontainer-$version-linux-$(uname -m).tar.gz")
+prefix=$repo/.cache/c/prefix
+rm -rf "$prefix"
+mkdir -p "$prefix"
+tar -xzf "$tarball" -C "$prefix" --strip-components=1
+clean_env_setup "$repo/.cache/c/env"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 libdir=$(pkg-config --variable=libdir vmcontainer)
-out=$libdir/tests-c
+out=$prefix/tests-c
 mkdir -p "$out"
+log "using $(basename "$tarball")"
 
 # --- the header alone: strict C99/C11 and C++17 ---------------------------------
 for std in c99 c11; do
 	echo '#include <vmcontainer.h>' |
-		cc -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c - ||
+		clean_env cc -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c - ||
 		die "include/vmcontainer.h does not compile as $std"
 done
 echo '#include <vmcontainer.h>
 int main() { vmc_error_t *e = nullptr; (void)vmc_generate_id(nullptr, &e); vmc_error_free(e); }' |
-	g++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c++ - ||
+	clean_env g++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags vmcontainer) -x c++ - ||
 	die "include/vmcontainer.h does not compile as C++17"
 
 # --- build the test programs ---------------------------------------------------
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O1 -g -pthread)
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
-cc "${cflags[@]}" -o "$out/lifecycle-shared" tests/c/lifecycle.c \
+clean_env cc "${cflags[@]}" -o "$out/lifecycle-shared" tests/c/lifecycle.c \
 	$(pkg-config --cflags --libs vmcontainer) -Wl,-rpath,"$libdir"
 # shellcheck disable=SC2046
-cc "${cflags[@]}" -o "$out/lifecycle-static" tests/c/lifecycle.c \
+clean_env cc "${cflags[@]}" -o "$out/lifecycle-static" tests/c/lifecycle.c \
 	$(pkg-config --cflags --libs vmcontainer-static)
 # shellcheck disable=SC2046
-cc "${cflags[@]}" -o "$out/leak-probe" tests/c/leak_probe.c \
+clean_env cc "${cflags[@]}" -o "$out/leak-probe" tests/c/leak_probe.c \
 	$(pkg-config --cflags --libs vmcontainer) -Wl,-rpath,"$libdir"
 readelf -d "$out/lifecycle-shared" | grep -q 'NEEDED.*libvmcontainer\.so' ||
 	die "lifecycle-shared does not link libvmcontainer.so"
@@ -157,7 +166,7 @@ export VMC_TEST_CDN_URL=http://127.0.0.1:$port
 mkdir "$home/probe"
 homes+=("$home/probe")
 set +e
-"${vg[@]}" "$out/leak-probe" "$home/probe" >"$home/probe.log" 2>&1
+clean_env "${vg[@]}" "$out/leak-probe" "$home/probe" >"$home/probe.log" 2>&1
 rc=$?
 set -e
 [[ $rc == 99 ]] && grep -q 'definitely lost' "$home/probe.log" ||
@@ -169,8 +178,9 @@ for link in shared static; do
 	homes+=("$home/$link")
 	t0=$SECONDS
 	log "lifecycle ($link, $mode mode) under valgrind"
-	"${vg[@]}" "$out/lifecycle-$link" "$mode" "$guest" "$home/$link" ||
+	clean_env "${vg[@]}" "$out/lifecycle-$link" "$mode" "$guest" "$home/$link" ||
 		die "lifecycle ($link) failed"
 	log "lifecycle ($link) passed in $((SECONDS - t0))s"
 done
+clean_env_check
 log "PASS in $((SECONDS - started))s"

@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
 # Tests of the Python module, self-contained:
-#   1. installs what a fresh machine lacks (maturin, pytest, mypy: in venvs),
-#   2. lints the binding crate (rustfmt, clippy -D warnings),
-#   3. builds the wheel through pip (the PEP 517 path `pip install` takes),
-#   4. installs it into a fresh virtual environment,
-#   5. runs the pytest suite from that environment (it boots the test guest).
+#   1. takes the wheel from dist/ (scripts/package.sh builds it with
+#      maturin; scripts/test.sh builds dist/ once for every suite),
+#   2. installs it into a fresh virtual environment, in an environment
+#      without Rust (tests/dist-env.sh: no cargo/rustc on PATH, empty HOME),
+#   3. runs the pytest suite from that environment (it boots the test guest),
+#      and fails if anything called cargo or rustc.
 # Exits non-zero on any failure, including "no tests ran".
 #
 #   tests/python/run.sh [PYTEST ARGS...]
 #
-# Environment: PYTHON (default python3), CARGO_TARGET_DIR (default the
-# repository's target/, shared with the other crates), VMCONTAINER_TEST_GUEST
-# (default: built or taken from cache by tests/guest/build.sh).
+# Environment: PYTHON (default python3), VMCONTAINER_DIST (default: dist/,
+# refreshed by scripts/package.sh), VMCONTAINER_TEST_GUEST (default: built
+# or taken from cache by tests/guest/build.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../dist-env.sh
+source "$repo/tests/dist-env.sh"
 python=${PYTHON:-python3}
 work=$repo/.cache/python
-tools=$work/tools
 venv=$work/venv
-dist=$work/dist
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 
 log() { echo "python-tests: $*" >&2; }
 
@@ -31,36 +31,19 @@ log() { echo "python-tests: $*" >&2; }
 	log "installing python3-venv"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 }
+# The interpreter itself, not a shim that may need the user's HOME.
+python=$("$python" -c 'import sys; print(sys.executable)')
 mkdir -p "$work"
 
-# --- build tools (cached between runs) ------------------------------------------
-if ! "$tools/bin/python" -c 'import maturin' 2>/dev/null; then
-	log "creating the tools venv"
-	rm -rf "$tools"
-	"$python" -m venv "$tools"
-fi
-"$tools/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2"
-
-# --- lint the binding crate -------------------------------------------------------
-log "cargo fmt --check / clippy (bindings-python)"
-cargo fmt --manifest-path "$repo/bindings-python/Cargo.toml" -- --check
-PYO3_PYTHON=$tools/bin/python cargo clippy --quiet \
-	--manifest-path "$repo/bindings-python/Cargo.toml" --all-targets -- -D warnings
-
-# --- wheel -----------------------------------------------------------------------
-log "building the wheel"
-rm -rf "$dist"
-started=$SECONDS
-PATH=$tools/bin:$PATH "$tools/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
-	-w "$dist" "$repo/bindings-python"
-wheel=$(find "$dist" -name 'vmcontainer-*.whl' | head -n1)
-[[ -n $wheel ]] || { log "no wheel was built"; exit 1; }
-log "built $(basename "$wheel") in $((SECONDS - started)) s"
-
-# --- fresh environment with the wheel -------------------------------------------
+# --- the wheel from dist/, in a fresh environment without Rust ---------------------
+dist=$(dist_dir)
+version=$(bash "$repo/scripts/version.sh")
+wheel=$(dist_file "$dist" "vmcontainer-$version-cp39-abi3-*.whl")
+log "installing $(basename "$wheel")"
+clean_env_setup "$work/env"
 rm -rf "$venv"
-"$python" -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "$wheel" "pytest>=7" "mypy>=1.10"
+clean_env "$python" -m venv "$venv"
+clean_env "$venv/bin/pip" install -q "$wheel" "pytest>=7" "mypy>=1.10"
 
 # --- the test guest ----------------------------------------------------------------
 if [[ -z ${VMCONTAINER_TEST_GUEST:-} ]]; then
@@ -86,10 +69,11 @@ trap cleanup EXIT
 log "pytest (from $venv)"
 cd "$here"
 set +e
-TMPDIR=$scratch "$venv/bin/python" -m pytest -v -p no:cacheprovider \
+clean_env env TMPDIR="$scratch" "$venv/bin/python" -m pytest -v -p no:cacheprovider \
 	--basetemp="$scratch/pytest" "$@"
 rc=$?
 set -e
+clean_env_check
 if ((rc == 5)); then
 	log "pytest collected no tests: that is a failure"
 	exit 1

@@ -43,7 +43,14 @@ def test_exports() -> None:
         "VmContainerError",
     ]:
         assert name in vmcontainer.__all__, name
-    assert vmcontainer.__version__ == "0.1.0"
+    # One version for every artefact: the workspace's (scripts/version.sh).
+    workspace = subprocess.run(
+        ["bash", str(HERE.parents[1] / "scripts" / "version.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert vmcontainer.__version__ == workspace
 
 
 def test_exceptions_share_a_base_and_live_in_vmcontainer() -> None:

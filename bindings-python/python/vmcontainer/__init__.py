@@ -36,7 +36,7 @@ from ._errors import (
     VmContainerError,
     WaitTimeoutError,
 )
-from . import devenv
+from . import _native
 from ._native import (
     Container,
     ExecResult,
@@ -87,7 +87,6 @@ __all__ = [
     "apply_template",
     "apply_variables",
     "detect_hypervisor",
-    "devenv",
     "detect_image_format",
     "extract_variables",
     "generate_id",
@@ -95,3 +94,10 @@ __all__ = [
     "get_template",
     "list_templates",
 ]
+
+# A module built without the `devenv` cargo feature has no dev environment;
+# the packaged wheel always has it.
+if hasattr(_native, "DevOps"):
+    from . import devenv
+
+    __all__ += ["devenv"]
