@@ -3,6 +3,8 @@
 
 mod dev;
 mod output;
+#[cfg(feature = "registry")]
+mod registry;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -107,6 +109,15 @@ enum Command {
         #[command(subcommand)]
         action: dev::DevCommand,
     },
+    /// Push an image to an OCI registry (or a KubeVirt containerDisk).
+    #[cfg(feature = "registry")]
+    Push(registry::PushArgs),
+    /// Pull an image from an OCI registry into the image store.
+    #[cfg(feature = "registry")]
+    Pull(registry::PullArgs),
+    /// Print a container or image as a KubeVirt VirtualMachine (YAML).
+    #[cfg(feature = "registry")]
+    Export(registry::ExportArgs),
     /// List LinuxKit templates, or show one.
     Templates {
         #[command(subcommand)]
@@ -169,7 +180,13 @@ struct RunArgs {
     /// Print the container as JSON.
     #[arg(long)]
     json: bool,
-    /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel).
+    /// Allow plain HTTP when IMAGE is pulled from a registry that is not
+    /// on loopback.
+    #[cfg(feature = "registry")]
+    #[arg(long)]
+    plain_http: bool,
+    /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel),
+    /// or a registry reference (REGISTRY/REPO[:TAG], pulled when missing).
     #[arg(required_unless_present = "template")]
     image: Option<PathBuf>,
 }
@@ -271,6 +288,12 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Templates { action, json } => templates_cmd(action, json),
         Command::Dev { action } => dev::dispatch(action).await,
+        #[cfg(feature = "registry")]
+        Command::Push(a) => registry::push(&manager()?, a).await,
+        #[cfg(feature = "registry")]
+        Command::Pull(a) => registry::pull(&manager()?, a).await,
+        #[cfg(feature = "registry")]
+        Command::Export(a) => registry::export(&manager()?, a),
     }
 }
 
@@ -314,6 +337,9 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
             spin.finish_and_clear();
             iso?
         }
+        #[cfg(feature = "registry")]
+        (None, Some(i)) => registry::run_image(&m, i, args.plain_http).await?,
+        #[cfg(not(feature = "registry"))]
         (None, Some(i)) => i,
         (None, None) => bail!("an IMAGE or --template is required"),
     };

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qmp::QmpError;
+#[cfg(feature = "registry")]
+use crate::registry::RegistryError;
 use crate::sources::SourceError;
 use crate::ssh::SshError;
 use crate::state::StateError;
@@ -104,6 +106,10 @@ pub enum Error {
     /// Resolving or downloading an image failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Talking to an OCI registry, or the image store, failed.
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -142,7 +148,9 @@ pub enum ErrorKind {
     /// unexpected status, a response that cannot be understood, a release
     /// without the image, an interrupted download, a file name from a
     /// server that is refused, or no source could provide the image. See
-    /// [`SourceError::kind`].
+    /// [`SourceError::kind`]. Also any failure between us and an OCI
+    /// registry, pushing or pulling (unreachable, no such tag or
+    /// repository, access denied, a hostile manifest).
     Download,
     /// The image cannot be verified: no published checksum, a malformed
     /// one, or the downloaded bytes do not match it. See
@@ -198,6 +206,8 @@ impl Error {
             Error::Qmp(_) | Error::Ssh(_) => ErrorKind::Communication,
             Error::Devenv(e) => e.kind(),
             Error::Source(e) => e.kind(),
+            #[cfg(feature = "registry")]
+            Error::Registry(e) => e.kind(),
         }
     }
 

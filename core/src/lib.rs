@@ -16,6 +16,11 @@
 //! m.stop(&c.id, vmcontainer::DEFAULT_STOP_TIMEOUT).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Cargo features (default: `registry`): `registry` adds OCI registries
+//! ([`registry`]: push, pull, `run REF`, the dev image's `registry`
+//! source) and the KubeVirt export ([`kubevirt`]). [`ErrorKind`] is the
+//! same either way.
 
 pub mod blocking;
 pub mod container;
@@ -26,12 +31,16 @@ pub mod home;
 pub mod hypervisor;
 pub mod id;
 pub mod image;
+#[cfg(feature = "registry")]
+pub mod kubevirt;
 pub mod linuxkit;
 pub mod logs;
 pub mod manager;
 pub mod options;
 pub mod process;
 pub mod qmp;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod sources;
 pub mod ssh;
 pub mod state;

@@ -162,6 +162,12 @@ impl LinuxKitManager {
         interrupt: impl Future<Output = String> + Send,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
+        // A registry reference becomes the pulled image's file (pulled on
+        // demand, reused when present); a path stays a path.
+        #[cfg(feature = "registry")]
+        let image = &self
+            .resolve_image(image, crate::registry::PullOptions::default())
+            .await?;
         let image = absolute(image);
         let format = detect_image_format(&image);
         if format != ImageFormat::KernelInitrd && !image.is_file() {

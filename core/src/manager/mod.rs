@@ -6,6 +6,8 @@ mod foreground;
 mod launch;
 mod lifecycle;
 mod reconcile;
+#[cfg(feature = "registry")]
+mod registry;
 
 pub use exec::DEFAULT_READY_TIMEOUT;
 
