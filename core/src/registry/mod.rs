@@ -20,7 +20,7 @@ pub mod media;
 pub mod pull;
 pub mod push;
 pub mod reference;
-mod session;
+pub(crate) mod session;
 pub mod store;
 mod upload;
 

@@ -165,7 +165,7 @@ pub(crate) async fn resolve_manifest(
     Ok((manifest, m.digest))
 }
 
-async fn fetch_config(
+pub(crate) async fn fetch_config(
     session: &Session,
     origin: &str,
     manifest: &OciImageManifest,
