@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use vmcontainer::devenv::{
     Auth, BootOptions, ClaudeOptions, DevOps, ServeOptions, ShellOptions, TestOptions,
 };
@@ -153,22 +152,6 @@ fn code(c: i32) -> ExitCode {
     ExitCode::from(c.clamp(0, 255) as u8)
 }
 
-/// A progress bar with rate and ETA on stderr (hidden when stderr is not a
-/// terminal).
-fn download_bar() -> ProgressBar {
-    // No length until the server says; the line fits 80 columns.
-    let pb = ProgressBar::no_length();
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:20}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    pb.set_message("download");
-    pb
-}
-
 async fn install(dev: &DevOps, update: bool) -> Result<Option<vmcontainer::devenv::InstallReport>> {
     // Until the first byte arrives, a spinner with the time spent says that
     // the sources are being asked (each has a deadline:
@@ -182,7 +165,7 @@ async fn install(dev: &DevOps, update: bool) -> Result<Option<vmcontainer::deven
     let mut progress = move |done: u64, total: Option<u64>| {
         if !started {
             started = true;
-            let style = download_bar().style();
+            let style = output::transfer_bar("download").style();
             bar.disable_steady_tick();
             bar.set_style(style);
             bar.set_message("download");

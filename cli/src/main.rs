@@ -4,6 +4,8 @@
 #[cfg(feature = "devenv")]
 mod dev;
 mod output;
+#[cfg(feature = "registry")]
+mod registry;
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -152,6 +154,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Push an image to an OCI registry (or a KubeVirt containerDisk).
+    #[cfg(feature = "registry")]
+    Push(registry::PushArgs),
+    /// Pull an image from an OCI registry into the image store.
+    #[cfg(feature = "registry")]
+    Pull(registry::PullArgs),
+    /// Print a container or image as a KubeVirt VirtualMachine (YAML).
+    #[cfg(feature = "registry")]
+    Export(registry::ExportArgs),
     /// List LinuxKit templates, or show one.
     Templates {
         #[command(subcommand)]
@@ -242,7 +253,13 @@ struct RunArgs {
     /// Print the container as JSON.
     #[arg(long)]
     json: bool,
-    /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel).
+    /// Allow plain HTTP when IMAGE is pulled from a registry that is not
+    /// on loopback.
+    #[cfg(feature = "registry")]
+    #[arg(long)]
+    plain_http: bool,
+    /// Image file (.iso, .qcow2, .vmdk, .raw/.img, or LinuxKit NAME-kernel),
+    /// or a registry reference (REGISTRY/REPO[:TAG], pulled when missing).
     #[arg(required_unless_present_any = ["template", "snapshot"])]
     image: Option<PathBuf>,
 }
@@ -399,6 +416,12 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         #[cfg(feature = "devenv")]
         Command::Dev { action } => dev::dispatch(action).await,
+        #[cfg(feature = "registry")]
+        Command::Push(a) => registry::push(&manager()?, a).await,
+        #[cfg(feature = "registry")]
+        Command::Pull(a) => registry::pull(&manager()?, a).await,
+        #[cfg(feature = "registry")]
+        Command::Export(a) => registry::export(&manager()?, a),
         #[cfg(not(feature = "devenv"))]
         Command::Dev { .. } => bail!(
             "`dev` is not available: this vmcontainer was built without the dev environment (cargo feature `devenv`)"
@@ -491,6 +514,9 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
             opts = built.size(opts);
             built.path
         }
+        #[cfg(feature = "registry")]
+        (None, Some(i)) => registry::run_image(&m, i, args.plain_http).await?,
+        #[cfg(not(feature = "registry"))]
         (None, Some(i)) => i,
         (None, None) => bail!("an IMAGE or --template is required"),
     };

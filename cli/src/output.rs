@@ -107,3 +107,32 @@ pub fn spinner(msg: String) -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(100));
     pb
 }
+
+/// A progress bar with rate and ETA on stderr for a transfer (hidden when
+/// stderr is not a terminal).
+#[cfg(any(feature = "devenv", feature = "registry"))]
+pub fn transfer_bar(msg: &'static str) -> ProgressBar {
+    // No length until the server says; the line fits 80 columns.
+    let pb = ProgressBar::no_length();
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:20}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// A `(done, total)` callback that moves `pb`.
+#[cfg(feature = "registry")]
+pub fn bar_progress(pb: &ProgressBar) -> impl FnMut(u64, Option<u64>) + Send + 'static {
+    let bar = pb.clone();
+    move |done: u64, total: Option<u64>| {
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        bar.set_position(done);
+    }
+}

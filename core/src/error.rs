@@ -11,6 +11,8 @@ use crate::devenv::DevenvError;
 use crate::linuxkit::LinuxKitError;
 use crate::qga::QgaError;
 use crate::qmp::QmpError;
+#[cfg(feature = "registry")]
+use crate::registry::RegistryError;
 use crate::snapshot::SnapshotError;
 #[cfg(feature = "sources")]
 use crate::sources::SourceError;
@@ -134,6 +136,10 @@ pub enum Error {
     /// A snapshot operation failed.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// Talking to an OCI registry, or the image store, failed.
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Stable, binding-friendly classification of [`Error`]. Bindings map these
@@ -176,7 +182,9 @@ pub enum ErrorKind {
     /// unexpected status, a response that cannot be understood, a release
     /// without the image, an interrupted download, a file name from a
     /// server that is refused, or no source could provide the image. See
-    /// [`SourceError::kind`].
+    /// [`SourceError::kind`]. Also any failure between us and an OCI
+    /// registry, pushing or pulling (unreachable, no such tag or
+    /// repository, access denied, a hostile manifest).
     Download,
     /// The image cannot be verified: no published checksum, a malformed
     /// one, or the downloaded bytes do not match it. See
@@ -313,6 +321,8 @@ impl Error {
             Error::Source(e) => e.kind(),
             Error::Cancelled(_) => ErrorKind::Cancelled,
             Error::Snapshot(e) => e.kind(),
+            #[cfg(feature = "registry")]
+            Error::Registry(e) => e.kind(),
         }
     }
 

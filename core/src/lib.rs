@@ -17,10 +17,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Cargo features (default: `devenv`): `devenv` adds the dev environment
-//! ([`devenv`], [`DevOps`]) and enables `sources`, the verified HTTP
-//! downloads of images ([`sources`]). Without them the crate has no HTTP,
-//! TLS or YAML dependencies; [`ErrorKind`] is the same either way.
+//! Cargo features (default: `devenv` and `registry`): `devenv` adds the dev
+//! environment ([`devenv`], [`DevOps`]) and enables `sources`, the verified
+//! HTTP downloads of images ([`sources`]); `registry` adds OCI registries
+//! ([`registry`]: push, pull, `run REF`, the dev image's `registry` source)
+//! and the KubeVirt export ([`kubevirt`]). Without them the crate has no
+//! HTTP, TLS or YAML dependencies; [`ErrorKind`] is the same either way.
 
 pub mod blocking;
 pub mod cancel;
@@ -35,6 +37,8 @@ pub mod hypervisor;
 pub mod id;
 pub mod image;
 pub mod json_keys;
+#[cfg(feature = "registry")]
+pub mod kubevirt;
 pub mod linuxkit;
 pub mod logs;
 pub mod manager;
@@ -44,6 +48,8 @@ pub mod process;
 mod properties;
 pub mod qga;
 pub mod qmp;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod regular_file;
 pub mod session;
 pub mod snapshot;

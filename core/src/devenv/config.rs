@@ -3,11 +3,13 @@
 //! ```yaml
 //! version: 1
 //! images:
-//!   source: auto          # auto (GitHub, then CDN) | github | cdn
+//!   source: auto          # auto (GitHub, then registry, then CDN) | github | registry | cdn
 //!   github:
 //!     repo: host-uk/core-images
 //!   registry:
-//!     image: ""
+//!     image: ""           # OCI reference; `source: registry` defaults it
+//!                         # to host-uk/core-devops:latest (Docker Hub)
+//!     plain_http: false   # vmcontainer only: HTTP to a non-loopback registry
 //!   cdn:
 //!     url: https://images.example.com/core
 //! dev:                    # vmcontainer only; go-container ignores it
@@ -64,8 +66,7 @@ pub struct ImagesConfig {
     pub source: SourceSelection,
     /// `images.github`.
     pub github: GitHubConfig,
-    /// `images.registry` (kept for go-container compatibility; no source
-    /// reads it).
+    /// `images.registry`: the VM image the `registry` source pulls.
     pub registry: RegistryConfig,
     /// `images.cdn`.
     pub cdn: CdnConfig,
@@ -96,8 +97,29 @@ pub struct GitHubConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RegistryConfig {
-    /// OCI image reference.
+    /// OCI image reference of a vmcontainer VM image (`vmcontainer push`)
+    /// holding the qcow2. Empty: [`DEFAULT_REGISTRY_IMAGE`] for `source:
+    /// registry`, and `auto` skips the registry.
     pub image: String,
+    /// Allow plain HTTP to a registry that is not on loopback
+    /// (vmcontainer's addition; go-container ignores it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
+}
+
+/// The image `source: registry` pulls when `images.registry.image` is
+/// empty: Docker Hub's `host-uk/core-devops:latest` (a name without a
+/// registry host is on Docker Hub, as with `docker pull`).
+pub const DEFAULT_REGISTRY_IMAGE: &str = "host-uk/core-devops:latest";
+
+impl RegistryConfig {
+    /// The reference `source: registry` uses: `image`, or the default.
+    pub fn image_or_default(&self) -> &str {
+        match self.image.trim() {
+            "" => DEFAULT_REGISTRY_IMAGE,
+            set => set,
+        }
+    }
 }
 
 /// `images.cdn`.
@@ -127,15 +149,16 @@ pub struct DevConfig {
 /// `images.source`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum SourceSelection {
-    /// GitHub first, then the CDN.
+    /// GitHub first, then the registry (only when `images.registry.image`
+    /// is set), then the CDN.
     #[default]
     Auto,
     /// GitHub releases only.
     GitHub,
     /// The CDN only.
     Cdn,
-    /// go-container accepted `registry` but had no registry source and fell
-    /// back to `auto`; so do we, so its files keep working.
+    /// The OCI registry only (`images.registry.image`). In a build without
+    /// the `registry` feature it falls back to `auto`, as go-container did.
     Registry,
 }
 
@@ -180,7 +203,7 @@ impl<'de> Deserialize<'de> for SourceSelection {
         let s = String::deserialize(d)?;
         SourceSelection::parse(&s).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown images.source {s:?}: expected auto, github or cdn"
+                "unknown images.source {s:?}: expected auto, github or cdn, or registry"
             ))
         })
     }
@@ -303,7 +326,16 @@ mod tests {
         assert_eq!(c.images.source, SourceSelection::GitHub);
         assert_eq!(c.images.github.repo, "me/imgs");
         assert_eq!(c.images.registry.image, "example/core-devops");
-        // go-container's `registry` behaves as auto; case does not matter.
+        assert_eq!(c.images.registry.image_or_default(), "example/core-devops");
+        assert_eq!(
+            parse("images: {source: registry}")
+                .unwrap()
+                .images
+                .registry
+                .image_or_default(),
+            DEFAULT_REGISTRY_IMAGE
+        );
+        // Case does not matter.
         assert_eq!(
             parse("images: {source: registry}").unwrap().images.source,
             SourceSelection::Registry

@@ -128,9 +128,25 @@ impl ImageManager {
         ));
         let cdn: Arc<dyn ImageSource> =
             Arc::new(CdnSource::new(&config.images.cdn.url, &name, client));
+        #[cfg(feature = "registry")]
+        let registry = |image: &str| -> Arc<dyn ImageSource> {
+            Arc::new(sources::RegistrySource::new(
+                image,
+                &name,
+                config.images.registry.plain_http,
+            ))
+        };
         let sources = match config.images.source {
             SourceSelection::GitHub => vec![github],
             SourceSelection::Cdn => vec![cdn],
+            #[cfg(feature = "registry")]
+            SourceSelection::Registry => {
+                vec![registry(config.images.registry.image_or_default())]
+            }
+            // `auto` tries the registry only when one is configured.
+            #[cfg(feature = "registry")]
+            SourceSelection::Auto => vec![github, registry(&config.images.registry.image), cdn],
+            #[cfg(not(feature = "registry"))]
             SourceSelection::Auto | SourceSelection::Registry => vec![github, cdn],
         };
         Ok(Self::with_sources(home.images_dir(), name, sources))

@@ -169,6 +169,12 @@ impl LinuxKitManager {
         resume: Option<&ResumePlan>,
     ) -> Result<Container> {
         let cfg = validate(&opts)?;
+        // A registry reference becomes the pulled image's file (pulled on
+        // demand, reused when present); a path stays a path.
+        #[cfg(feature = "registry")]
+        let image = &self
+            .resolve_image(image, crate::registry::PullOptions::default())
+            .await?;
         let image = absolute(image);
         let format = check_image(&image)?;
         if !self.hypervisor.available() {

@@ -8,6 +8,8 @@ mod foreground;
 mod launch;
 mod lifecycle;
 mod reconcile;
+#[cfg(feature = "registry")]
+mod registry;
 mod resolve;
 mod resume;
 mod snapshot;

@@ -307,10 +307,17 @@ async fn fetch_once(
     progress(received, total);
     let mut stream = resp.bytes_stream();
     let mut broke = None;
+    let mut oversized = false;
     while let Some(item) = stream.next().await {
         match item {
             Ok(chunk) => {
                 received += chunk.len() as u64;
+                // A server sending more than the published size is not
+                // allowed to fill the disk before the checksum says no.
+                if req.size.is_some_and(|s| received > s) {
+                    oversized = true;
+                    break;
+                }
                 if !pipe.send(chunk).await {
                     break; // the writer failed; its error is reported below
                 }
@@ -326,6 +333,16 @@ async fn fetch_once(
         .finish()
         .await
         .map_err(|e| SourceError::io("write", partial, e))?;
+    if oversized {
+        let _ = fs::remove_file(partial);
+        return Err(SourceError::BadResponse {
+            url: req.url.to_string(),
+            reason: format!(
+                "the body is longer than the {} bytes published; discarded",
+                req.size.unwrap_or(0)
+            ),
+        });
+    }
     if broke.is_none() && total.is_some_and(|t| received < t) {
         broke = Some(format!(
             "body ended at {received} of {} bytes",
@@ -514,6 +531,36 @@ mod tests {
         for ok in ["core-devops-linux-amd64.qcow2", "a..b", "x y.img"] {
             assert_eq!(safe_file_name(ok, "o").unwrap(), ok);
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_published_is_discarded() {
+        use crate::sources::test_server::{Reply, TestServer};
+        let srv = TestServer::start();
+        srv.route("/x", Reply::ok(vec![1u8; 100_000]));
+        let d = tempfile::tempdir().unwrap();
+        let url = srv.url("/x");
+        let sha = "a".repeat(64);
+        let req = Request {
+            url: &url,
+            headers: &[],
+            bearer: None,
+            file_name: "x.qcow2",
+            sha256: &sha,
+            size: Some(10),
+        };
+        let e = fetch(&reqwest::Client::new(), &req, d.path(), &mut |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SourceError::BadResponse { .. }), "{e}");
+        assert!(e.to_string().contains("longer than the 10 bytes"), "{e}");
+        let left: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! Where dev images come from: a CDN (plain HTTPS) or GitHub releases,
-//! behind one [`ImageSource`] trait, plus the verified, resumable download
-//! they share ([`download`]).
+//! Where dev images come from: a CDN (plain HTTPS), GitHub releases or an
+//! OCI registry (cargo feature `registry`), behind one [`ImageSource`]
+//! trait, plus the verified, resumable download they share ([`download`]).
 //!
 //! A source first *resolves* the latest release (version, URL, published
 //! checksum, size) and then downloads it. Resolution is cheap and may fail
-//! over to the next source (`auto`: GitHub, then CDN); a download that has
-//! started never silently switches sources.
+//! over to the next source (`auto`: GitHub, then the registry when
+//! `images.registry.image` is set, then CDN); a download that has started
+//! never silently switches sources.
 
 pub mod cdn;
 pub mod checksum;
 pub mod download;
 pub mod github;
+#[cfg(feature = "registry")]
+pub mod registry;
 #[cfg(test)]
 pub(crate) mod test_server;
 
@@ -21,6 +24,8 @@ use futures_util::future::BoxFuture;
 pub use cdn::CdnSource;
 pub use download::{Downloaded, Progress};
 pub use github::GitHubSource;
+#[cfg(feature = "registry")]
+pub use registry::RegistrySource;
 
 /// Errors of image sources and downloads. Each names the URL or file.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +145,11 @@ pub enum SourceError {
         /// The OS error.
         error: std::io::Error,
     },
+    /// The OCI registry source failed (unreachable, no such tag, denied,
+    /// not a VM image, ...).
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
 }
 
 impl SourceError {
@@ -212,6 +222,8 @@ impl SourceError {
             | SourceError::MissingAsset { .. }
             | SourceError::Interrupted { .. }
             | SourceError::UnsafeName { .. } => K::Download,
+            #[cfg(feature = "registry")]
+            SourceError::Registry(e) => e.kind(),
             SourceError::NoSource { failures, .. } => {
                 let mut tried = failures
                     .iter()
@@ -231,6 +243,10 @@ impl SourceError {
         match self {
             SourceError::Interrupted { .. } | SourceError::Http { .. } => true,
             SourceError::Status { status, .. } => *status >= 500 || *status == 408,
+            #[cfg(feature = "registry")]
+            SourceError::Registry(e) => {
+                matches!(**e, crate::registry::RegistryError::Unreachable { .. })
+            }
             _ => false,
         }
     }
