@@ -501,16 +501,19 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     let image = match (&args.template, args.image) {
         (Some(t), _) => {
             let vars = vmcontainer::manager::parse_vars(&args.vars)?;
-            let spin = output::spinner(format!("building template {t} with linuxkit"));
-            let built = m.build_template(&template_dirs()?, t, &vars).await;
-            spin.finish_and_clear();
-            let built = built?;
-            for name in &built.unused_vars {
+            let dirs = template_dirs()?;
+            // Said before the build, which may fail or take minutes.
+            let (_, raw) = templates::get_template(&dirs, t)?;
+            for name in templates::unused_variables(&raw, &vars) {
                 output::warn(&format!(
                     "--var {}: template {t} does not use this variable",
-                    vmcontainer::error::shown(name)
+                    vmcontainer::error::shown(&name)
                 ));
             }
+            let spin = output::spinner(format!("building template {t} with linuxkit"));
+            let built = m.build_template(&dirs, t, &vars).await;
+            spin.finish_and_clear();
+            let built = built?;
             opts = built.size(opts);
             built.path
         }

@@ -42,6 +42,27 @@ fn record(id: &str, status: &str, pid: u32, runtime_dir: &Path) -> serde_json::V
     })
 }
 
+/// The runtime directory the runtime derives for container `id` of `home`
+/// (its instance directory): a record naming any other is not trusted.
+struct RuntimeDir(PathBuf);
+
+impl RuntimeDir {
+    fn of(home: &TestHome, id: &str) -> Self {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = home.path().join("containers").join(id);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .unwrap();
+        RuntimeDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// A process standing in for a running QEMU.
 fn sleeper() -> Child {
     Command::new("sleep").arg("600").spawn().unwrap()
@@ -80,7 +101,7 @@ fn fake_qmp(
 #[test]
 fn huge_wait_and_stop_timeouts_wait_instead_of_panicking() {
     let home = TestHome::new();
-    let rd = tempfile::tempdir_in("/tmp").unwrap();
+    let rd = RuntimeDir::of(&home, "0a1b2c3d");
     let mut vm = sleeper();
     write_record(&home, record("0a1b2c3d", "running", vm.id(), rd.path()));
     // The guest never answers on SSH: `wait` waits (forever) until the VM
@@ -121,7 +142,7 @@ fn huge_wait_and_stop_timeouts_wait_instead_of_panicking() {
 #[test]
 fn stop_follows_the_monitors_shutdown_event_and_records_why() {
     let home = TestHome::new();
-    let rd = tempfile::tempdir_in("/tmp").unwrap();
+    let rd = RuntimeDir::of(&home, "0a1b2c3d");
     let vm = sleeper();
     let pid = vm.id();
     write_record(&home, record("0a1b2c3d", "running", pid, rd.path()));
@@ -152,7 +173,7 @@ fn stop_follows_the_monitors_shutdown_event_and_records_why() {
 #[test]
 fn a_hypervisor_killed_outright_shows_as_killed_and_a_clean_exit_as_stopped() {
     let home = TestHome::new();
-    let rd = tempfile::tempdir_in("/tmp").unwrap();
+    let rd = RuntimeDir::of(&home, "0a1b2c3d");
     // QEMU removes its pid file when it exits cleanly; one left behind
     // means it was killed (or crashed).
     let mut vm = sleeper();
@@ -193,7 +214,7 @@ fn a_hypervisor_killed_outright_shows_as_killed_and_a_clean_exit_as_stopped() {
 #[test]
 fn an_interrupted_start_is_reconciled_and_its_hypervisor_killed() {
     let home = TestHome::new();
-    let rd = tempfile::tempdir_in("/tmp").unwrap();
+    let rd = RuntimeDir::of(&home, "0a1b2c3d");
     let pid_file = rd.path().join("hypervisor.pid");
     // A hypervisor whose PID was never recorded: only its arguments (the
     // private pid file) tie it to the container, as for a QEMU that was
@@ -251,7 +272,7 @@ fn an_interrupted_start_is_reconciled_and_its_hypervisor_killed() {
 #[test]
 fn a_start_whose_owner_lives_stays_starting_and_shows_in_ps() {
     let home = TestHome::new();
-    let rd = tempfile::tempdir_in("/tmp").unwrap();
+    let rd = RuntimeDir::of(&home, "0a1b2c3d");
     let mut owner = sleeper();
     let mut r = record("0a1b2c3d", "starting", 0, rd.path());
     r["owner"] = serde_json::json!({ "pid": owner.id(), "start_time": start_time(owner.id()) });

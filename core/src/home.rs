@@ -92,6 +92,24 @@ impl Home {
         self.instance_dir(id).join("disk.qcow2")
     }
 
+    /// Whether `path` is one of the overlays this home derives for `id`:
+    /// `disk.qcow2`, or `disk.N.qcow2`, the overlay a container continues on
+    /// after a snapshot froze the one below it. A record is input, so the
+    /// disk it names is checked before QEMU is let to write to it.
+    pub fn is_container_disk(&self, id: &str, path: &Path) -> bool {
+        if !crate::id::is_valid_id(id) || path.parent() != Some(&self.instance_dir(id)) {
+            return false;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        name == "disk.qcow2"
+            || name
+                .strip_prefix("disk.")
+                .and_then(|n| n.strip_suffix(".qcow2"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// The runtime directories this home can derive for `id`: the instance
     /// directory, and the short fallbacks under `$XDG_RUNTIME_DIR` and
     /// `/tmp` (either may have been in use when the container started).
@@ -232,6 +250,21 @@ pub fn absolute(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_derived_overlays_are_container_disks() {
+        let h = Home::new("/tmp/h");
+        let dir = h.instance_dir("0a1b2c3d");
+        for ok in ["disk.qcow2", "disk.1.qcow2", "disk.12.qcow2"] {
+            assert!(h.is_container_disk("0a1b2c3d", &dir.join(ok)), "{ok}");
+        }
+        for bad in ["disk..qcow2", "disk.x.qcow2", "disk.1.raw", "other.qcow2"] {
+            assert!(!h.is_container_disk("0a1b2c3d", &dir.join(bad)), "{bad}");
+        }
+        assert!(!h.is_container_disk("0a1b2c3d", Path::new("/etc/disk.qcow2")));
+        assert!(!h.is_container_disk("0a1b2c3d", &dir.join("../x/disk.qcow2")));
+        assert!(!h.is_container_disk("../x", &h.disk_path("../x")));
+    }
 
     #[test]
     fn short_home_keeps_sockets_local_and_deep_home_moves_them() {

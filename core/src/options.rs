@@ -665,7 +665,13 @@ mod tests {
         add_port_entry(&mut o, "8443", 443.0).unwrap();
         add_port_entry(&mut o, "0.0.0.0:9000", 90.0).unwrap();
         assert_eq!(o.ports, [(8080, 80), (8443, 443), (9000, 90)]);
-        assert_eq!(o.bind_address, Some("0.0.0.0".parse().unwrap()));
+        // The address is that mapping's own; the others stay on loopback.
+        assert_eq!(o.bind_address, None);
+        assert_eq!(
+            o.bind_addresses.get(&9000),
+            Some(&"0.0.0.0".parse().unwrap())
+        );
+        assert_eq!(o.bind_addresses.len(), 1);
         let e = add_port(&mut o, 70000.0, 80.0).unwrap_err().to_string();
         assert!(e.contains("70000:80") && e.contains("out of range"), "{e}");
         let e = add_port(&mut o, 8080.0, 80.5).unwrap_err().to_string();

@@ -493,6 +493,7 @@ proptest! {
                 match flag.as_str() {
                     "-drive" if kind == 0 => prop_assert_eq!(keys, ["file", "media", "readonly", "format"]),
                     "-drive" => prop_assert_eq!(keys, ["file", "format"]),
+                    "-chardev" if keys[0] == "pipe" => prop_assert_eq!(keys, ["pipe", "id", "path"]),
                     "-chardev" => prop_assert_eq!(keys, ["socket", "id", "path", "server", "wait", "logfile", "logappend"]),
                     "-qmp" => {
                         prop_assert!(keys[0].starts_with("unix:/"));
@@ -500,7 +501,10 @@ proptest! {
                     }
                     "-device" => prop_assert!(
                         keys == ["virtio-net-pci", "netdev"]
-                            || keys == ["virtio-9p-pci", "fsdev", "mount_tag"],
+                            || keys == ["virtio-9p-pci", "fsdev", "mount_tag"]
+                            || keys == ["virtio-serial-pci", "id"]
+                            || keys == ["virtserialport", "bus", "chardev", "name"]
+                            || keys == ["vmgenid", "guid"],
                         "{keys:?}"
                     ),
                     "-netdev" => {
@@ -517,9 +521,12 @@ proptest! {
         }
         let mut want = vec!["-name", "-accel", "-m", "-smp", "-display"];
         want.extend(if kind == 2 { vec!["-kernel", "-initrd", "-append"] } else { vec!["-drive", "-boot"] });
-        want.extend(["-chardev", "-serial", "-qmp", "-netdev", "-device"]);
+        want.extend(["-chardev", "-serial", "-qmp", "-chardev", "-device", "-device", "-netdev", "-device"]);
         for _ in &shares {
             want.extend(["-fsdev", "-device"]);
+        }
+        if cfg!(target_arch = "x86_64") {
+            want.push("-device"); // vmgenid
         }
         want.push("-pidfile");
         // QEMU reads `%` in the -D file name as a format: left out then.

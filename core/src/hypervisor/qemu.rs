@@ -408,7 +408,9 @@ mod tests {
             ["local,id=fs0,path=/share,,readonly=off,,x,security_model=none"]
         );
         assert_eq!(
-            after(&a, "-device").last().copied(),
+            after(&a, "-device")
+                .into_iter()
+                .find(|d| d.starts_with("virtio-9p-pci")),
             Some("virtio-9p-pci,fsdev=fs0,mount_tag=d,,a")
         );
         assert!(after(&a, "-chardev")[0].contains("logfile=/l,,og/x.log,"));

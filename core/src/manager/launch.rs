@@ -450,7 +450,10 @@ impl LinuxKitManager {
         .await;
     }
 
-    fn boot_image(&self, record: &Container) -> Result<BootImage> {
+    /// What QEMU boots for `record`. `made_here` is a disk this process
+    /// created for an internal VM (the snapshot helper), trusted as is;
+    /// otherwise the record's disk must be one of its derived overlays.
+    fn boot_image(&self, record: &Container, made_here: Option<&Path>) -> Result<BootImage> {
         let image = PathBuf::from(&record.image);
         Ok(
             match record.format.unwrap_or_else(|| detect_image_format(&image)) {
@@ -464,10 +467,15 @@ impl LinuxKitManager {
                     // must be the overlay this home derives, nothing else.
                     let own = self.home.disk_path(&record.id);
                     match &record.disk {
-                        Some(d) if *d == own => BootImage::Disk {
-                            path: own,
-                            format: "qcow2",
-                        },
+                        Some(d)
+                            if self.home.is_container_disk(&record.id, d)
+                                || made_here == Some(d.as_path()) =>
+                        {
+                            BootImage::Disk {
+                                path: d.clone(),
+                                format: "qcow2",
+                            }
+                        }
                         Some(d) => {
                             return Err(Error::invalid(
                                 "disk",
@@ -502,6 +510,19 @@ impl LinuxKitManager {
         accel: Accel,
         daemonize: bool,
     ) -> Result<VmSpec> {
+        self.vm_spec_with(record, runtime_dir, accel, daemonize, None)
+    }
+
+    /// [`Self::vm_spec`] for an internal VM whose disk `made_here` this
+    /// process just created (see [`Self::boot_image`]).
+    pub(super) fn vm_spec_with(
+        &self,
+        record: &Container,
+        runtime_dir: &Path,
+        accel: Accel,
+        daemonize: bool,
+        made_here: Option<&Path>,
+    ) -> Result<VmSpec> {
         let mut ports = vec![PortForward {
             bind: std::net::Ipv4Addr::LOCALHOST.into(),
             host: record.ssh_port,
@@ -524,7 +545,7 @@ impl LinuxKitManager {
             .collect();
         Ok(VmSpec {
             id: record.id.clone(),
-            image: self.boot_image(record)?,
+            image: self.boot_image(record, made_here)?,
             memory_mb: record.memory,
             cpus: record.cpus,
             ports,

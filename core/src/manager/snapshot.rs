@@ -341,8 +341,10 @@ impl LinuxKitManager {
                     .map_err(|e| e.to_string())?,
             );
         }
+        // The helper is built like the source, guest agent port included.
+        crate::qga::create_channel(rd).map_err(|e| format!("{}: {e}", rd.display()))?;
         let mut spec = self
-            .vm_spec(&helper, rd, facts.accel, false)
+            .vm_spec_with(&helper, rd, facts.accel, false, helper.disk.as_deref())
             .map_err(|e| e.to_string())?;
         spec.log_path = rd.join("console.log");
         let mut cmd = self

@@ -24,9 +24,6 @@ pub struct TemplateImage {
     pub memory: Option<u32>,
     /// The template's `CPUS`, from the variables or its default.
     pub cpus: Option<u32>,
-    /// Variables the caller gave that the template does not use (a typo,
-    /// most likely); faces that can warn do.
-    pub unused_vars: Vec<String>,
 }
 
 impl TemplateImage {
@@ -58,7 +55,6 @@ impl LinuxKitManager {
         let (_, raw) = templates::get_template(dirs, name)?;
         let content = templates::apply_variables(&raw, vars)?;
         let (memory, cpus) = templates::resources(&raw, vars)?;
-        let unused_vars = templates::unused_variables(&raw, vars);
         let builds = self.home.root().join("builds");
         Home::ensure_dir(&builds)?;
         let digest = Sha256::digest(content.as_bytes());
@@ -70,12 +66,7 @@ impl LinuxKitManager {
             .map_err(|e| Error::io("create build directory", &builds, e))?;
         let iso = crate::linuxkit::build_iso(&content, name, work.path()).await?;
         std::fs::rename(&iso, &path).map_err(|e| Error::io("move built image", &iso, e))?;
-        Ok(TemplateImage {
-            path,
-            memory,
-            cpus,
-            unused_vars,
-        })
+        Ok(TemplateImage { path, memory, cpus })
     }
 
     /// Builds template `name` (see [`Self::build_template`]) and runs it
@@ -156,7 +147,6 @@ mod tests {
             path: "/x.iso".into(),
             memory: Some(512),
             cpus: Some(2),
-            unused_vars: Vec::new(),
         };
         let o = img.size(RunOptions::default());
         assert_eq!((o.memory, o.cpus), (Some(512), Some(2)));
