@@ -220,6 +220,9 @@ impl DevOps {
             }
             .into());
         }
+        // An image go-container installed has no hash in the manifest:
+        // its first boot here records one (see `record_missing_hash`).
+        self.images.record_missing_hash_async(None).await?;
         let project = project_dir(opts.project.as_deref())?;
         let memory = opts
             .memory
