@@ -237,6 +237,15 @@ pub struct Container {
     /// When the VM was seen to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Whether the hypervisor runs in its own user and mount namespace, so
+    /// directories can be shared with the running VM (the dev
+    /// environment's per-project `/app`).
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
+    pub mount_namespace: bool,
     /// The snapshot this container was resumed from; its disk is an
     /// overlay on that snapshot's, so the snapshot stays while it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -367,6 +376,11 @@ pub struct RunOptions {
     /// detached; [`crate::LinuxKitManager::run_attached`] hands the output
     /// to a callback instead.
     pub console_to_stdout: bool,
+    /// Linux: start the hypervisor in its own user and mount namespace, so
+    /// host directories can be shared with the running VM later (the dev
+    /// environment uses it to show each caller's project at `/app`).
+    /// Needs util-linux `unshare` and unprivileged user namespaces.
+    pub mount_namespace: bool,
 }
 
 impl Default for RunOptions {
@@ -383,6 +397,7 @@ impl Default for RunOptions {
             bind_address: None,
             bind_addresses: BTreeMap::new(),
             console_to_stdout: false,
+            mount_namespace: false,
         }
     }
 }

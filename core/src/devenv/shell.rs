@@ -15,6 +15,10 @@ pub struct ShellOptions {
     pub command: Vec<String>,
     /// Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set.
     pub no_agent: bool,
+    /// Project shown at `/app` (default: the current directory). The boot
+    /// project keeps the plain session; another one is shared now and
+    /// bound on `/app` for this session.
+    pub project: Option<std::path::PathBuf>,
     /// The session's streams (default: this process's).
     pub io: SessionIo,
 }
@@ -39,10 +43,25 @@ impl DevOps {
             super::console::attach(&socket, &opts.io).await?;
             return Ok(0);
         }
+        let project = self.guest_project(&c, opts.project.as_deref()).await;
+        let command = match project {
+            Ok(p) if p.bind.is_some() => {
+                self.ensure_mounted(&c).await?;
+                let line = if opts.command.is_empty() {
+                    "exec \"${SHELL:-/bin/sh}\" -l".to_string()
+                } else {
+                    format!("exec {}", crate::ssh::quote_remote(&opts.command))
+                };
+                super::guest::session_command(None, &p, &line)
+            }
+            // The boot project, or a VM that cannot share more: the
+            // session as it always was (a shell needs no project).
+            _ => opts.command.clone(),
+        };
         self.manager()
             .exec_interactive_agent(
                 &c.id,
-                &opts.command,
+                &command,
                 opts.io.is_terminal(),
                 !opts.no_agent && agent_available(),
                 &opts.io,

@@ -247,6 +247,7 @@ impl LinuxKitManager {
             owner: Some(Owner::current()),
             stopped_at: None,
             snapshot: resume.map(|r| r.snapshot.name.clone()),
+            mount_namespace: opts.mount_namespace && crate::mount_namespace::supported(),
             extra: Default::default(),
         };
         // `exec` passes these paths to ssh, which cannot take some of them
@@ -590,6 +591,9 @@ impl LinuxKitManager {
             })??;
         let spec = self.vm_spec(record, &runtime_dir, accel.accel, !foreground)?;
         let mut cmd = self.hypervisor.build_command(&spec)?;
+        if record.mount_namespace {
+            cmd = crate::mount_namespace::wrap(cmd);
+        }
         if let Some(plan) = resume {
             self.prepare_resume(plan, record, &mut cmd)?;
         }
