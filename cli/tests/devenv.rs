@@ -239,6 +239,8 @@ fn cdn(server: &Server, image: &[u8], version: &str, sha256: Option<&str>) -> Ro
 struct Dev {
     home: TestHome,
     images: PathBuf,
+    /// Where `dev` commands run (default: the test's directory).
+    cwd: Option<PathBuf>,
 }
 
 impl Dev {
@@ -256,7 +258,11 @@ impl Dev {
         )
         .unwrap();
         let images = home.path().join("images");
-        Dev { home, images }
+        Dev {
+            home,
+            images,
+            cwd: None,
+        }
     }
 
     fn cdn_config(server: &Server) -> Dev {
@@ -269,6 +275,10 @@ impl Dev {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.home.cmd(&["dev"]);
         c.args(args);
+        // `dev` calls work on the project they are called from.
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
         for v in [
             "CORE_IMAGES_DIR",
             "GITHUB_TOKEN",
@@ -760,6 +770,19 @@ fn project() -> tempfile::TempDir {
     p
 }
 
+/// A second project: its own marker and test command.
+fn other_project(marker: &str, test_command: &str) -> tempfile::TempDir {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("marker"), format!("{marker}\n")).unwrap();
+    std::fs::create_dir_all(p.path().join(".core")).unwrap();
+    std::fs::write(
+        p.path().join(".core/test.yaml"),
+        format!("version: 1\ncommand: {test_command}\n"),
+    )
+    .unwrap();
+    p
+}
+
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -862,10 +885,11 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
     let server = Server::start();
     let image = guest_image();
     cdn(&server, &image, "1.0.0", Some(&sha256_hex(&image)));
-    let dev = Dev::cdn_config(&server);
+    let mut dev = Dev::cdn_config(&server);
     dev.ok(&["install"]);
     let proj = project();
     let proj_path = std::fs::canonicalize(proj.path()).unwrap();
+    dev.cwd = Some(proj_path.clone());
     let p = proj_path.to_str().unwrap();
     let timeout = BOOT_DEADLINE_SECS.to_string();
 
@@ -943,15 +967,48 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
         .trim(),
         "0"
     );
-    // Another directory is not what /app shows.
-    let other = tempfile::tempdir().unwrap();
-    let out = dev
-        .cmd(&["test"])
-        .current_dir(other.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("at /app"), "{}", stderr(&out));
+    // Another project, without a reboot: `dev test` from B sees B's files
+    // and B's .core/test.yaml; the boot project keeps its own /app.
+    let b = other_project("project-B", "sleep 1; cat /app/marker; pwd");
+    let c2 = other_project("project-C", "sleep 1; cat /app/marker; pwd");
+    let in_dir = |dir: &Path, args: &[&str]| {
+        let out = dev.cmd(args).current_dir(dir).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let first = std::time::Instant::now();
+    let (code, out, err) = in_dir(b.path(), &["test"]);
+    eprintln!("first dev test from a new project: {:?}", first.elapsed());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "project-B\n/app\n");
+    assert_eq!(
+        in_dir(&proj_path, &["shell", "--", "cat", "/app/marker"]).1,
+        "marker-content-42\n"
+    );
+    assert_eq!(
+        in_dir(b.path(), &["shell", "--", "cat", "/app/marker"]).1,
+        "project-B\n"
+    );
+    // Two calls from two projects at once each see their own.
+    let spawn = |dir: &Path| {
+        dev.cmd(&["test"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (tb, tc) = (spawn(b.path()), spawn(c2.path()));
+    let (ob, oc) = (tb.wait_with_output().unwrap(), tc.wait_with_output().unwrap());
+    assert_eq!(stdout(&ob), "project-B\n/app\n");
+    assert_eq!(stdout(&oc), "project-C\n/app\n");
+    // Only the projects asked for reach the guest, and the host's own mount
+    // table never changes.
+    assert_eq!(
+        dev.ok(&["shell", "--", "sh", "-c", "ls /mnt/dev-projects | wc -l"])
+            .trim(),
+        "2"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("dev-projects"), "{mounts}");
 
     // serve: a forwarded port for as long as the server runs.
     let port = free_port();
