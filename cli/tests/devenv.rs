@@ -970,7 +970,7 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
     // Another project, without a reboot: `dev test` from B sees B's files
     // and B's .core/test.yaml; the boot project keeps its own /app.
     let b = other_project("project-B", "sleep 1; cat /app/marker; pwd");
-    let c2 = other_project("project-C", "sleep 1; cat /app/marker; pwd");
+    let c2 = other_project("project-C", "sleep 2; cat /app/marker; pwd");
     let in_dir = |dir: &Path, args: &[&str]| {
         let out = dev.cmd(args).current_dir(dir).output().unwrap();
         (out.status.code(), stdout(&out), stderr(&out))
@@ -993,13 +993,20 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
         dev.cmd(&["test"])
             .current_dir(dir)
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
     };
     let (tb, tc) = (spawn(b.path()), spawn(c2.path()));
     let (ob, oc) = (tb.wait_with_output().unwrap(), tc.wait_with_output().unwrap());
-    assert_eq!(stdout(&ob), "project-B\n/app\n");
-    assert_eq!(stdout(&oc), "project-C\n/app\n");
+    for (o, want) in [(&ob, "project-B\n/app\n"), (&oc, "project-C\n/app\n")] {
+        assert_eq!(
+            (o.status.code(), stdout(o).as_str()),
+            (Some(0), want),
+            "stderr: {}",
+            stderr(o)
+        );
+    }
     // Only the projects asked for reach the guest, and the host's own mount
     // table never changes.
     assert_eq!(

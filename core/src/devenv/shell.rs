@@ -15,9 +15,10 @@ pub struct ShellOptions {
     pub command: Vec<String>,
     /// Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set.
     pub no_agent: bool,
-    /// Project shown at `/app` (default: the current directory). The boot
-    /// project keeps the plain session; another one is shared now and
-    /// bound on `/app` for this session.
+    /// Project shown at `/app`. `None` (the library default) leaves `/app`
+    /// as booted; the CLI passes its current directory. The boot project
+    /// keeps the plain session; another one is shared now and bound on
+    /// `/app` for this session.
     pub project: Option<std::path::PathBuf>,
     /// The session's streams (default: this process's).
     pub io: SessionIo,
@@ -43,9 +44,17 @@ impl DevOps {
             super::console::attach(&socket, &opts.io).await?;
             return Ok(0);
         }
-        let project = self.guest_project(&c, opts.project.as_deref()).await;
+        let project = match opts.project.as_deref() {
+            // A VM booted where nothing more can be shared keeps /app as
+            // booted: a shell needs no project, so it still opens.
+            Some(p) => match self.guest_project(&c, Some(p)).await {
+                Err(Error::Devenv(super::DevenvError::ProjectMismatch { .. })) => None,
+                other => Some(other?),
+            },
+            None => None,
+        };
         let command = match project {
-            Ok(p) if p.bind.is_some() => {
+            Some(p) if p.bind.is_some() => {
                 self.ensure_mounted(&c).await?;
                 let line = if opts.command.is_empty() {
                     "exec \"${SHELL:-/bin/sh}\" -l".to_string()
@@ -54,8 +63,8 @@ impl DevOps {
                 };
                 super::guest::session_command(None, &p, &line)
             }
-            // The boot project, or a VM that cannot share more: the
-            // session as it always was (a shell needs no project).
+            // The boot project, or none asked for: the session as it
+            // always was.
             _ => opts.command.clone(),
         };
         self.manager()
