@@ -998,7 +998,10 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
             .unwrap()
     };
     let (tb, tc) = (spawn(b.path()), spawn(c2.path()));
-    let (ob, oc) = (tb.wait_with_output().unwrap(), tc.wait_with_output().unwrap());
+    let (ob, oc) = (
+        tb.wait_with_output().unwrap(),
+        tc.wait_with_output().unwrap(),
+    );
     for (o, want) in [(&ob, "project-B\n/app\n"), (&oc, "project-C\n/app\n")] {
         assert_eq!(
             (o.status.code(), stdout(o).as_str()),

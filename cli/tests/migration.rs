@@ -114,7 +114,10 @@ fn a_vm_go_container_started_is_listed_execd_and_stopped_by_name_prefix() {
     // Listed as running.
     let ps = home.ps();
     assert_eq!(ps.len(), 1, "{ps:?}");
-    assert_eq!((ps[0]["id"].as_str(), ps[0]["status"].as_str()), (Some(id), Some("running")));
+    assert_eq!(
+        (ps[0]["id"].as_str(), ps[0]["status"].as_str()),
+        (Some(id), Some("running"))
+    );
 
     // exec by a name prefix, over port 2222 with the key the user's agent
     // holds (nothing about SSH is recorded).
@@ -135,10 +138,16 @@ fn a_vm_go_container_started_is_listed_execd_and_stopped_by_name_prefix() {
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap();
-    assert!(!refused.status.success(), "exec worked without the user's key");
+    assert!(
+        !refused.status.success(),
+        "exec worked without the user's key"
+    );
     let out = exec(&["sh", "-c", "echo $((6*7)); echo err >&2; exit 5"]);
     assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
-    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("42\n", "err\n"));
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("42\n", "err\n")
+    );
 
     // stop by a name prefix: the process ends and the record says stopped.
     home.ok(&["stop", "gc-"]);

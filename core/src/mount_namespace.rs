@@ -94,7 +94,14 @@ pub fn bind_into(pid: i32, source: &Path, target: &Path) -> Result<()> {
     let out = Command::new("nsenter")
         .arg("-t")
         .arg(pid.to_string())
-        .args(["-U", "-m", "--preserve-credentials", "--", "mount", "--bind"])
+        .args([
+            "-U",
+            "-m",
+            "--preserve-credentials",
+            "--",
+            "mount",
+            "--bind",
+        ])
         .arg(source)
         .arg(target)
         .stdin(Stdio::null())

@@ -44,7 +44,10 @@ if ! awk -v d={slots} '$2 == d {{ f = 1 }} END {{ exit !f }}' /proc/mounts; then
 fi
 "#,
         slots = super::devops::GUEST_SLOTS_DIR,
-        tag = super::devops::GUEST_SLOTS_DIR.rsplit('/').next().unwrap_or_default(),
+        tag = super::devops::GUEST_SLOTS_DIR
+            .rsplit('/')
+            .next()
+            .unwrap_or_default(),
     )
 }
 
@@ -175,7 +178,10 @@ pub(crate) fn session_command(
         let q = sh_quote(p);
         script.push_str(&format!(". {q}; rm -f {q}; "));
     }
-    script.push_str(&format!("cd {} || exit 1; {command}", sh_quote(&project.dir)));
+    script.push_str(&format!(
+        "cd {} || exit 1; {command}",
+        sh_quote(&project.dir)
+    ));
     let mut argv = Vec::new();
     if project.bind.is_some() {
         argv.extend(["unshare".into(), "-m".into()]);

@@ -241,13 +241,7 @@ impl ImageManager {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.record_missing_hash(expected_size))
             .await
-            .map_err(|e| {
-                Error::io(
-                    "hash image",
-                    self.image_path(),
-                    std::io::Error::other(e),
-                )
-            })?
+            .map_err(|e| Error::io("hash image", self.image_path(), std::io::Error::other(e)))?
     }
 
     /// Reads `manifest.json`; missing is empty, corrupt is an error naming

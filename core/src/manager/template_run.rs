@@ -139,10 +139,7 @@ pub fn parse_vars<S: AsRef<str>>(vars: &[S]) -> Result<BTreeMap<String, String>>
 /// `value` without one pair of matching surrounding quotes.
 fn unquote(value: &str) -> &str {
     for q in ['"', '\''] {
-        if let Some(inner) = value
-            .strip_prefix(q)
-            .and_then(|rest| rest.strip_suffix(q))
-        {
+        if let Some(inner) = value.strip_prefix(q).and_then(|rest| rest.strip_suffix(q)) {
             return inner;
         }
     }
@@ -199,7 +196,6 @@ mod tests {
         assert_eq!(v["EMPTY"], "");
         assert_eq!(v["MIXED"], r#""x'"#);
     }
-
 
     #[test]
     fn size_fills_only_what_the_caller_left_unset() {
