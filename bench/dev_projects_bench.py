@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--reboots", type=int, default=2)
     ap.add_argument("--cli", default=os.path.join(REPO, "target/release/vmcontainer"))
     a = ap.parse_args()
+    a.cli = os.path.abspath(a.cli)
     guest = guest_dir()
     work = tempfile.mkdtemp(prefix="vmc-devproj-")
     home = os.path.join(work, "home")
