@@ -403,6 +403,36 @@ fn install_from_cdn_records_manifest_and_status() {
 }
 
 #[test]
+fn an_image_go_container_installed_is_kept_and_hashed_not_downloaded() {
+    let server = Server::start();
+    let image = guest_image();
+    let sha = sha256_hex(&image);
+    cdn(&server, &image, "1.0.0", Some(&sha));
+    let dev = Dev::cdn_config(&server);
+    // As go-container left it: the image, and a manifest entry with an
+    // empty sha256.
+    std::fs::create_dir_all(&dev.images).unwrap();
+    std::fs::write(dev.images.join(IMAGE), &image).unwrap();
+    let go_manifest = serde_json::json!({"images": {IMAGE: {
+        "version": "1.0.0", "sha256": "", "downloaded": "2025-02-01T10:00:00Z",
+        "source": "cdn",
+    }}});
+    std::fs::write(
+        dev.images.join("manifest.json"),
+        serde_json::to_vec(&go_manifest).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dev.json(&["status", "--json"])["installed"], true);
+    let r = dev.json(&["install", "--json"]);
+    assert_eq!(r["already_installed"], true, "{r}");
+    assert_eq!(r["sha256"], sha.as_str());
+    assert!(server.requests(&format!("/images/{IMAGE}")).is_empty());
+    assert_eq!(dev.manifest()["images"][IMAGE]["sha256"], sha.as_str());
+    assert_eq!(dev.manifest()["images"][IMAGE]["version"], "1.0.0");
+    assert!(dev.ok(&["update"]).contains("up to date"));
+}
+
+#[test]
 fn cdn_checksum_from_sha256_file_and_images_dir_override() {
     let server = Server::start();
     let image = guest_image();
