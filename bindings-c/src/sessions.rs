@@ -53,6 +53,7 @@ impl vmc_devenv_session_options_t {
             console: self.console,
             command: self.command.clone(),
             no_agent: self.no_agent,
+            project: self.project.clone(),
             io: self.io.clone(),
         }
     }

@@ -58,6 +58,9 @@ pub enum DevCommand {
         /// Do not forward the SSH agent.
         #[arg(long)]
         no_agent: bool,
+        /// Project shown at /app (default: current directory).
+        #[arg(long)]
+        project: Option<PathBuf>,
         /// Command to run instead of a shell.
         #[arg(last = true)]
         command: Vec<String>,
@@ -306,6 +309,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
         DevCommand::Shell {
             console,
             no_agent,
+            project,
             command,
         } => {
             if console && !command.is_empty() {
@@ -316,6 +320,8 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     console,
                     command,
                     no_agent,
+                    // Like serve and test: the caller's project.
+                    project: Some(project.unwrap_or_else(|| ".".into())),
                     ..Default::default()
                 })
                 .await?;

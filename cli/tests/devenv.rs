@@ -239,6 +239,8 @@ fn cdn(server: &Server, image: &[u8], version: &str, sha256: Option<&str>) -> Ro
 struct Dev {
     home: TestHome,
     images: PathBuf,
+    /// Where `dev` commands run (default: the test's directory).
+    cwd: Option<PathBuf>,
 }
 
 impl Dev {
@@ -256,7 +258,11 @@ impl Dev {
         )
         .unwrap();
         let images = home.path().join("images");
-        Dev { home, images }
+        Dev {
+            home,
+            images,
+            cwd: None,
+        }
     }
 
     fn cdn_config(server: &Server) -> Dev {
@@ -269,6 +275,10 @@ impl Dev {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.home.cmd(&["dev"]);
         c.args(args);
+        // `dev` calls work on the project they are called from.
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
         for v in [
             "CORE_IMAGES_DIR",
             "GITHUB_TOKEN",
@@ -389,6 +399,36 @@ fn install_from_cdn_records_manifest_and_status() {
     assert!(out.contains("2.0.0"), "{out}");
     assert_eq!(dev.installed_bytes(), v2);
     assert_eq!(dev.manifest()["images"][IMAGE]["version"], "2.0.0");
+    assert!(dev.ok(&["update"]).contains("up to date"));
+}
+
+#[test]
+fn an_image_go_container_installed_is_kept_and_hashed_not_downloaded() {
+    let server = Server::start();
+    let image = guest_image();
+    let sha = sha256_hex(&image);
+    cdn(&server, &image, "1.0.0", Some(&sha));
+    let dev = Dev::cdn_config(&server);
+    // As go-container left it: the image, and a manifest entry with an
+    // empty sha256.
+    std::fs::create_dir_all(&dev.images).unwrap();
+    std::fs::write(dev.images.join(IMAGE), &image).unwrap();
+    let go_manifest = serde_json::json!({"images": {IMAGE: {
+        "version": "1.0.0", "sha256": "", "downloaded": "2025-02-01T10:00:00Z",
+        "source": "cdn",
+    }}});
+    std::fs::write(
+        dev.images.join("manifest.json"),
+        serde_json::to_vec(&go_manifest).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dev.json(&["status", "--json"])["installed"], true);
+    let r = dev.json(&["install", "--json"]);
+    assert_eq!(r["already_installed"], true, "{r}");
+    assert_eq!(r["sha256"], sha.as_str());
+    assert!(server.requests(&format!("/images/{IMAGE}")).is_empty());
+    assert_eq!(dev.manifest()["images"][IMAGE]["sha256"], sha.as_str());
+    assert_eq!(dev.manifest()["images"][IMAGE]["version"], "1.0.0");
     assert!(dev.ok(&["update"]).contains("up to date"));
 }
 
@@ -760,6 +800,19 @@ fn project() -> tempfile::TempDir {
     p
 }
 
+/// A second project: its own marker and test command.
+fn other_project(marker: &str, test_command: &str) -> tempfile::TempDir {
+    let p = tempfile::tempdir().unwrap();
+    std::fs::write(p.path().join("marker"), format!("{marker}\n")).unwrap();
+    std::fs::create_dir_all(p.path().join(".core")).unwrap();
+    std::fs::write(
+        p.path().join(".core/test.yaml"),
+        format!("version: 1\ncommand: {test_command}\n"),
+    )
+    .unwrap();
+    p
+}
+
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -862,10 +915,11 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
     let server = Server::start();
     let image = guest_image();
     cdn(&server, &image, "1.0.0", Some(&sha256_hex(&image)));
-    let dev = Dev::cdn_config(&server);
+    let mut dev = Dev::cdn_config(&server);
     dev.ok(&["install"]);
     let proj = project();
     let proj_path = std::fs::canonicalize(proj.path()).unwrap();
+    dev.cwd = Some(proj_path.clone());
     let p = proj_path.to_str().unwrap();
     let timeout = BOOT_DEADLINE_SECS.to_string();
 
@@ -943,15 +997,58 @@ fn dev_vm_boot_shell_test_serve_console_claude_stop() {
         .trim(),
         "0"
     );
-    // Another directory is not what /app shows.
-    let other = tempfile::tempdir().unwrap();
-    let out = dev
-        .cmd(&["test"])
-        .current_dir(other.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("at /app"), "{}", stderr(&out));
+    // Another project, without a reboot: `dev test` from B sees B's files
+    // and B's .core/test.yaml; the boot project keeps its own /app.
+    let b = other_project("project-B", "sleep 1; cat /app/marker; pwd");
+    let c2 = other_project("project-C", "sleep 2; cat /app/marker; pwd");
+    let in_dir = |dir: &Path, args: &[&str]| {
+        let out = dev.cmd(args).current_dir(dir).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let first = std::time::Instant::now();
+    let (code, out, err) = in_dir(b.path(), &["test"]);
+    eprintln!("first dev test from a new project: {:?}", first.elapsed());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "project-B\n/app\n");
+    assert_eq!(
+        in_dir(&proj_path, &["shell", "--", "cat", "/app/marker"]).1,
+        "marker-content-42\n"
+    );
+    assert_eq!(
+        in_dir(b.path(), &["shell", "--", "cat", "/app/marker"]).1,
+        "project-B\n"
+    );
+    // Two calls from two projects at once each see their own.
+    let spawn = |dir: &Path| {
+        dev.cmd(&["test"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (tb, tc) = (spawn(b.path()), spawn(c2.path()));
+    let (ob, oc) = (
+        tb.wait_with_output().unwrap(),
+        tc.wait_with_output().unwrap(),
+    );
+    for (o, want) in [(&ob, "project-B\n/app\n"), (&oc, "project-C\n/app\n")] {
+        assert_eq!(
+            (o.status.code(), stdout(o).as_str()),
+            (Some(0), want),
+            "stderr: {}",
+            stderr(o)
+        );
+    }
+    // Only the projects asked for reach the guest, and the host's own mount
+    // table never changes.
+    assert_eq!(
+        dev.ok(&["shell", "--", "sh", "-c", "ls /mnt/dev-projects | wc -l"])
+            .trim(),
+        "2"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("dev-projects"), "{mounts}");
 
     // serve: a forwarded port for as long as the server runs.
     let port = free_port();

@@ -237,6 +237,15 @@ pub struct Container {
     /// When the VM was seen to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Whether the hypervisor runs in its own user and mount namespace, so
+    /// directories can be shared with the running VM (the dev
+    /// environment's per-project `/app`).
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
+    pub mount_namespace: bool,
     /// The snapshot this container was resumed from; its disk is an
     /// overlay on that snapshot's, so the snapshot stays while it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,7 +255,34 @@ pub struct Container {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The host port go-container forwarded to every guest's SSH server, and
+/// the one its `exec` always used.
+pub const GO_CONTAINER_SSH_PORT: u16 = 2222;
+
 impl Container {
+    /// Whether go-container wrote this record: it lacks the fields
+    /// vmcontainer records for every VM it starts (the hypervisor and the
+    /// runtime directory).
+    pub fn is_go_container_record(&self) -> bool {
+        self.hypervisor.is_none() && self.runtime_dir.is_none()
+    }
+
+    /// The host port `exec` reaches the guest's SSH server on: the recorded
+    /// one, or go-container's fixed 2222 for its records without one.
+    pub fn exec_ssh_port(&self) -> u16 {
+        match self.ssh_port {
+            0 if self.is_go_container_record() => GO_CONTAINER_SSH_PORT,
+            p => p,
+        }
+    }
+
+    /// Whether `exec` uses the user's own SSH configuration and default
+    /// keys, as go-container's did: only for its records without a key.
+    /// Every other container gets a private configuration and its key.
+    pub fn uses_user_ssh_defaults(&self) -> bool {
+        self.ssh_key.is_none() && self.is_go_container_record()
+    }
+
     /// The address forwarded host port `host` listens on.
     pub fn bind_address_of(&self, host: u16) -> IpAddr {
         self.bind_addresses
@@ -333,6 +369,18 @@ pub struct RunOptions {
     /// Listen address of individual mappings, by host port (the `IP` of
     /// `-p IP:HOST:GUEST`); each wins over `bind_address` for its port.
     pub bind_addresses: BTreeMap<u16, IpAddr>,
+    /// In the foreground, also copy the serial console to this process's
+    /// standard output as it arrives, as go-container's foreground `run`
+    /// did (the log gets it either way; the hypervisor's own messages come
+    /// back in the error or the record's `exit_reason`). Ignored when
+    /// detached; [`crate::LinuxKitManager::run_attached`] hands the output
+    /// to a callback instead.
+    pub console_to_stdout: bool,
+    /// Linux: start the hypervisor in its own user and mount namespace, so
+    /// host directories can be shared with the running VM later (the dev
+    /// environment uses it to show each caller's project at `/app`).
+    /// Needs util-linux `unshare` and unprivileged user namespaces.
+    pub mount_namespace: bool,
 }
 
 impl Default for RunOptions {
@@ -348,6 +396,8 @@ impl Default for RunOptions {
             ssh_key: None,
             bind_address: None,
             bind_addresses: BTreeMap::new(),
+            console_to_stdout: false,
+            mount_namespace: false,
         }
     }
 }

@@ -42,6 +42,7 @@ pub mod kubevirt;
 pub mod linuxkit;
 pub mod logs;
 pub mod manager;
+pub(crate) mod mount_namespace;
 pub mod options;
 pub mod process;
 #[cfg(test)]

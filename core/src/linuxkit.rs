@@ -110,6 +110,41 @@ pub fn expected_output(out_dir: &Path, name: &str) -> PathBuf {
     out_dir.join(format!("{name}.iso"))
 }
 
+/// Suffixes of the image `linuxkit build` may leave for `name`, in the
+/// order go-container tried them (versions of linuxkit name the output
+/// differently).
+const OUTPUT_SUFFIXES: [&str; 5] = [".iso", "-bios.iso", ".qcow2", ".raw", ".vmdk"];
+
+/// The image a build left in `out_dir` for `name`: the first of
+/// `NAME.iso`, `NAME-bios.iso`, `NAME.qcow2`, `NAME.raw`, `NAME.vmdk`, else
+/// (sorted, so the choice is stable) a file named `NAME*` ending in `.iso`,
+/// `.qcow2`, `.raw` or `.vmdk` — go-container's lookup.
+pub fn find_built_image(out_dir: &Path, name: &str) -> Option<PathBuf> {
+    let is_file = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file());
+    if let Some(p) = OUTPUT_SUFFIXES
+        .iter()
+        .map(|s| out_dir.join(format!("{name}{s}")))
+        .find(|p| is_file(p))
+    {
+        return Some(p);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(out_dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(name)
+                    && [".iso", ".qcow2", ".raw", ".vmdk"]
+                        .iter()
+                        .any(|ext| n.ends_with(ext))
+            }) && is_file(p)
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
 /// Writes `content` to `<work_dir>/<name>.yml` and builds `<work_dir>/<name>.iso`.
 pub async fn build_iso(
     content: &str,
@@ -144,12 +179,14 @@ async fn build_iso_with(
         .map_err(io_err(work_dir))?;
     let yml = work_dir.join(format!("{name}.yml"));
     write_private(&yml, content).await.map_err(io_err(&yml))?;
-    // A leftover ISO from an earlier build would hide a build that produced
-    // nothing.
-    let iso = expected_output(work_dir, name);
-    match tokio::fs::remove_file(&iso).await {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&iso)(e)),
-        _ => {}
+    // A leftover image from an earlier build would hide a build that
+    // produced nothing.
+    for suffix in OUTPUT_SUFFIXES {
+        let old = work_dir.join(format!("{name}{suffix}"));
+        match tokio::fs::remove_file(&old).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&old)(e)),
+            _ => {}
+        }
     }
 
     let mut cmd = tokio::process::Command::from(build_command(&linuxkit, &yml, name, work_dir));
@@ -165,10 +202,9 @@ async fn build_iso_with(
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         });
     }
-    if !tokio::fs::metadata(&iso).await.is_ok_and(|m| m.is_file()) {
-        return Err(LinuxKitError::OutputMissing { path: iso });
-    }
-    Ok(iso)
+    find_built_image(work_dir, name).ok_or_else(|| LinuxKitError::OutputMissing {
+        path: expected_output(work_dir, name),
+    })
 }
 
 /// Writes `path` with mode 0600, also when it already existed with another
@@ -371,6 +407,29 @@ mod tests {
             }
             other => panic!("unexpected error {other:?}"),
         }
+    }
+
+    #[test]
+    fn built_image_is_found_under_the_names_go_container_tried() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        assert_eq!(find_built_image(d, "vm"), None);
+        std::fs::write(d.join("vm.yml"), "kernel: {}\n").unwrap();
+        std::fs::write(d.join("vm-efi.qcow2"), "q").unwrap();
+        std::fs::write(d.join("other.iso"), "o").unwrap();
+        // Only the directory scan finds this one.
+        assert_eq!(find_built_image(d, "vm"), Some(d.join("vm-efi.qcow2")));
+        std::fs::write(d.join("vm.raw"), "r").unwrap();
+        assert_eq!(find_built_image(d, "vm"), Some(d.join("vm.raw")));
+        std::fs::write(d.join("vm-bios.iso"), "b").unwrap();
+        assert_eq!(find_built_image(d, "vm"), Some(d.join("vm-bios.iso")));
+        std::fs::create_dir(d.join("vm.iso")).unwrap();
+        assert_eq!(find_built_image(d, "vm"), Some(d.join("vm-bios.iso")));
+        // A build leaving NAME-bios.iso (older linuxkit) is used.
+        let work = d.join("work");
+        let fake = script(d, "cp \"$8\" \"$7/$5-bios.iso\"");
+        let built = block_on(build_iso_with(Some(fake), "kernel: {}\n", "vm", &work)).unwrap();
+        assert_eq!(built, work.join("vm-bios.iso"));
     }
 
     #[test]

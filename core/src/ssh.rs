@@ -73,6 +73,10 @@ pub struct SshTarget {
     pub port: u16,
     /// Private key, if not the user's default.
     pub key: Option<PathBuf>,
+    /// Read the user's `~/.ssh/config` (and so its default keys and
+    /// agent settings) instead of ignoring it: only for containers
+    /// go-container started, whose `exec` relied on those defaults.
+    pub user_defaults: bool,
     /// Per-container pinned host keys.
     pub known_hosts: PathBuf,
     /// Host key alias, unique per container.
@@ -185,9 +189,12 @@ impl SshTarget {
         known_hosts: &Path,
         shared: bool,
     ) -> Result<Vec<String>, SshError> {
-        let mut a = vec![
-            "-F".into(),
-            "none".into(),
+        let mut a: Vec<String> = if self.user_defaults {
+            Vec::new()
+        } else {
+            vec!["-F".into(), "none".into()]
+        };
+        a.extend([
             "-o".into(),
             "BatchMode=yes".into(),
             "-o".into(),
@@ -216,7 +223,7 @@ impl SshTarget {
             } else {
                 "ControlPath=none".into()
             },
-        ];
+        ]);
         if let Some(k) = &self.key {
             a.extend([
                 "-o".into(),

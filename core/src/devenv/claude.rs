@@ -241,7 +241,7 @@ impl DevOps {
             }
             Err(e) => return Err(e),
         };
-        let dir = self.guest_dir(&c, Some(&project))?;
+        let dir = self.guest_project(&c, Some(&project)).await?;
         self.ensure_mounted(&c).await?;
         // Runs `git config` and reads files: a blocking thread's work.
         let (proj, auth) = (project.clone(), opts.auth.clone());

@@ -220,6 +220,9 @@ impl DevOps {
             }
             .into());
         }
+        // An image go-container installed has no hash in the manifest:
+        // its first boot here records one (see `record_missing_hash`).
+        self.images.record_missing_hash_async(None).await?;
         let project = project_dir(opts.project.as_deref())?;
         let memory = opts
             .memory
@@ -259,8 +262,10 @@ impl DevOps {
                             detach: true,
                             memory: Some(memory),
                             cpus: Some(cpus),
-                            volumes: vec![(project.clone(), GUEST_PROJECT_DIR.into())],
+                            volumes: self.boot_volumes(&project)?,
                             ssh_key,
+                            // Other projects are shared later, per call.
+                            mount_namespace: true,
                             ..Default::default()
                         },
                     )
@@ -319,33 +324,76 @@ impl DevOps {
         })
     }
 
-    /// The guest directory for `project` (or a directory inside it) in the
-    /// running VM `c`; an unrelated directory is an error, since `/app`
-    /// shows the directory shared at boot.
-    pub(crate) fn guest_dir(&self, c: &Container, project: Option<&Path>) -> Result<String> {
+    /// The boot project at `/app` and, where the host allows sharing more
+    /// later, the (empty) directory other projects are bind-mounted into.
+    fn boot_volumes(&self, project: &Path) -> Result<Vec<(PathBuf, String)>> {
+        let mut v = vec![(project.to_path_buf(), GUEST_PROJECT_DIR.into())];
+        if crate::mount_namespace::supported() {
+            let slots = self.project_slots();
+            crate::home::Home::ensure_dir(&slots)?;
+            v.push((slots, GUEST_SLOTS_DIR.into()));
+        }
+        Ok(v)
+    }
+
+    /// Host directory whose entries are the projects shared after boot.
+    fn project_slots(&self) -> PathBuf {
+        self.manager.home().root().join("dev-projects")
+    }
+
+    /// Where `project` (default: the current directory) is in the running
+    /// VM `c`. The boot project, or a directory inside it, is under `/app`
+    /// as shared at boot. Any other directory is shared now, without a
+    /// reboot: bind-mounted into the VM's slot directory inside QEMU's own
+    /// mount namespace (see `crate::mount_namespace`), and the session
+    /// shows it at `/app` in a private mount namespace of its own, so calls
+    /// from two projects at once each see theirs. Only directories asked
+    /// for are ever shared; they stay shared until the VM stops.
+    pub(crate) async fn guest_project(
+        &self,
+        c: &Container,
+        project: Option<&Path>,
+    ) -> Result<GuestProject> {
         let requested = project_dir(project)?;
         let shared = project_of(c).unwrap_or_default();
-        match requested.strip_prefix(&shared) {
-            Ok(rel) if !shared.as_os_str().is_empty() => {
-                let rel = rel.to_str().ok_or_else(|| {
-                    Error::invalid(
-                        "project directory",
-                        requested.display().to_string(),
-                        "not valid UTF-8",
-                    )
-                })?;
-                Ok(if rel.is_empty() {
-                    GUEST_PROJECT_DIR.to_string()
-                } else {
-                    format!("{GUEST_PROJECT_DIR}/{rel}")
-                })
+        if let Ok(rel) = requested.strip_prefix(&shared) {
+            if !shared.as_os_str().is_empty() {
+                let rel = utf8(&requested, rel)?;
+                return Ok(GuestProject {
+                    dir: if rel.is_empty() {
+                        GUEST_PROJECT_DIR.to_string()
+                    } else {
+                        format!("{GUEST_PROJECT_DIR}/{rel}")
+                    },
+                    bind: None,
+                });
             }
-            _ => Err(DevenvError::ProjectMismatch {
+        }
+        let slots = c
+            .volumes
+            .iter()
+            .find(|(_, g)| g.as_str() == GUEST_SLOTS_DIR)
+            .map(|(h, _)| PathBuf::from(h));
+        let Some(slots) = slots.filter(|_| c.mount_namespace) else {
+            return Err(DevenvError::ProjectMismatch {
                 running: shared,
                 requested,
             }
-            .into()),
-        }
+            .into());
+        };
+        utf8(&requested, &requested)?;
+        let slot = slot_name(&requested);
+        let (pid, source, target) = (c.pid, requested.clone(), slots.join(&slot));
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            crate::home::Home::ensure_dir(&target)?;
+            crate::mount_namespace::bind_into(pid, &source, &target)
+        })
+        .await
+        .map_err(|e| Error::io("share project", &requested, std::io::Error::other(e)))??;
+        Ok(GuestProject {
+            dir: GUEST_PROJECT_DIR.to_string(),
+            bind: Some(format!("{GUEST_SLOTS_DIR}/{slot}")),
+        })
     }
 
     /// Makes sure `/app` is mounted (a guest may have been restarted).
@@ -358,6 +406,38 @@ impl DevOps {
         )
         .await
     }
+}
+
+/// Guest directory holding the projects shared after boot.
+pub(crate) const GUEST_SLOTS_DIR: &str = "/mnt/dev-projects";
+
+/// Where a project is in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GuestProject {
+    /// The directory to work in.
+    pub dir: String,
+    /// A guest directory the session must bind-mount on `/app` (in a mount
+    /// namespace of its own) first: a project shared after boot.
+    pub bind: Option<String>,
+}
+
+/// The slot of `project` under the slots directory: a digest of its path,
+/// so one project always gets the same slot and names never clash.
+fn slot_name(project: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let d = Sha256::digest(project.as_os_str().as_bytes());
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn utf8<'a>(project: &Path, p: &'a Path) -> Result<&'a str> {
+    p.to_str().ok_or_else(|| {
+        Error::invalid(
+            "project directory",
+            project.display().to_string(),
+            "not valid UTF-8",
+        )
+    })
 }
 
 /// The host directory shared at `/app`.

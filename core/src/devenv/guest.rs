@@ -37,7 +37,17 @@ if [ -n "$src" ]; then
 else
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 app {app}
 fi
-"#
+# Projects shared after boot (absent from VMs booted without the share).
+if ! awk -v d={slots} '$2 == d {{ f = 1 }} END {{ exit !f }}' /proc/mounts; then
+  mkdir -p {slots}
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 {tag} {slots} 2>/dev/null || rmdir {slots} 2>/dev/null || true
+fi
+"#,
+        slots = super::devops::GUEST_SLOTS_DIR,
+        tag = super::devops::GUEST_SLOTS_DIR
+            .rsplit('/')
+            .next()
+            .unwrap_or_default(),
     )
 }
 
@@ -147,15 +157,37 @@ pub(crate) async fn run_script(
 }
 
 /// The remote argv of a session: source and delete the staged env file (if
-/// any), enter `dir`, run the shell command line `command`.
-pub(crate) fn session_command(env_path: Option<&str>, dir: &str, command: &str) -> Vec<String> {
+/// any), enter the project's directory, run the shell command line
+/// `command`. A project shared after boot is first bind-mounted on `/app`
+/// in a mount namespace private to this session (`unshare -m`), so
+/// sessions from other projects keep theirs.
+pub(crate) fn session_command(
+    env_path: Option<&str>,
+    project: &super::devops::GuestProject,
+    command: &str,
+) -> Vec<String> {
     let mut script = String::new();
+    if let Some(src) = &project.bind {
+        script.push_str(&format!(
+            "mount --bind {} {} || exit 1; ",
+            sh_quote(src),
+            sh_quote(GUEST_PROJECT_DIR)
+        ));
+    }
     if let Some(p) = env_path {
         let q = sh_quote(p);
         script.push_str(&format!(". {q}; rm -f {q}; "));
     }
-    script.push_str(&format!("cd {} || exit 1; {command}", sh_quote(dir)));
-    vec!["sh".into(), "-c".into(), script]
+    script.push_str(&format!(
+        "cd {} || exit 1; {command}",
+        sh_quote(&project.dir)
+    ));
+    let mut argv = Vec::new();
+    if project.bind.is_some() {
+        argv.extend(["unshare".into(), "-m".into()]);
+    }
+    argv.extend(["sh".into(), "-c".into(), script]);
+    argv
 }
 
 #[cfg(test)]
@@ -234,9 +266,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let env = d.path().join("e");
         std::fs::write(&env, "export GREETING='hi there'\n").unwrap();
+        let project = super::super::devops::GuestProject {
+            dir: d.path().to_str().unwrap().into(),
+            bind: None,
+        };
         let argv = session_command(
             Some(env.to_str().unwrap()),
-            d.path().to_str().unwrap(),
+            &project,
             "echo \"$GREETING\" && pwd",
         );
         let out = std::process::Command::new(&argv[0])
@@ -248,5 +284,17 @@ mod tests {
         assert!(!env.exists(), "env file must be deleted after sourcing");
         // The secret is not in the argv.
         assert!(!argv.join(" ").contains("hi there"));
+        // A project shared after boot is bound on /app in a namespace of
+        // the session's own.
+        let bound = super::super::devops::GuestProject {
+            dir: "/app".into(),
+            bind: Some("/mnt/dev-projects/ab12".into()),
+        };
+        let argv = session_command(None, &bound, "pwd");
+        assert_eq!(argv[..4], ["unshare", "-m", "sh", "-c"]);
+        assert_eq!(
+            argv[4],
+            "mount --bind /mnt/dev-projects/ab12 /app || exit 1; cd /app || exit 1; pwd"
+        );
     }
 }

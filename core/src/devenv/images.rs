@@ -195,6 +195,55 @@ impl ImageManager {
         Ok(self.load_manifest()?.images.remove(&self.name))
     }
 
+    /// Records the sha256 of an image go-container installed: its manifest
+    /// entry has none (go-container never stored one), so the first use
+    /// hashes the file and writes the hash into the entry. The file must
+    /// not be empty and, when `expected_size` is known, must have that
+    /// size; otherwise nothing is recorded and `None` comes back (the file
+    /// is not the image the entry describes). Also `None` when there is
+    /// no such entry or it already has a hash. Blocking: hashing reads the
+    /// whole image.
+    pub fn record_missing_hash(&self, expected_size: Option<u64>) -> Result<Option<ImageInfo>> {
+        let Some(info) = self.installed()? else {
+            return Ok(None);
+        };
+        if !info.sha256.is_empty() {
+            return Ok(None);
+        }
+        let path = self.image_path();
+        let size = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => m.len(),
+            _ => return Ok(None),
+        };
+        if size == 0 || expected_size.is_some_and(|want| want != size) {
+            return Ok(None);
+        }
+        let sha256 = file_sha256(&path)?;
+        let mut recorded = None;
+        self.update_manifest(|m| {
+            // Another process may have replaced the entry meanwhile: only
+            // the entry that was hashed gets the hash.
+            if let Some(e) = m.images.get_mut(&self.name) {
+                if e.sha256.is_empty() && e.version == info.version {
+                    e.sha256 = sha256.clone();
+                    recorded = Some(e.clone());
+                }
+            }
+        })?;
+        Ok(recorded)
+    }
+
+    /// [`Self::record_missing_hash`] off the async workers.
+    pub(crate) async fn record_missing_hash_async(
+        &self,
+        expected_size: Option<u64>,
+    ) -> Result<Option<ImageInfo>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.record_missing_hash(expected_size))
+            .await
+            .map_err(|e| Error::io("hash image", self.image_path(), std::io::Error::other(e)))?
+    }
+
     /// Reads `manifest.json`; missing is empty, corrupt is an error naming
     /// the file.
     pub fn load_manifest(&self) -> Result<Manifest> {
@@ -306,7 +355,14 @@ impl ImageManager {
     pub async fn install(&self, progress: Progress<'_>) -> Result<InstallReport> {
         let (source, release) = self.resolve_latest().await?;
         if self.is_installed() {
-            if let Some(info) = self.installed()? {
+            if let Some(mut info) = self.installed()? {
+                // go-container recorded no hash: the same release whose
+                // size matches is hashed once and kept if the hash agrees.
+                if info.sha256.is_empty() && info.version == release.version {
+                    if let Some(hashed) = self.record_missing_hash_async(release.size).await? {
+                        info = hashed;
+                    }
+                }
                 if info.sha256 == release.sha256 {
                     let size = fs::metadata(self.image_path())
                         .map(|m| m.len())
@@ -375,6 +431,22 @@ impl ImageManager {
             latest: latest.version,
         })
     }
+}
+
+/// The sha256 of the file at `path`, lowercase hex.
+fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -515,6 +587,51 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn go_container_install_without_hash_is_kept_and_hashed_once() {
+        let server = TestServer::start();
+        let image = vec![9u8; 4096];
+        let sha = sha256_hex(&image);
+        let d = tempfile::tempdir().unwrap();
+        let go_manifest = r#"{"images":{"x.qcow2":{"version":"1.0.0","sha256":"","downloaded":"2025-02-01T10:00:00Z","source":"cdn"}}}"#;
+        std::fs::write(d.path().join("manifest.json"), go_manifest).unwrap();
+        std::fs::write(d.path().join("x.qcow2"), &image).unwrap();
+        // No image route: a download would fail with HTTP 404.
+        publish(&server, "/go", &sha, None);
+        let m = cdn_manager(d.path(), &server, "/go");
+        let r = m.install(&mut |_, _| {}).await.unwrap();
+        assert!(r.already_installed, "{r:?}");
+        assert_eq!(r.sha256, sha);
+        assert_eq!(m.installed().unwrap().unwrap().sha256, sha);
+        // Recorded once: nothing left to record.
+        assert_eq!(m.record_missing_hash(None).unwrap(), None);
+
+        // A file of another size than published is not that image: it is
+        // downloaded again.
+        let d2 = tempfile::tempdir().unwrap();
+        std::fs::write(d2.path().join("manifest.json"), go_manifest).unwrap();
+        std::fs::write(d2.path().join("x.qcow2"), [1u8; 100]).unwrap();
+        publish(&server, "/go2", &sha, Some(Reply::ok(image.clone())));
+        let m2 = cdn_manager(d2.path(), &server, "/go2");
+        assert_eq!(m2.record_missing_hash(Some(4096)).unwrap(), None);
+        assert_eq!(m2.installed().unwrap().unwrap().sha256, "");
+        let r = m2.install(&mut |_, _| {}).await.unwrap();
+        assert!(!r.already_installed);
+        assert_eq!(std::fs::read(d2.path().join("x.qcow2")).unwrap(), image);
+        assert_eq!(m2.installed().unwrap().unwrap().sha256, sha);
+
+        // First use without a published size: any non-empty file is hashed.
+        let d3 = tempfile::tempdir().unwrap();
+        std::fs::write(d3.path().join("manifest.json"), go_manifest).unwrap();
+        std::fs::write(d3.path().join("x.qcow2"), b"").unwrap();
+        let m3 = ImageManager::with_sources(d3.path(), "x.qcow2", vec![]);
+        assert_eq!(m3.record_missing_hash(None).unwrap(), None, "empty file");
+        std::fs::write(d3.path().join("x.qcow2"), b"abc").unwrap();
+        let got = m3.record_missing_hash(None).unwrap().unwrap();
+        assert_eq!(got.sha256, sha256_hex(b"abc"));
+        assert_eq!(got.version, "1.0.0");
     }
 
     #[tokio::test]

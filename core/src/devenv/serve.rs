@@ -89,7 +89,7 @@ impl DevOps {
         if let Some(p) = &opts.path {
             project = project.join(p);
         }
-        let dir = self.guest_dir(&c, Some(&project))?;
+        let dir = self.guest_project(&c, Some(&project)).await?;
         let command = self.serve_command(&opts)?;
         self.ensure_mounted(&c).await?;
         let qmp_path = self.manager().inspect(&c.id)?.qmp_socket.ok_or_else(|| {

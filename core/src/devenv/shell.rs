@@ -15,6 +15,11 @@ pub struct ShellOptions {
     pub command: Vec<String>,
     /// Do not forward the SSH agent even when `SSH_AUTH_SOCK` is set.
     pub no_agent: bool,
+    /// Project shown at `/app`. `None` (the library default) leaves `/app`
+    /// as booted; the CLI passes its current directory. The boot project
+    /// keeps the plain session; another one is shared now and bound on
+    /// `/app` for this session.
+    pub project: Option<std::path::PathBuf>,
     /// The session's streams (default: this process's).
     pub io: SessionIo,
 }
@@ -39,10 +44,33 @@ impl DevOps {
             super::console::attach(&socket, &opts.io).await?;
             return Ok(0);
         }
+        let project = match opts.project.as_deref() {
+            // A VM booted where nothing more can be shared keeps /app as
+            // booted: a shell needs no project, so it still opens.
+            Some(p) => match self.guest_project(&c, Some(p)).await {
+                Err(Error::Devenv(super::DevenvError::ProjectMismatch { .. })) => None,
+                other => Some(other?),
+            },
+            None => None,
+        };
+        let command = match project {
+            Some(p) if p.bind.is_some() => {
+                self.ensure_mounted(&c).await?;
+                let line = if opts.command.is_empty() {
+                    "exec \"${SHELL:-/bin/sh}\" -l".to_string()
+                } else {
+                    format!("exec {}", crate::ssh::quote_remote(&opts.command))
+                };
+                super::guest::session_command(None, &p, &line)
+            }
+            // The boot project, or none asked for: the session as it
+            // always was.
+            _ => opts.command.clone(),
+        };
         self.manager()
             .exec_interactive_agent(
                 &c.id,
-                &opts.command,
+                &command,
                 opts.io.is_terminal(),
                 !opts.no_agent && agent_available(),
                 &opts.io,

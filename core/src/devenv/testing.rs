@@ -53,7 +53,7 @@ impl DevOps {
     pub async fn test(&self, opts: TestOptions) -> Result<i32> {
         let c = self.running().await?;
         let project = project_dir(opts.project.as_deref())?;
-        let dir = self.guest_dir(&c, Some(&project))?;
+        let dir = self.guest_project(&c, Some(&project)).await?;
         let command = self.test_command(&opts)?;
         let env = load_test_config(&project)?.unwrap_or_default().env;
         self.ensure_mounted(&c).await?;

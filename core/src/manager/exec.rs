@@ -30,13 +30,16 @@ pub struct ExecOptions {
 
 impl LinuxKitManager {
     /// The SSH endpoint of `c`: its recorded port and key, host keys pinned
-    /// in its own directory, a master socket in its runtime directory.
+    /// in its own directory, a master socket in its runtime directory. A
+    /// record go-container wrote has neither port nor key: port 2222 and
+    /// the user's SSH defaults, as go-container's `exec` used.
     pub(super) fn ssh_target(&self, c: &Container) -> SshTarget {
         let instance = self.home.instance_dir(&c.id);
         let rd = self.runtime_dir(c).unwrap_or_else(|| instance.clone());
         SshTarget {
-            port: c.ssh_port,
+            port: c.exec_ssh_port(),
             key: c.ssh_key.as_ref().map(Into::into),
+            user_defaults: c.uses_user_ssh_defaults(),
             known_hosts: instance.join("known_hosts"),
             alias: format!("vmcontainer-{}", c.id),
             control_path: rd.join("ssh.sock"),

@@ -96,12 +96,23 @@ impl Drop for StartGuard {
     }
 }
 
+/// Serial output copied to this process's stdout, flushed per chunk so it
+/// shows as it arrives; a closed stdout does not stop the VM.
+pub(super) fn stdout_sink() -> impl FnMut(&[u8]) + Send {
+    use std::io::Write;
+    |bytes: &[u8]| {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
 impl LinuxKitManager {
     /// Starts a new container from `image`.
     ///
     /// With `opts.detach` it returns once the VM process is up and the VM
     /// outlives the caller; otherwise it waits for the VM to exit (serial
-    /// output goes to the log only; see [`Self::run_attached`]).
+    /// output goes to the log, and with `opts.console_to_stdout` to this
+    /// process's stdout too; see [`Self::run_attached`] for a callback).
     ///
     /// The record is written first, with status `starting`, so a VM can
     /// never run without one: if the caller dies part-way, the next command
@@ -110,7 +121,12 @@ impl LinuxKitManager {
     /// [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
         let mut discard = |_: &[u8]| {};
-        let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
+        let mut to_stdout = stdout_sink();
+        let sink: Option<OutputSink<'_>> = match (opts.detach, opts.console_to_stdout) {
+            (true, _) => None,
+            (false, false) => Some(&mut discard),
+            (false, true) => Some(&mut to_stdout),
+        };
         self.run_inner(image, opts, sink, std::future::pending(), None)
             .await
     }
@@ -231,6 +247,7 @@ impl LinuxKitManager {
             owner: Some(Owner::current()),
             stopped_at: None,
             snapshot: resume.map(|r| r.snapshot.name.clone()),
+            mount_namespace: opts.mount_namespace && crate::mount_namespace::supported(),
             extra: Default::default(),
         };
         // `exec` passes these paths to ssh, which cannot take some of them
@@ -595,6 +612,9 @@ impl LinuxKitManager {
             })??;
         let spec = self.vm_spec(record, &runtime_dir, accel.accel, !foreground)?;
         let mut cmd = self.hypervisor.build_command(&spec)?;
+        if record.mount_namespace {
+            cmd = crate::mount_namespace::wrap(cmd);
+        }
         if let Some(plan) = resume {
             self.prepare_resume(plan, record, &mut cmd)?;
         }

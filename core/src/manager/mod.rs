@@ -151,7 +151,8 @@ impl LinuxKitManager {
         self.hypervisor.as_ref()
     }
 
-    /// Resolves an exact ID, an exact name, or a unique ID prefix to an ID.
+    /// Resolves an exact ID, an exact name, a unique ID prefix or a unique
+    /// name prefix (in that order) to an ID.
     pub fn resolve(&self, reference: &str) -> Result<String> {
         let index = self.state.index()?;
         match resolve_in(&index, reference)? {

@@ -21,6 +21,8 @@ pub(super) trait Records {
     fn named(&self, name: &str) -> Vec<String>;
     /// Keys starting with `prefix`: usable ones, then damaged ones.
     fn prefixed(&self, prefix: &str) -> (Vec<String>, Vec<String>);
+    /// `(id, name)` of usable containers whose name starts with `prefix`.
+    fn name_prefixed(&self, prefix: &str) -> Vec<(String, String)>;
 }
 
 impl Records for StateFile {
@@ -49,6 +51,13 @@ impl Records for StateFile {
             range(&mut self.damaged.range(prefix.to_string()..).map(|(k, _)| k)),
         )
     }
+    fn name_prefixed(&self, prefix: &str) -> Vec<(String, String)> {
+        self.containers
+            .values()
+            .filter(|c| c.name.starts_with(prefix))
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect()
+    }
 }
 
 impl Records for StateIndex {
@@ -75,10 +84,22 @@ impl Records for StateIndex {
             bad.into_iter().map(|e| e.key.clone()).collect(),
         )
     }
+    fn name_prefixed(&self, prefix: &str) -> Vec<(String, String)> {
+        self.entries()
+            .iter()
+            .filter(|e| e.problem.is_none())
+            .filter_map(|e| {
+                let name = e.name.as_deref().filter(|n| n.starts_with(prefix))?;
+                Some((e.key.clone(), name.to_string()))
+            })
+            .collect()
+    }
 }
 
-/// An exact ID wins, then an exact name, then a unique ID prefix.
-/// Damaged records are found by key or prefix, never by name.
+/// An exact ID wins, then an exact name, then a unique ID prefix, then (as
+/// go-container allowed) a unique name prefix. A name prefix matching
+/// several containers is an error listing them as `ID (NAME)`. Damaged
+/// records are found by key or prefix, never by name.
 pub(super) fn resolve_in(st: &impl Records, reference: &str) -> Result<Found> {
     if reference.is_empty() {
         return Err(Error::invalid(
@@ -105,11 +126,30 @@ pub(super) fn resolve_in(st: &impl Records, reference: &str) -> Result<Found> {
             query: reference.into(),
             matches: by_name,
         }),
-        (0, 0) => Err(Error::NotFound(reference.to_string())),
+        (0, 0) => by_name_prefix(st, reference),
         _ => Err(Error::Ambiguous {
             query: reference.into(),
             matches: good.into_iter().chain(bad).collect(),
         }),
+    }
+}
+
+/// The last resort: a unique name prefix.
+fn by_name_prefix(st: &impl Records, reference: &str) -> Result<Found> {
+    let mut hits = st.name_prefixed(reference);
+    match hits.len() {
+        0 => Err(Error::NotFound(reference.to_string())),
+        1 => Ok(Found::Container(hits.remove(0).0)),
+        _ => {
+            hits.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            Err(Error::Ambiguous {
+                query: reference.into(),
+                matches: hits
+                    .into_iter()
+                    .map(|(id, name)| format!("{id} ({name})"))
+                    .collect(),
+            })
+        }
     }
 }
 
@@ -145,12 +185,29 @@ mod tests {
         assert_eq!(resolve_in(st, "../../x").unwrap(), d);
         assert_eq!(resolve_in(st, "../").unwrap(), d);
         assert!(matches!(resolve_in(st, "evil"), Err(Error::NotFound(_))));
+        // Nothing else matching, a unique name prefix does (go-container).
+        assert_eq!(resolve_in(st, "we").unwrap(), c("abc12345"));
+        assert_eq!(resolve_in(st, "db-").unwrap(), c("0000beef"));
+        // An ID prefix beats a name prefix.
+        assert_eq!(resolve_in(st, "f").unwrap(), c("ffff0000"));
+        let amb = resolve_in(st, "d").unwrap_err();
+        assert!(matches!(amb, Error::Ambiguous { .. }), "{amb}");
+        let msg = amb.to_string();
+        assert!(
+            msg.contains("abd00000 (db)") && msg.contains("0000beef (db-2)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn resolution_by_id_name_and_prefix_over_file_and_index() {
         let mut st = StateFile::default();
-        for (id, name) in [("abc12345", "web"), ("abd00000", "db"), ("ffff0000", "abc")] {
+        for (id, name) in [
+            ("abc12345", "web"),
+            ("abd00000", "db"),
+            ("ffff0000", "abc"),
+            ("0000beef", "db-2"),
+        ] {
             st.containers.insert(id.into(), rec(id, name));
         }
         st.damaged.insert(

@@ -52,7 +52,12 @@ impl LinuxKitManager {
     /// exits, like [`Self::run`].
     pub async fn run_snapshot(&self, name: &str, opts: RunOptions) -> Result<Container> {
         let mut discard = |_: &[u8]| {};
-        let sink: Option<OutputSink<'_>> = (!opts.detach).then_some(&mut discard);
+        let mut to_stdout = super::launch::stdout_sink();
+        let sink: Option<OutputSink<'_>> = match (opts.detach, opts.console_to_stdout) {
+            (true, _) => None,
+            (false, false) => Some(&mut discard),
+            (false, true) => Some(&mut to_stdout),
+        };
         self.run_snapshot_inner(name, opts, sink, std::future::pending())
             .await
     }

@@ -18,7 +18,8 @@ use crate::templates::{self, TemplateDirs};
 /// An ISO built from a template, and the size the template asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateImage {
-    /// The built ISO, `HOME/builds/<name>-<hash>.iso`.
+    /// The built image, `HOME/builds/<name>-<hash>.iso` (or the extension
+    /// of the image linuxkit left, see [`crate::linuxkit::find_built_image`]).
     pub path: PathBuf,
     /// The template's `MEMORY` (MB), from the variables or its default.
     pub memory: Option<u32>,
@@ -59,13 +60,20 @@ impl LinuxKitManager {
         Home::ensure_dir(&builds)?;
         let digest = Sha256::digest(content.as_bytes());
         let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        let path = builds.join(format!("{name}-{hash}.iso"));
         let work = tempfile::Builder::new()
             .prefix(&format!(".{name}-"))
             .tempdir_in(&builds)
             .map_err(|e| Error::io("create build directory", &builds, e))?;
-        let iso = crate::linuxkit::build_iso(&content, name, work.path()).await?;
-        std::fs::rename(&iso, &path).map_err(|e| Error::io("move built image", &iso, e))?;
+        let built = crate::linuxkit::build_iso(&content, name, work.path()).await?;
+        // The built image keeps its format's extension (linuxkit may leave
+        // a qcow2 or raw image rather than an ISO).
+        let ext = built
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("iso")
+            .to_string();
+        let path = builds.join(format!("{name}-{hash}.{ext}"));
+        std::fs::rename(&built, &path).map_err(|e| Error::io("move built image", &built, e))?;
         Ok(TemplateImage { path, memory, cpus })
     }
 
@@ -101,17 +109,32 @@ impl LinuxKitManager {
 }
 
 /// Parses `KEY=VALUE` template variables (the CLI's `--var`, C's string
-/// arrays): every entry needs a non-empty key; a later duplicate wins.
+/// arrays) as go-container did: spaces around the key and the value are
+/// trimmed, and one pair of matching quotes (`"` or `'`) around the value is
+/// removed, so `--var 'KEY="a b"'` gives `a b`. Every entry needs a
+/// non-empty key; a later duplicate wins.
 pub fn parse_vars<S: AsRef<str>>(vars: &[S]) -> Result<BTreeMap<String, String>> {
     vars.iter()
         .map(|v| {
             let v = v.as_ref();
             match v.split_once('=') {
-                Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
+                Some((k, val)) if !k.trim().is_empty() => {
+                    Ok((k.trim().to_string(), unquote(val.trim()).to_string()))
+                }
                 _ => Err(Error::invalid("template variable", v, "expected KEY=VALUE")),
             }
         })
         .collect()
+}
+
+/// `value` without one pair of matching surrounding quotes.
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|rest| rest.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    value
 }
 
 /// Whether `path` looks like an ISO this module built (used by tests).
@@ -139,6 +162,30 @@ mod tests {
         let e = parse_vars(&["=x"]).unwrap_err().to_string();
         assert!(e.contains("KEY=VALUE") && e.contains("=x"), "{e}");
         assert!(parse_vars(&["novalue"]).is_err());
+        assert!(parse_vars(&["  =x"]).is_err());
+    }
+
+    #[test]
+    fn vars_are_trimmed_and_unquoted_as_go_container_did() {
+        let v = parse_vars(&[
+            r#"KEY="a b""#,
+            " SPACED = value ",
+            "SINGLE='it is'",
+            r#"INNER=say "hi""#,
+            r#"ODD="unbalanced"#,
+            r#"ONE=""#,
+            r#"EMPTY="""#,
+            r#"MIXED="x'"#,
+        ])
+        .unwrap();
+        assert_eq!(v["KEY"], "a b");
+        assert_eq!(v["SPACED"], "value");
+        assert_eq!(v["SINGLE"], "it is");
+        assert_eq!(v["INNER"], r#"say "hi""#);
+        assert_eq!(v["ODD"], r#""unbalanced"#);
+        assert_eq!(v["ONE"], r#"""#);
+        assert_eq!(v["EMPTY"], "");
+        assert_eq!(v["MIXED"], r#""x'"#);
     }
 
     #[test]

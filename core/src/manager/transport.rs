@@ -133,9 +133,9 @@ impl LinuxKitManager {
                 v.push(Transport::Agent);
             }
         }
-        if c.ssh_port != 0
+        if c.exec_ssh_port() != 0
             && (self.ssh_target(c).host_keys_known()
-                || crate::ssh::banner_blocking(c.ssh_port, Duration::from_millis(300)))
+                || crate::ssh::banner_blocking(c.exec_ssh_port(), Duration::from_millis(300)))
         {
             v.push(Transport::Ssh);
         }
@@ -157,13 +157,13 @@ impl LinuxKitManager {
                 return Ok(Reached::Agent(a));
             }
         }
-        if want != Transport::Agent && c.ssh_port != 0 {
+        if want != Transport::Agent && c.exec_ssh_port() != 0 {
             let t = self.ssh_target(c);
             if t.host_keys_known() {
                 return Ok(Reached::Ssh(t));
             }
         }
-        if want == Transport::Ssh && c.ssh_port == 0 {
+        if want == Transport::Ssh && c.exec_ssh_port() == 0 {
             return Err(Error::Unreachable {
                 id: c.id.clone(),
                 reason: "SSH was asked for, but the container has no SSH port".into(),
@@ -210,7 +210,7 @@ impl LinuxKitManager {
             }
             Ok(Reached::Agent(a))
         };
-        let _turn = if c.ssh_port != 0 {
+        let _turn = if c.exec_ssh_port() != 0 {
             tokio::select! {
                 t = target.lock_host_keys() => Some(t?),
                 a = self.watch_agent(c, agent.as_ref(), &seen_agent_open) => return reached_agent(a),
@@ -228,7 +228,7 @@ impl LinuxKitManager {
             if !ident.is_current() {
                 return Err(Error::NotRunning(c.id.clone()));
             }
-            if want != Transport::Agent && c.ssh_port != 0 && target.host_keys_known() {
+            if want != Transport::Agent && c.exec_ssh_port() != 0 && target.host_keys_known() {
                 return Ok(Reached::Ssh(target));
             }
             // One SSH look stays open across rounds until it has an answer
@@ -237,9 +237,9 @@ impl LinuxKitManager {
             // a guest still making its host keys (Dropbear then refuses
             // more). The agent is watched meanwhile.
             let tick = deadline.step(Duration::from_secs(1));
-            if ssh_look.is_none() && c.ssh_port != 0 {
+            if ssh_look.is_none() && c.exec_ssh_port() != 0 {
                 let limit = deadline.step(SSH_LOOK).remaining();
-                ssh_look = Some(Box::pin(probe_ssh(c.ssh_port, limit)));
+                ssh_look = Some(Box::pin(probe_ssh(c.exec_ssh_port(), limit)));
             }
             let look_ssh = async {
                 match ssh_look.as_mut() {
@@ -361,7 +361,7 @@ fn unreachable_reason(c: &Container, want: Transport, seen: &Seen) -> String {
     } else {
         format!("no guest agent (the guest has not opened the port {PORT_NAME}; the image needs qemu-ga)")
     };
-    let ssh = match (c.ssh_port, seen.ssh) {
+    let ssh = match (c.exec_ssh_port(), seen.ssh) {
         (0, _) => "no SSH (the container has no SSH port)".to_string(),
         (p, Some(SshProbe::Refused)) => {
             format!(
