@@ -14,6 +14,10 @@
 //! Needs unprivileged user namespaces (Debian's default; some distributions
 //! restrict them). [`supported`] checks once per process.
 
+// Sharing into a running VM is used by the dev environment only; a build
+// without it keeps the namespace wrapper (a record may ask for it).
+#![cfg_attr(not(feature = "devenv"), allow(dead_code))]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
