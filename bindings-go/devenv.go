@@ -119,9 +119,9 @@ func takeReport(r *C.vmc_devenv_install_report_t) *InstallReport {
 	}
 }
 
-// Progress receives download progress: bytes so far, and the total (-1
+// Progress receives transfer progress: bytes so far, and the total (-1
 // when neither the source nor the server says). It is called on the
-// goroutine that called Install or Update.
+// goroutine that called Install, Update, Push or Pull.
 type Progress func(downloaded, total int64)
 
 func (d *DevOps) download(ctx context.Context, progress Progress, update bool) (*InstallReport, error) {

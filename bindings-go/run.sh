@@ -35,6 +35,7 @@ need git git
 need qemu-system-x86 qemu-system-x86_64
 need qemu-utils qemu-img
 need openssh-client ssh
+need docker-registry docker-registry # the loopback OCI registry of TestRegistry
 while read -r pkg; do # what tests/guest/build.sh needs
 	[[ -z $pkg || $pkg == \#* ]] && continue
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

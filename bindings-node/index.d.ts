@@ -143,6 +143,32 @@ export declare class Manager {
    * cp`.
    */
   copyFrom(id: string, guest: string, host: string, options?: CopyOptions | undefined | null): Promise<undefined>
+  /**
+   * Pushes the image file `image` (`.iso`, `.qcow2`, `.vmdk`,
+   * `.raw`/`.img`, or a LinuxKit `NAME-kernel`) to `reference`
+   * (`REGISTRY/REPOSITORY[:TAG]`) as an OCI artifact, or as a KubeVirt
+   * containerDisk. Credentials come from `REGISTRY_AUTH` or Docker's
+   * config file. The manifest is written last: a failed push never
+   * leaves the tag pointing at missing blobs.
+   */
+  push(image: string, reference: string, options?: PushOptions | undefined | null): Promise<PushReport>
+  /**
+   * Pulls `reference` (`REGISTRY/REPOSITORY[:TAG]` or `...@sha256:...`)
+   * into the home's image store, verifying every digest: what is there
+   * already is not downloaded again, an interrupted pull resumes, and a
+   * digest mismatch installs nothing (`ERR_VMC_CHECKSUM`). `run` takes
+   * the reference (or the result's `path`).
+   */
+  pull(reference: string, options?: PullOptions | undefined | null): Promise<PulledImage>
+  /** Every image pulled into the home's store. */
+  pulledImages(): Promise<Array<PulledImage>>
+  /**
+   * A KubeVirt `VirtualMachine` (and a `Service` for the port mappings)
+   * as multi-document YAML, for container `target` (ID, prefix or name)
+   * or, when no container has that name, the image `target` (a file or
+   * a pulled reference).
+   */
+  exportKubevirt(target: string, options?: ExportOptions | undefined | null): Promise<string>
 }
 
 /** The accelerator VMs started now would use. */
@@ -294,6 +320,16 @@ export interface ExecResult {
   stderr: string
 }
 
+/** Options of `exportKubevirt`. */
+export interface ExportOptions {
+  /**
+   * The containerDisk the VM boots (`REGISTRY/REPOSITORY:TAG`); default:
+   * the one last pushed with `containerdisk: true` from the same image
+   * file.
+   */
+  imageRef?: string
+}
+
 /**
  * The variables `content` uses: sorted required names, and optional names
  * with their defaults.
@@ -344,6 +380,82 @@ export interface ManagerOptions {
   home?: string
   /** `'qemu'` or `'hyperkit'` (any case); default: the best one available. */
   hypervisor?: string
+}
+
+/** An image in the home's store of pulled images. */
+export interface PulledImage {
+  /** The reference it was pulled by, in canonical form. */
+  reference: string
+  /** `sha256:<hex>` of its manifest. */
+  digest: string
+  /** Its format. */
+  format: ImageFormat
+  /** What `run` boots: the disk or ISO, or `NAME-kernel`. */
+  path: string
+  /** Total size in bytes. */
+  size: number
+  /** When it was last pulled. */
+  pulledAt: Date
+  /**
+   * Bytes this pull transferred (0 when everything was present, and for
+   * the entries of `pulledImages`).
+   */
+  downloaded: number
+  /**
+   * Whether the content was in the store already (always for the
+   * entries of `pulledImages`).
+   */
+  alreadyPresent: boolean
+}
+
+/** Options of `pull`. */
+export interface PullOptions {
+  /**
+   * Allow plain HTTP to a registry that is not on loopback. Default
+   * false.
+   */
+  plainHttp?: boolean
+  /** Called on the JS thread as the download advances, as for `push`. */
+  onProgress?: (downloaded: number, total: number | null) => void
+}
+
+/** Options of `push`. */
+export interface PushOptions {
+  /**
+   * Push a KubeVirt containerDisk (an OCI image with the disk under
+   * `/disk/`; a vmdk is converted to qcow2) instead of a vmcontainer VM
+   * image; `exportKubevirt` then finds it. Default false.
+   */
+  containerdisk?: boolean
+  /**
+   * Allow plain HTTP to a registry that is not on loopback (loopback
+   * registries may always use it). Default false.
+   */
+  plainHttp?: boolean
+  /**
+   * Called on the JS thread as the upload advances, with the bytes sent
+   * so far and the total. Intermediate values may be skipped; the last
+   * one is always delivered, and none arrives after the Promise
+   * settles. A throw is reported as a process warning.
+   */
+  onProgress?: (sent: number, total: number | null) => void
+}
+
+/** What `push` wrote. */
+export interface PushReport {
+  /** The reference pushed to, in canonical form. */
+  reference: string
+  /**
+   * `sha256:<hex>` of the manifest; `REPOSITORY@DIGEST` names exactly
+   * what was pushed.
+   */
+  digest: string
+  /** The image's format. */
+  format: ImageFormat
+  /** `vmcontainer` (a VM image artifact) or `containerdisk`. */
+  kind: 'vmcontainer' | 'containerdisk'
+  /** Bytes uploaded (all layers). */
+  size: number
 }
 
 /** Options of `Manager.remove`. */

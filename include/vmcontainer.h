@@ -8,7 +8,9 @@
  *
  * Coverage: manager (run, run attached, run from a template, start, stop,
  * list, get, inspect, remove, wait ready, logs, log following, exec with
- * stdin and a transport, copy to and from a container), cancellation of
+ * stdin and a transport, copy to and from a container), OCI registries
+ * (push with progress, also as a KubeVirt containerDisk, pull with
+ * progress, pulled images) and the KubeVirt export, cancellation of
  * blocking calls (vmc_cancel_t), hypervisor detection and
  * lookup, image-format detection, ID generation, templates (list, get,
  * apply, apply variables, extract variables), and the dev environment
@@ -38,7 +40,8 @@
  *
  * Ownership. Every object or string returned through an out-parameter
  * belongs to the caller and has one matching release function, which
- * accepts NULL: vmc_manager_free, vmc_run_options_free, vmc_container_free,
+ * accepts NULL: vmc_manager_free, vmc_run_options_free, vmc_push_options_free,
+ * vmc_pull_options_free, vmc_container_free,
  * vmc_container_list_free, vmc_exec_result_free, vmc_log_follow_free,
  * vmc_hypervisor_free, vmc_template_list_free, vmc_template_variables_free,
  * vmc_devenv_free, vmc_devenv_boot_options_free,
@@ -58,12 +61,13 @@
  * directory; state changes are serialised by a lock on the state file.
  * Snapshots (vmc_container_t, lists, results, templates, reports,
  * statuses, errors) are immutable and may be read from several threads at
- * once. vmc_run_options_t, vmc_devenv_boot_options_t and vmc_log_follower_t
- * must be used by one thread at a time. Never free an object while another
+ * once. vmc_run_options_t, vmc_push_options_t, vmc_pull_options_t,
+ * vmc_devenv_boot_options_t and vmc_log_follower_t must be used by one
+ * thread at a time. Never free an object while another
  * thread still uses it.
  *
- * Blocking calls (run, stop, exec, wait ready, follow, install, boot, the
- * dev sessions) block the calling thread; the work runs on a small runtime
+ * Blocking calls (run, stop, exec, wait ready, follow, push, pull,
+ * install, boot, the dev sessions) block the calling thread; the work runs on a small runtime
  * inside the library (two threads, started on first use, shared by every
  * handle). To interrupt one from another thread, make the call through a
  * handle from vmc_manager_with_cancel / vmc_devenv_with_cancel and call
@@ -405,6 +409,19 @@ typedef struct vmc_log_follower_t vmc_log_follower_t;
 typedef struct vmc_manager_t vmc_manager_t;
 
 /**
+ * Options for `vmc_manager_pull`. Default: HTTPS unless the registry is on
+ * loopback. Release with `vmc_pull_options_free`.
+ */
+typedef struct vmc_pull_options_t vmc_pull_options_t;
+
+/**
+ * Options for `vmc_manager_push`. Defaults: a vmcontainer VM image (not a
+ * containerDisk), HTTPS unless the registry is on loopback. Release with
+ * `vmc_push_options_free`.
+ */
+typedef struct vmc_push_options_t vmc_push_options_t;
+
+/**
  * Options for a run. Defaults: detached (as in every library face of
  * vmcontainer; `vmc_run_options_set_detach(opts, false)` or
  * `vmc_manager_run_attached` run in the foreground), 1024 MB, 1 CPU, no
@@ -620,9 +637,10 @@ typedef int (*vmc_log_line_fn)(void *user_data,
                                size_t len);
 
 /**
- * Receives download progress: `downloaded` bytes so far of `total` (-1
- * when neither the source nor the server says). Called on the thread that
- * called `vmc_devenv_install`, never after it returns.
+ * Receives transfer progress: `downloaded` bytes so far (sent, for a
+ * push) of `total` (-1 when neither the source nor the server says).
+ * Called on the thread that made the call taking it (`vmc_devenv_install`,
+ * `vmc_manager_pull`, ...), never after that call returns.
  */
 typedef void (*vmc_progress_fn)(void *user_data,
                                 uint64_t downloaded,
@@ -2102,6 +2120,169 @@ bool vmc_template_variables_optional_get(const vmc_template_variables_t *v,
  * `v` is NULL or from `vmc_extract_variables`, freed only once.
  */
 void vmc_template_variables_free(vmc_template_variables_t *v);
+
+/**
+ * New push options with the defaults; NULL only if memory is exhausted.
+ */
+vmc_push_options_t *vmc_push_options_new(void);
+
+/**
+ * Releases push options. NULL is ignored.
+ *
+ * # Safety
+ * `opts` is NULL or from `vmc_push_options_new`, freed only once.
+ */
+void vmc_push_options_free(vmc_push_options_t *opts);
+
+/**
+ * Push a KubeVirt containerDisk (an OCI image whose layer holds the disk
+ * under `/disk/`; a vmdk is converted to qcow2 first) instead of a
+ * vmcontainer VM image. `vmc_manager_export_kubevirt` then finds it.
+ *
+ * # Safety
+ * `opts` is NULL or live and not used concurrently; `err` is NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_push_options_set_containerdisk(vmc_push_options_t *opts,
+                                                    bool containerdisk,
+                                                    vmc_error_t **err);
+
+/**
+ * Allow plain HTTP to a registry that is not on loopback (loopback
+ * registries may always use it).
+ *
+ * # Safety
+ * See `vmc_push_options_set_containerdisk`.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_push_options_set_plain_http(vmc_push_options_t *opts,
+                                                 bool plain_http,
+                                                 vmc_error_t **err);
+
+/**
+ * New pull options with the defaults; NULL only if memory is exhausted.
+ */
+vmc_pull_options_t *vmc_pull_options_new(void);
+
+/**
+ * Releases pull options. NULL is ignored.
+ *
+ * # Safety
+ * `opts` is NULL or from `vmc_pull_options_new`, freed only once.
+ */
+void vmc_pull_options_free(vmc_pull_options_t *opts);
+
+/**
+ * Allow plain HTTP to a registry that is not on loopback.
+ *
+ * # Safety
+ * `opts` is NULL or live and not used concurrently; `err` is NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_pull_options_set_plain_http(vmc_pull_options_t *opts,
+                                                 bool plain_http,
+                                                 vmc_error_t **err);
+
+/**
+ * Pushes the image file `image` (`.iso`, `.qcow2`, `.vmdk`, `.raw`/`.img`,
+ * or a LinuxKit `NAME-kernel` with its initrd and cmdline) to `reference`
+ * (`REGISTRY/REPOSITORY[:TAG]`) as an OCI artifact, or as a KubeVirt
+ * containerDisk (`opts`, NULL: the defaults). Credentials come from
+ * `REGISTRY_AUTH` or Docker's config file, as for the CLI. `progress` (may
+ * be NULL) receives the bytes uploaded. The manifest is written last: a
+ * failed push never leaves the tag pointing at missing blobs.
+ *
+ * `*digest` (may be NULL) is the manifest's `sha256:...` digest; `*json`
+ * (may be NULL) the whole report as JSON (`reference`, `digest`,
+ * `format`, `kind`, `size`), as `vmcontainer push --json` prints it. Free
+ * both with `vmc_string_free`. A malformed reference or an image that
+ * cannot be pushed is `VMC_ERROR_INVALID_INPUT`; a registry that is down,
+ * refuses access or answers badly is `VMC_ERROR_DOWNLOAD`.
+ *
+ * # Safety
+ * `m` is a live manager; `image` and `reference` C strings; `opts` NULL
+ * or live; `progress` NULL or a valid function fitting `user_data`;
+ * `digest`, `json` and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_push(const vmc_manager_t *m,
+                                  const char *image,
+                                  const char *reference,
+                                  const vmc_push_options_t *opts,
+                                  vmc_progress_fn progress,
+                                  void *user_data,
+                                  char **digest,
+                                  char **json,
+                                  vmc_error_t **err);
+
+/**
+ * Pulls `reference` (`REGISTRY/REPOSITORY[:TAG]` or `...@sha256:DIGEST`)
+ * into the home's image store (`images/oci/`), verifying every digest;
+ * content already there is not downloaded again, an interrupted pull
+ * resumes, and a digest mismatch installs nothing
+ * (`VMC_ERROR_CHECKSUM`). `opts` may be NULL (the defaults); `progress`
+ * (may be NULL) receives the bytes downloaded.
+ *
+ * `*path` (may be NULL) is the file `vmc_manager_run` boots (a disk or
+ * ISO, or `NAME-kernel`); `vmc_manager_run` also takes the reference
+ * itself. `*json` (may be NULL) is the whole result as JSON
+ * (`reference`, `digest`, `format`, `path`, `files`, `size`, `pulled`,
+ * `downloaded`, `already_present`). Free both with `vmc_string_free`.
+ * A missing tag or repository, a registry that is down or refuses access
+ * is `VMC_ERROR_DOWNLOAD`; a reference that is malformed or names
+ * something that is not a VM image is `VMC_ERROR_INVALID_INPUT`.
+ *
+ * # Safety
+ * `m` is a live manager; `reference` a C string; `opts` NULL or live;
+ * `progress` NULL or a valid function fitting `user_data`; `path`, `json`
+ * and `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_pull(const vmc_manager_t *m,
+                                  const char *reference,
+                                  const vmc_pull_options_t *opts,
+                                  vmc_progress_fn progress,
+                                  void *user_data,
+                                  char **path,
+                                  char **json,
+                                  vmc_error_t **err);
+
+/**
+ * Every image pulled into the home's store, as a JSON array of objects
+ * (`reference`, `digest`, `format`, `path`, `files`, `size`, `pulled`).
+ * Free `*json` with `vmc_string_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `json` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_pulled_images(const vmc_manager_t *m,
+                                           char **json,
+                                           vmc_error_t **err);
+
+/**
+ * A KubeVirt `VirtualMachine` (kubevirt.io/v1), and a `Service` for its
+ * port mappings, as multi-document YAML in `*yaml` (free with
+ * `vmc_string_free`), for the container `target` (ID, prefix or name) or,
+ * when no container has that name, the image `target` (a file, or a
+ * pulled reference). `image_ref` (may be NULL) is the containerDisk the
+ * VM boots; without it, the one last pushed with the containerDisk
+ * option from the same unchanged image file is used, and if there is
+ * none the call fails (`VMC_ERROR_INVALID_INPUT`) saying how to make one.
+ * Nothing named `target` → `VMC_ERROR_NOT_FOUND`.
+ *
+ * # Safety
+ * `m` is a live manager; `target` a C string; `image_ref` NULL or a C
+ * string; `yaml` writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_export_kubevirt(const vmc_manager_t *m,
+                                             const char *target,
+                                             const char *image_ref,
+                                             char **yaml,
+                                             vmc_error_t **err);
 
 /**
  * Opens the dev environment of `home` (NULL: `$VMCONTAINER_HOME`, else

@@ -6,17 +6,17 @@ use std::ffi::{c_char, c_void, CString};
 use std::path::PathBuf;
 use std::ptr;
 
-use vmcontainer::blocking::runtime;
 use vmcontainer::devenv::blocking::DevOps;
 use vmcontainer::devenv::{BootOptions, DevStatus, InstallReport};
 use vmcontainer::CancelToken;
 
 use crate::container::vmc_container_t;
-use crate::error::{vmc_error_code_t, vmc_error_t, Failure};
+use crate::error::{vmc_error_code_t, vmc_error_t};
 use crate::ffi::{
     self, guard, guard_value, into_handle, malloc_bytes, millis, obj, obj_mut, opt_out_arg,
     opt_str_arg, out_arg, out_value, str_arg, to_cstring, FfiResult,
 };
+use crate::progress::{sender_sink, vmc_progress_fn, with_progress};
 
 /// The dev environment of one home directory. Thread-safe like
 /// `vmc_manager_t`. Release with `vmc_devenv_free`.
@@ -54,31 +54,19 @@ impl vmc_devenv_t {
         F: FnOnce(vmcontainer::devenv::DevOps, std::sync::mpsc::Sender<(u64, Option<u64>)>) -> Fut,
         Fut: std::future::Future<Output = vmcontainer::Result<T>> + Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
-        let fut = run(self.inner.inner().clone(), tx);
-        let token = self.cancel.clone();
-        let task = runtime()
-            .spawn(async move { vmcontainer::cancel::guard(token.as_ref(), what, fut).await });
-        for (done, total) in rx {
-            if let Some(cb) = progress {
-                let total = total.and_then(|t| i64::try_from(t).ok()).unwrap_or(-1);
-                // SAFETY: the caller guarantees `cb` and `user_data` fit
-                // together.
-                unsafe { cb(user_data, done, total) };
-            }
+        let inner = self.inner.inner().clone();
+        // SAFETY: forwarded caller guarantee.
+        unsafe {
+            with_progress(
+                self.cancel.clone(),
+                what.to_string(),
+                progress,
+                user_data,
+                |tx| run(inner, tx),
+            )
         }
-        Ok(runtime()
-            .block_on(task)
-            .map_err(|e| Failure::internal(format!("{what} failed: {e}")))??)
     }
 }
-
-/// Receives download progress: `downloaded` bytes so far of `total` (-1
-/// when neither the source nor the server says). Called on the thread that
-/// called `vmc_devenv_install`, never after it returns.
-#[allow(non_camel_case_types)]
-pub type vmc_progress_fn =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, downloaded: u64, total: i64)>;
 
 /// Opens the dev environment of `home` (NULL: `$VMCONTAINER_HOME`, else
 /// `~/.core`), reading its `config.yaml` (an invalid one is an error that
@@ -159,9 +147,7 @@ pub unsafe extern "C" fn vmc_devenv_install(
             let d = obj(d, "devenv")?;
             let report = opt_out_arg(report);
             let r = d.download("install", progress, user_data, |inner, tx| async move {
-                let mut sink = move |done: u64, total: Option<u64>| {
-                    let _ = tx.send((done, total));
-                };
+                let mut sink = sender_sink(tx);
                 inner.install(&mut sink).await
             })?;
             if let Some(out) = report {
@@ -196,9 +182,7 @@ pub unsafe extern "C" fn vmc_devenv_update(
             let d = obj(d, "devenv")?;
             let report = opt_out_arg(report);
             let r = d.download("update", progress, user_data, |inner, tx| async move {
-                let mut sink = move |done: u64, total: Option<u64>| {
-                    let _ = tx.send((done, total));
-                };
+                let mut sink = sender_sink(tx);
                 inner.update(&mut sink).await
             })?;
             if let (Some(out), Some(r)) = (report, r) {

@@ -14,6 +14,9 @@
 //! - [`logs`] — whole logs, follow callbacks, `vmc_log_follower_t`
 //! - [`hypervisor`], [`image`], [`id`] — detection and IDs
 //! - [`templates`] — LinuxKit templates and variables
+//! - `registry` — push and pull over OCI registries, pulled images, the
+//!   KubeVirt export (cargo feature `registry`, on by default)
+//! - `progress` — `vmc_progress_fn`: transfer progress callbacks
 //! - `devenv` — the dev environment: install, update, boot, stop,
 //!   status, shell, serve, test, claude, detection (cargo feature `devenv`,
 //!   on by default; a library built without it has no `vmc_devenv_*`
@@ -57,6 +60,12 @@ pub mod image;
 pub mod id;
 
 pub mod templates;
+
+#[cfg(any(feature = "devenv", feature = "registry"))]
+pub mod progress;
+
+#[cfg(feature = "registry")]
+pub mod registry;
 
 #[cfg(feature = "devenv")]
 pub mod devenv;

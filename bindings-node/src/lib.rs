@@ -4,7 +4,9 @@
 //! crate converts values between JavaScript and Rust and maps errors onto JS
 //! `Error` objects with a stable `code`.
 //!
-//! Exports: `Manager` and the module-level functions; the `devenv`
+//! Exports: `Manager` (its registry methods `push`, `pull`, `pulledImages`,
+//! `exportKubevirt` from `registry.rs`, with the `registry` cargo feature,
+//! the default) and the module-level functions; the `devenv`
 //! namespace (`DevOps`, project detection) from `devenv.rs`, when built
 //! with the `devenv` cargo feature (the default).
 //!
@@ -27,9 +29,11 @@ mod error;
 mod follow;
 mod functions;
 mod manager;
-#[cfg(feature = "devenv")]
+#[cfg(any(feature = "devenv", feature = "registry"))]
 mod progress;
 mod promise;
+#[cfg(feature = "registry")]
+mod registry;
 mod types;
 
 #[cfg(feature = "devenv")]

@@ -43,6 +43,14 @@ fn output_sink(cb: OutputCallback) -> impl FnMut(&[u8]) + Send {
     }
 }
 
+impl Manager {
+    /// The core manager, for the methods defined in other modules.
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &LinuxKitManager {
+        &self.inner
+    }
+}
+
 #[napi]
 impl Manager {
     /// A manager for `options.home` (default `$VMCONTAINER_HOME`, else

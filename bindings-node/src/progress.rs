@@ -5,7 +5,9 @@
 //!   replace a value not yet sent, so a fast download never floods the
 //!   event loop), and drained before the operation's Promise settles.
 //! - [`StopSignal`]: an `AbortSignal` as a future that completes when it
-//!   aborts, its listener removed when the operation ends.
+//!   aborts, its listener removed when the operation ends (devenv's serve
+//!   takes one; a build with only the `registry` feature does not use it).
+#![cfg_attr(not(feature = "devenv"), allow(dead_code))]
 
 use std::sync::Arc;
 

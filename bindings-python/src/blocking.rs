@@ -38,7 +38,7 @@ where
 /// [`interruptible`] that also stops as soon as `stop` returns true (it is
 /// checked before every poll of `fut`, so it takes effect at the next await
 /// point, even within a slice), then raises what `error` returns.
-#[cfg_attr(not(feature = "devenv"), allow(dead_code))] // only devenv's downloads use it
+#[cfg_attr(not(any(feature = "devenv", feature = "registry")), allow(dead_code))] // only transfers use it
 pub(crate) fn interruptible_unless<F, T>(
     py: Python<'_>,
     fut: F,

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -15,6 +13,7 @@ use vmcontainer::devenv::{
 use crate::blocking::{detached, interruptible, interruptible_unless};
 use crate::container::Container;
 use crate::errors::{invalid, to_py};
+use crate::progress::Progress;
 use crate::repr;
 
 /// The dev environment of one vmcontainer home (default
@@ -25,44 +24,6 @@ use crate::repr;
 #[pyclass(module = "vmcontainer.devenv", frozen)]
 pub struct DevOps {
     inner: core::DevOps,
-}
-
-/// A Python progress callback as the core's `Progress`: called on the
-/// calling thread with `(downloaded, total or None)`; the first exception
-/// it raises stops the download and is re-raised.
-struct Progress {
-    callback: Option<Py<PyAny>>,
-    failed: AtomicBool,
-    error: Mutex<Option<PyErr>>,
-}
-
-impl Progress {
-    fn new(callback: Option<Py<PyAny>>) -> Self {
-        Progress {
-            callback,
-            failed: AtomicBool::new(false),
-            error: Mutex::new(None),
-        }
-    }
-
-    fn report(&self, done: u64, total: Option<u64>) {
-        let Some(cb) = &self.callback else { return };
-        if self.failed() {
-            return;
-        }
-        if let Some(e) = Python::attach(|py| cb.call1(py, (done, total)).err()) {
-            *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-            self.failed.store(true, Ordering::SeqCst);
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
-    }
-
-    fn take_error(&self) -> Option<PyErr> {
-        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
 }
 
 fn seconds(what: &'static str, secs: Option<f64>, default: Duration) -> PyResult<Duration> {

@@ -14,6 +14,10 @@ mod hypervisor;
 mod logs;
 mod manager;
 mod options;
+#[cfg(any(feature = "devenv", feature = "registry"))]
+mod progress;
+#[cfg(feature = "registry")]
+mod registry;
 mod snapshot;
 mod templates;
 
@@ -33,6 +37,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<container::Container>()?;
     m.add_class::<container::ExecResult>()?;
     m.add_class::<snapshot::Snapshot>()?;
+    #[cfg(feature = "registry")]
+    {
+        m.add_class::<registry::PushReport>()?;
+        m.add_class::<registry::PulledImage>()?;
+    }
     m.add_class::<logs::LogStream>()?;
     m.add_class::<hypervisor::Hypervisor>()?;
     m.add_class::<templates::Template>()?;

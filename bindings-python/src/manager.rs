@@ -424,6 +424,78 @@ impl Manager {
         uninterruptible(py, self.core().commit(id, &path))
     }
 
+    /// Pushes the image file `image` (`.iso`, `.qcow2`, `.vmdk`,
+    /// `.raw`/`.img`, or a LinuxKit `NAME-kernel`) to `reference`
+    /// (`REGISTRY/REPOSITORY[:TAG]`) as an OCI artifact, or with
+    /// `containerdisk=True` as a KubeVirt containerDisk. Plain HTTP is used
+    /// only for loopback registries unless `plain_http=True`. Credentials
+    /// come from `REGISTRY_AUTH` or Docker's config file.
+    /// `progress(sent, total)` is called on this thread; Ctrl-C interrupts.
+    #[cfg(feature = "registry")]
+    #[pyo3(signature = (image, reference, *, containerdisk = false, plain_http = false,
+        progress = None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        image: PathBuf,
+        reference: &str,
+        containerdisk: bool,
+        plain_http: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<crate::registry::PushReport> {
+        crate::registry::push(
+            py,
+            self.core(),
+            &image,
+            reference,
+            containerdisk,
+            plain_http,
+            progress,
+        )
+    }
+
+    /// Pulls `reference` (`REGISTRY/REPOSITORY[:TAG]` or `...@sha256:...`)
+    /// into the home's image store, verifying every digest; what is there
+    /// already is not downloaded again, and an interrupted pull resumes.
+    /// `progress(downloaded, total)` is called on this thread; Ctrl-C
+    /// interrupts (nothing is installed). `run` takes the reference (or
+    /// the result's `path`).
+    #[cfg(feature = "registry")]
+    #[pyo3(signature = (reference, *, plain_http = false, progress = None))]
+    fn pull(
+        &self,
+        py: Python<'_>,
+        reference: &str,
+        plain_http: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<crate::registry::PulledImage> {
+        crate::registry::pull(py, self.core(), reference, plain_http, progress)
+    }
+
+    /// Every image pulled into the home's store.
+    #[cfg(feature = "registry")]
+    fn pulled_images(&self, py: Python<'_>) -> PyResult<Vec<crate::registry::PulledImage>> {
+        let all = detached(py, || self.inner.pulled_images())?;
+        Ok(all.into_iter().map(Into::into).collect())
+    }
+
+    /// A KubeVirt `VirtualMachine` (and a `Service` for the port mappings)
+    /// as multi-document YAML, for container `target` (ID, prefix or name)
+    /// or, when no container has that name, the image `target` (a file or
+    /// a pulled reference). `image_ref` is the containerDisk the VM boots
+    /// (default: the one last pushed with `containerdisk=True` from the
+    /// same image file).
+    #[cfg(feature = "registry")]
+    #[pyo3(signature = (target, *, image_ref = None))]
+    fn export_kubevirt(
+        &self,
+        py: Python<'_>,
+        target: &str,
+        image_ref: Option<&str>,
+    ) -> PyResult<String> {
+        detached(py, || self.inner.export_kubevirt(target, image_ref))
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "Manager(home={}, hypervisor={})",

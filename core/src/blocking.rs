@@ -313,6 +313,43 @@ impl Manager {
             self.inner.wait_ready_via(reference, timeout, transport),
         )
     }
+    /// See [`LinuxKitManager::push`]; `opts.progress` runs on this thread.
+    #[cfg(feature = "registry")]
+    pub fn push(
+        &self,
+        image: &Path,
+        reference: &str,
+        opts: crate::registry::PushOptions<'_>,
+    ) -> Result<crate::registry::PushReport> {
+        self.wait(
+            &format!("push to {reference}"),
+            self.inner.push(image, reference, opts),
+        )
+    }
+    /// See [`LinuxKitManager::pull`]; `opts.progress` runs on this thread.
+    /// Cancelling leaves a partial download that the next pull resumes;
+    /// nothing is installed.
+    #[cfg(feature = "registry")]
+    pub fn pull(
+        &self,
+        reference: &str,
+        opts: crate::registry::PullOptions<'_>,
+    ) -> Result<crate::registry::PulledImage> {
+        self.wait(
+            &format!("pull of {reference}"),
+            self.inner.pull(reference, opts),
+        )
+    }
+    /// See [`LinuxKitManager::pulled_images`].
+    #[cfg(feature = "registry")]
+    pub fn pulled_images(&self) -> Result<Vec<crate::registry::StoredImage>> {
+        self.inner.pulled_images()
+    }
+    /// See [`LinuxKitManager::export_kubevirt`].
+    #[cfg(feature = "registry")]
+    pub fn export_kubevirt(&self, target: &str, image_ref: Option<&str>) -> Result<String> {
+        self.inner.export_kubevirt(target, image_ref)
+    }
     /// See [`LinuxKitManager::copy_to`].
     pub fn copy_to(
         &self,

@@ -4,7 +4,9 @@
  *   lifecycle unit    GUEST HOME   no VM: versions, IDs, formats, hypervisor,
  *                                  templates, options, error paths, NULLs,
  *                                  devenv without an image, failed installs
- *                                  from $VMC_TEST_CDN_URL/{tampered,gone}
+ *                                  from $VMC_TEST_CDN_URL/{tampered,gone},
+ *                                  push/pull/export against the registry at
+ *                                  $VMC_TEST_REGISTRY
  *   lifecycle vm      GUEST HOME   unit, then the full lifecycle on the test
  *                                  guest (with a cancelled exec), a foreground
  *                                  run, and the devenv: install from
@@ -1153,6 +1155,116 @@ static void test_devenv_vm(vmc_manager_t *m) {
     free(key);
 }
 
+/* ------------------------------------------------------------ registry -- */
+
+/* Push, pull and export against the loopback registry at
+ * $VMC_TEST_REGISTRY (docker-registry, started by run.sh). The image is a
+ * small raw disk written here: the suite runs under valgrind, twice, and
+ * a real guest disk would only add hashing time. */
+static void test_registry(vmc_manager_t *m) {
+    const char *reg = getenv("VMC_TEST_REGISTRY");
+    if (reg == NULL || reg[0] == '\0') fail(__FILE__, __LINE__, "VMC_TEST_REGISTRY is not set");
+    char *disk = path_in(g_home, "tiny.raw");
+    FILE *f = fopen(disk, "w");
+    if (f == NULL) fail(__FILE__, __LINE__, "cannot write %s", disk);
+    for (int i = 0; i < 256 * 1024; i++) fputc((i * 7919) & 0xff, f);
+    fclose(f);
+    char ref[512], cd[512], missing[512], bad[512];
+    snprintf(ref, sizeof ref, "%s/faces/c-disk:v1", reg);
+    snprintf(cd, sizeof cd, "%s/faces/c-containerdisk:v1", reg);
+    snprintf(missing, sizeof missing, "%s/faces/c-missing:v1", reg);
+    snprintf(bad, sizeof bad, "%s/../etc:v1", reg);
+
+    /* Push with progress, on this thread. */
+    struct progress_state st = {.caller = pthread_self()};
+    vmc_push_options_t *po = vmc_push_options_new();
+    CHECK(po != NULL, "");
+    char *digest = NULL, *json = NULL;
+    OK(vmc_manager_push(m, disk, ref, po, on_progress, &st, &digest, &json, &err));
+    CHECK(strncmp(digest, "sha256:", 7) == 0 && strlen(digest) == 71, "%s", digest);
+    CHECK(strstr(json, "\"kind\":\"vmcontainer\"") && strstr(json, "\"format\":\"raw\""), "%s", json);
+    CHECK(st.calls > 0 && !st.other_thread && st.last == 256 * 1024 && st.total == 256 * 1024,
+          "calls %d last %llu total %lld", st.calls, (unsigned long long)st.last, (long long)st.total);
+    vmc_string_free(json);
+
+    /* Pulled into another home: the same bytes. */
+    char *other_home = path_in(g_home, "pulled");
+    mkdir(other_home, 0700);
+    vmc_manager_t *other = NULL;
+    OK(vmc_manager_new(other_home, "qemu", &other, &err));
+    vmc_pull_options_t *pl = vmc_pull_options_new();
+    CHECK(pl != NULL, "");
+    OK(vmc_pull_options_set_plain_http(pl, false, &err));
+    char *path = NULL;
+    json = NULL;
+    OK(vmc_manager_pull(other, ref, pl, NULL, NULL, &path, &json, &err));
+    CHECK(strncmp(path, other_home, strlen(other_home)) == 0 && file_size(path) == 256 * 1024, "%s", path);
+    CHECK(strstr(json, "\"already_present\":false") && strstr(json, digest), "%s", json);
+    FILE *a = fopen(disk, "r"), *b = fopen(path, "r");
+    CHECK(a != NULL && b != NULL, "");
+    int same = 1, ca, cb;
+    do {
+        ca = fgetc(a);
+        cb = fgetc(b);
+        if (ca != cb) same = 0;
+    } while (same && ca != EOF);
+    fclose(a);
+    fclose(b);
+    CHECK(same, "pulled file differs from the pushed one");
+    vmc_string_free(json);
+    vmc_string_free(path);
+    json = NULL;
+    OK(vmc_manager_pull(other, ref, NULL, NULL, NULL, NULL, &json, &err));
+    CHECK(strstr(json, "\"already_present\":true"), "%s", json);
+    vmc_string_free(json);
+    json = NULL;
+    OK(vmc_manager_pulled_images(other, &json, &err));
+    CHECK(json[0] == '[' && strstr(json, ref) && strstr(json, digest), "%s", json);
+    vmc_string_free(json);
+
+    /* Export: needs a containerDisk, then names it. */
+    char *yaml = NULL;
+    FAILS(vmc_manager_export_kubevirt(m, disk, NULL, &yaml, &err), VMC_ERROR_INVALID_INPUT,
+          "--containerdisk");
+    CHECK(yaml == NULL, "");
+    OK(vmc_push_options_set_containerdisk(po, true, &err));
+    OK(vmc_manager_push(m, disk, cd, po, NULL, NULL, NULL, NULL, &err));
+    OK(vmc_manager_export_kubevirt(m, disk, NULL, &yaml, &err));
+    CHECK(strstr(yaml, "kind: VirtualMachine") && strstr(yaml, cd), "%s", yaml);
+    vmc_string_free(yaml);
+    OK(vmc_manager_export_kubevirt(m, disk, ref, &yaml, &err));
+    CHECK(strstr(yaml, ref) != NULL, "%s", yaml);
+    vmc_string_free(yaml);
+    FAILS(vmc_manager_export_kubevirt(m, "no-such-thing", NULL, &yaml, &err), VMC_ERROR_NOT_FOUND,
+          "no-such-thing");
+
+    /* Bad input. */
+    FAILS(vmc_manager_pull(other, missing, NULL, NULL, NULL, NULL, NULL, &err), VMC_ERROR_DOWNLOAD,
+          "c-missing");
+    FAILS(vmc_manager_push(m, disk, bad, NULL, NULL, NULL, NULL, NULL, &err), VMC_ERROR_INVALID_INPUT,
+          "reference");
+    FAILS(vmc_manager_push(m, NULL, ref, NULL, NULL, NULL, NULL, NULL, &err),
+          VMC_ERROR_INVALID_ARGUMENT, "image");
+    FAILS(vmc_push_options_set_plain_http(NULL, true, &err), VMC_ERROR_INVALID_ARGUMENT, "options");
+    FAILS(vmc_manager_pulled_images(m, NULL, &err), VMC_ERROR_INVALID_ARGUMENT, "json");
+
+    /* A cancelled token ends a pull before it starts. */
+    vmc_cancel_t *tok = vmc_cancel_new();
+    vmc_manager_t *view = NULL;
+    OK(vmc_manager_with_cancel(other, tok, &view, &err));
+    vmc_cancel_cancel(tok);
+    FAILS(vmc_manager_pull(view, ref, NULL, NULL, NULL, NULL, NULL, &err), VMC_ERROR_CANCELLED, NULL);
+    vmc_manager_free(view);
+    vmc_cancel_free(tok);
+
+    vmc_push_options_free(po);
+    vmc_pull_options_free(pl);
+    vmc_string_free(digest);
+    vmc_manager_free(other);
+    free(other_home);
+    free(disk);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4 || (strcmp(argv[1], "unit") && strcmp(argv[1], "vm") && strcmp(argv[1], "cleanup"))) {
         fprintf(stderr, "usage: %s unit|vm|cleanup GUEST_DIR HOME_DIR\n", argv[0]);
@@ -1184,6 +1296,7 @@ int main(int argc, char **argv) {
     test_devenv_unit();
     test_devenv_install_errors();
     test_new_api(m);
+    test_registry(m);
 
     if (strcmp(argv[1], "vm") == 0) {
         test_lifecycle(m);

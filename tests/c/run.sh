@@ -40,6 +40,7 @@ need git git
 need qemu-system-x86 qemu-system-x86_64
 need openssh-client ssh
 need python3 python3 # the loopback CDN for the devenv install
+need docker-registry docker-registry # the loopback OCI registry
 # What tests/guest/build.sh needs to build the guest.
 while read -r pkg; do
 	[[ -z $pkg || $pkg == \#* ]] && continue
@@ -106,6 +107,7 @@ guest=$(bash tests/guest/build.sh | tail -n1)
 home=$(mktemp -d /tmp/vmc-c.XXXXXX)
 homes=() # one per program run
 cdn_pid=
+registry_pid=
 kill_leftovers() { # VMs recorded under $1 whose process still runs from $1
 	local dir=$1 pid
 	[[ -f $dir/containers.json ]] || return 0
@@ -123,6 +125,7 @@ cleanup() {
 		kill_leftovers "$dir"
 	done
 	[[ -z $cdn_pid ]] || kill "$cdn_pid" 2>/dev/null || true
+	[[ -z $registry_pid ]] || kill "$registry_pid" 2>/dev/null || true
 	rm -rf "$home"
 }
 trap cleanup EXIT
@@ -161,6 +164,21 @@ for _ in $(seq 100); do
 done
 [[ -n ${port:-} ]] || { cat "$home/cdn.log" >&2; die "the loopback CDN did not start"; }
 export VMC_TEST_CDN_URL=http://127.0.0.1:$port
+
+# --- a loopback OCI registry (the CNCF distribution registry) -------------------
+mkdir "$home/registry"
+printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:0\n' \
+	"$home/registry/data" >"$home/registry/config.yml"
+docker-registry serve "$home/registry/config.yml" >"$home/registry.log" 2>&1 &
+registry_pid=$!
+registry=
+for _ in $(seq 100); do
+	registry=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$home/registry.log" 2>/dev/null | head -n1 || true)
+	[[ -n $registry ]] && break
+	sleep 0.1
+done
+[[ -n $registry ]] || { cat "$home/registry.log" >&2; die "the loopback registry did not start"; }
+export VMC_TEST_REGISTRY=$registry
 
 # The valgrind setup must be able to fail: a deliberate leak is reported.
 mkdir "$home/probe"

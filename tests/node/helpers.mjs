@@ -185,3 +185,41 @@ export async function startCdn({ name, image, version = '1.2.3', chunk = 64 * 10
 export function writeCdnConfig(home, url) {
   writeFileSync(join(home, 'config.yaml'), `version: 1\nimages:\n  source: cdn\n  cdn:\n    url: ${url}\n`)
 }
+
+/**
+ * A real OCI registry: Debian's docker-registry (the CNCF distribution
+ * registry) on a loopback port with filesystem storage under `dir`.
+ * Resolves to `{ addr: '127.0.0.1:PORT', stop() }`; rejects (never skips)
+ * when docker-registry is missing (scripts/deps.sh installs it).
+ */
+export async function startRegistry(dir) {
+  const config = join(dir, 'config.yml')
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:0\n`,
+  )
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const addr = await new Promise((resolveAddr, reject) => {
+    let log = ''
+    const timer = setTimeout(() => reject(new Error(`docker-registry did not start: ${log}`)), 30_000)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(new Error(`docker-registry is not installed (apt-get install docker-registry): ${e.message}`))
+    })
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (chunk) => {
+      log += chunk
+      const m = /listening on (127\.0\.0\.1:\d+)/.exec(log)
+      if (m) {
+        clearTimeout(timer)
+        resolveAddr(m[1])
+      }
+    })
+  })
+  return {
+    addr,
+    stop() {
+      child.kill('SIGKILL')
+    },
+  }
+}

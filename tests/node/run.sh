@@ -10,7 +10,8 @@
 #   3. the TypeScript example type-checks with `tsc --noEmit --strict`
 #      against the installed typings;
 #   4. `node --test`: the API without a VM, devenv (detection, install from
-#      a loopback CDN; no VM), then the real-VM lifecycle;
+#      a loopback CDN; no VM), push/pull/export against a loopback
+#      docker-registry (no VM), then the real-VM lifecycle;
 #   5. fails if anything called cargo or rustc.
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -21,7 +22,7 @@ repo=$(cd "$here/../.." && pwd)
 source "$repo/tests/dist-env.sh"
 cd "$here"
 
-for tool in node npm; do
+for tool in node npm docker-registry; do
 	command -v "$tool" >/dev/null || { echo "node tests: $tool is not installed" >&2; exit 1; }
 done
 case $(uname -m) in
@@ -51,5 +52,5 @@ echo "node tests: type-checking example.ts" >&2
 clean_env ./node_modules/.bin/tsc --noEmit --strict -p tsconfig.json
 
 echo "node tests: node --test" >&2
-clean_env node --test --test-concurrency=1 api.test.mjs parity.test.mjs devenv.test.mjs vm.test.mjs
+clean_env node --test --test-concurrency=1 api.test.mjs parity.test.mjs devenv.test.mjs registry.test.mjs vm.test.mjs
 clean_env_check

@@ -31,6 +31,11 @@ log() { echo "python-tests: $*" >&2; }
 	log "installing python3-venv"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 }
+# The registry tests push to and pull from a loopback docker-registry.
+command -v docker-registry >/dev/null || {
+	log "installing docker-registry"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+}
 # The interpreter itself, not a shim that may need the user's HOME.
 python=$("$python" -c 'import sys; print(sys.executable)')
 mkdir -p "$work"

@@ -95,6 +95,13 @@ __all__ = [
     "list_templates",
 ]
 
+# A module built without the `registry` cargo feature has no push/pull;
+# the packaged wheel always has them.
+if hasattr(_native, "PushReport"):
+    from ._native import PulledImage, PushReport
+
+    __all__ += ["PulledImage", "PushReport"]
+
 # A module built without the `devenv` cargo feature has no dev environment;
 # the packaged wheel always has it.
 if hasattr(_native, "DevOps"):
