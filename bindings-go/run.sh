@@ -65,6 +65,13 @@ guest=$(bash tests/guest/build.sh | tail -n1)
 [[ -f $guest/vmtest-kernel && -f $guest/id_ed25519 ]] || die "no test guest in $guest"
 export VMCONTAINER_TEST_GUEST=$guest
 
+# Go, vet and the tests run as a user without Rust would (no cargo or rustc
+# on PATH, an empty HOME): the library is the one scripts/test.sh unpacked
+# from dist/.
+# shellcheck source=../tests/dist-env.sh
+source "$repo/tests/dist-env.sh"
+clean_env_setup "$repo/.cache/go/env"
+
 # --- the module -----------------------------------------------------------------
 cd "$here"
 gofmt=${go%/go}/gofmt
@@ -76,17 +83,18 @@ clean_env "$go" vet ./...
 # hide a changed library. -race: the callbacks and cancellation run on
 # several goroutines.
 t0=$SECONDS
-"$go" test -race -count=1 -timeout 20m -v ./... 2>&1 | sed -u 's/^/  /'
+clean_env "$go" test -race -count=1 -timeout 20m -v ./... 2>&1 | sed -u 's/^/  /'
 log "go test passed in $((SECONDS - t0))s"
 
 # --- a program in its own module, built against this one with `replace` -------
 cd "$repo/examples/go-hello"
-"$go" vet ./...
-"$go" build -o "$libdir/go-hello" .
+clean_env "$go" vet ./...
+clean_env "$go" build -o "$libdir/go-hello" .
 set +e
 "$libdir/go-hello" >/dev/null 2>&1
 rc=$?
 set -e
 [[ $rc == 2 ]] || die "examples/go-hello without arguments exited $rc, expected its usage error (2)"
 log "examples/go-hello builds and links against libvmcontainer"
+clean_env_check
 log "PASS in $((SECONDS - started))s"
