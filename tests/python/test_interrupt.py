@@ -31,8 +31,12 @@ def spawn(code: str, home: Path) -> "subprocess.Popen[str]":
     """Runs `code` in this venv's interpreter; it prints "ready" when it is
     about to block."""
     env = {**__import__("os").environ, "VMCONTAINER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    # A suite started in the background of a non-interactive shell inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: give the child the one an interactive user has.
+    prelude = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
