@@ -313,6 +313,9 @@ impl LinuxKitManager {
         self.home
             .ensure_runtime_dir(&rd)
             .map_err(|e| e.to_string())?;
+        // The helper is built like the source, whose guest agent port is
+        // a pipe chardev: QEMU refuses to start without its FIFOs.
+        crate::qga::create_channel(&rd).map_err(|e| format!("{}: {e}", rd.display()))?;
         let result = self.convert_in(c, facts, dir, &rd, &key).await;
         let _ = std::fs::remove_dir_all(&rd);
         let _ = std::fs::remove_file(dir.join(STREAM_FILE));
