@@ -2,7 +2,7 @@
 //! get, inspect, remove, wait until ready. Exec and logs live in their own
 //! modules.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::PathBuf;
 
 use vmcontainer::blocking::Manager;
@@ -17,6 +17,7 @@ use crate::ffi::{
     out_arg, str_arg, str_array_arg, to_cstring, Out,
 };
 use crate::options::vmc_run_options_t;
+use crate::types::{transport_arg, vmc_transport_t};
 
 /// Time `vmc_manager_stop` callers usually give the guest to power off
 /// (ACPI) before the hypervisor is signalled.
@@ -496,10 +497,10 @@ pub unsafe extern "C" fn vmc_manager_remove(
     }
 }
 
-/// Waits until the guest's SSH server answers (and pins its host key), at
-/// most `timeout_ms`. Out of time → `VMC_ERROR_TIMEOUT`; the VM stopped
-/// meanwhile → `VMC_ERROR_NOT_RUNNING`. `out` may be NULL; otherwise free
-/// `*out` with `vmc_container_free`.
+/// Waits until the guest answers on its QEMU guest agent or its SSH server
+/// (pinning SSH host keys), at most `timeout_ms`. Out of time →
+/// `VMC_ERROR_TIMEOUT`; the VM stopped meanwhile → `VMC_ERROR_NOT_RUNNING`.
+/// `out` may be NULL; otherwise free `*out` with `vmc_container_free`.
 ///
 /// # Safety
 /// As for `vmc_manager_start`.
@@ -519,6 +520,45 @@ pub unsafe extern "C" fn vmc_manager_wait_ready(
             let reference = str_arg(reference, "reference")?;
             let out = opt_out_arg(out);
             give(out, m.inner.wait_ready(reference, millis(timeout_ms))?);
+            Ok(())
+        })
+    }
+}
+
+/// `vmc_manager_wait_ready` for one transport: `transport` is a
+/// `vmc_transport_t` (`VMC_TRANSPORT_AUTO`: whichever answers first). On
+/// success, `*answered` (when `answered` is not NULL) receives the
+/// `vmc_transport_t` that answered (`VMC_TRANSPORT_AGENT` or
+/// `VMC_TRANSPORT_SSH`).
+///
+/// # Safety
+/// As for `vmc_manager_start`; `answered` is NULL or writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_manager_wait_ready_via(
+    m: *const vmc_manager_t,
+    reference: *const c_char,
+    timeout_ms: u64,
+    transport: c_int,
+    out: *mut *mut vmc_container_t,
+    answered: *mut c_int,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let reference = str_arg(reference, "reference")?;
+            let transport = transport_arg(transport)?;
+            let out = opt_out_arg(out);
+            let (c, t) = m
+                .inner
+                .wait_ready_via(reference, millis(timeout_ms), transport)?;
+            give(out, c);
+            if !answered.is_null() {
+                // SAFETY: non-NULL, and the caller guarantees it is writable.
+                answered.write(vmc_transport_t::from(t) as c_int);
+            }
             Ok(())
         })
     }
