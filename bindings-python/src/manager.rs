@@ -11,7 +11,7 @@ use vmcontainer::CancelToken;
 
 use crate::blocking::{detached, interruptible, uninterruptible, until_interrupted};
 use crate::container::{Container, ExecResult};
-use crate::errors::{invalid, to_py};
+use crate::errors::to_py;
 use crate::logs::LogStream;
 use crate::options::{Pairs, PortKey, RunArgs};
 use crate::repr;
