@@ -261,6 +261,44 @@ func (o *RunOptions) options(detach bool) (*C.vmc_run_options_t, error) {
 	return opts, nil
 }
 
+// runCall is one of the run calls of the C library, with its options
+// built.
+type runCall func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t
+
+// attachedCall is one of the foreground run calls, writing the serial
+// output to the io.Writer behind a cgo.Handle.
+type attachedCall func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t
+
+// start makes a call of the run family with the C options of opts
+// (detached unless opts says otherwise, or in the foreground) and returns
+// its container.
+func (m *Manager) start(ctx context.Context, opts *RunOptions, detach bool, call runCall) (*Container, error) {
+	o, err := opts.options(detach)
+	if err != nil {
+		return nil, err
+	}
+	defer C.vmc_run_options_free(o)
+	var c *C.vmc_container_t
+	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
+		var e *C.vmc_error_t
+		return check(call(mp, o, &c, &e), e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return takeContainer(c), nil
+}
+
+// startAttached is start in the foreground, the serial output written to
+// output.
+func (m *Manager) startAttached(ctx context.Context, opts *RunOptions, output io.Writer, call attachedCall) (*Container, error) {
+	h := cgo.NewHandle(output)
+	defer h.Delete()
+	return m.start(ctx, opts, false, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return call(mp, o, C.uintptr_t(h), c, e)
+	})
+}
+
 // Run starts a new container from image (.iso, .qcow2, .vmdk, .raw/.img,
 // or a LinuxKit NAME-kernel with its NAME-initrd.img). Detached (the
 // default) it returns once the VM process is up, and the VM outlives this
@@ -274,22 +312,11 @@ func (m *Manager) Run(ctx context.Context, image string, opts *RunOptions) (*Con
 	if opts != nil && opts.Foreground {
 		return m.RunAttached(ctx, image, opts, io.Discard)
 	}
-	o, err := opts.options(true)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	img := cString(image)
 	defer free(img)
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_manager_run(mp, img, o, &c, &e), e)
+	return m.start(ctx, opts, true, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_manager_run(mp, img, o, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // RunAttached runs a container in the foreground (whatever opts says),
@@ -299,24 +326,11 @@ func (m *Manager) Run(ctx context.Context, image string, opts *RunOptions) (*Con
 // ctx.Err(). An error from output.Write is ignored: the VM's log keeps
 // everything.
 func (m *Manager) RunAttached(ctx context.Context, image string, opts *RunOptions, output io.Writer) (*Container, error) {
-	o, err := opts.options(false)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	img := cString(image)
 	defer free(img)
-	h := cgo.NewHandle(output)
-	defer h.Delete()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_go_run_attached(mp, img, o, C.uintptr_t(h), &c, &e), e)
+	return m.startAttached(ctx, opts, output, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_go_run_attached(mp, img, o, h, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // templateVars is vars as sorted "KEY=VALUE" strings.
@@ -339,51 +353,27 @@ func (m *Manager) RunTemplate(ctx context.Context, name string, vars map[string]
 	if opts != nil && opts.Foreground {
 		return m.RunTemplateAttached(ctx, name, vars, opts, io.Discard)
 	}
-	o, err := opts.options(true)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	cn := cString(name)
 	defer free(cn)
 	list := templateVars(vars)
 	cv, release := cStrings(list)
 	defer release()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_manager_run_template(mp, cn, cv, C.size_t(len(list)), o, &c, &e), e)
+	return m.start(ctx, opts, true, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_manager_run_template(mp, cn, cv, C.size_t(len(list)), o, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // RunTemplateAttached is RunTemplate in the foreground, with the serial
 // output written to output as in RunAttached.
 func (m *Manager) RunTemplateAttached(ctx context.Context, name string, vars map[string]string, opts *RunOptions, output io.Writer) (*Container, error) {
-	o, err := opts.options(false)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	cn := cString(name)
 	defer free(cn)
 	list := templateVars(vars)
 	cv, release := cStrings(list)
 	defer release()
-	h := cgo.NewHandle(output)
-	defer h.Delete()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_go_run_template_attached(mp, cn, cv, C.size_t(len(list)), o, C.uintptr_t(h), &c, &e), e)
+	return m.startAttached(ctx, opts, output, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_go_run_template_attached(mp, cn, cv, C.size_t(len(list)), o, h, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // refCall runs one of the (manager, reference, ..., container out, error)

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"io"
 	"runtime"
-	"runtime/cgo"
 	"time"
 )
 
@@ -174,22 +173,11 @@ func (m *Manager) RunSnapshot(ctx context.Context, name string, opts *RunOptions
 	if opts != nil && opts.Foreground {
 		return m.RunSnapshotAttached(ctx, name, opts, io.Discard)
 	}
-	o, err := opts.options(true)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	n := cString(name)
 	defer free(n)
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_manager_run_snapshot(mp, n, o, &c, &e), e)
+	return m.start(ctx, opts, true, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_manager_run_snapshot(mp, n, o, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // RunSnapshotAttached is RunSnapshot in the foreground (whatever opts
@@ -197,24 +185,11 @@ func (m *Manager) RunSnapshot(ctx context.Context, name string, opts *RunOptions
 // until the VM exits, as RunAttached does for an image. Cancelling ctx
 // stops the VM and returns ctx.Err().
 func (m *Manager) RunSnapshotAttached(ctx context.Context, name string, opts *RunOptions, output io.Writer) (*Container, error) {
-	o, err := opts.options(false)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	n := cString(name)
 	defer free(n)
-	h := cgo.NewHandle(output)
-	defer h.Delete()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_go_run_snapshot_attached(mp, n, o, C.uintptr_t(h), &c, &e), e)
+	return m.startAttached(ctx, opts, output, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_go_run_snapshot_attached(mp, n, o, h, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // Commit writes container ref's disk (its overlay flattened with every

@@ -53,6 +53,25 @@ impl vmc_manager_t {
 pub type vmc_output_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, data: *const u8, len: usize)>;
 
+/// The core's output sink for a C callback: `on_output` (required) with
+/// `user_data`, called on whichever thread runs the sink (the core runs it
+/// on the caller's).
+///
+/// # Safety
+/// `on_output` is a valid function and `user_data` is whatever it expects,
+/// for as long as the sink lives.
+pub(crate) unsafe fn output_sink(
+    on_output: vmc_output_fn,
+    user_data: *mut c_void,
+) -> FfiResult<impl FnMut(&[u8])> {
+    let f = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+    Ok(move |b: &[u8]| {
+        // SAFETY: the caller guarantees `f` and `user_data` fit together;
+        // the chunk outlives the call.
+        unsafe { f(user_data, b.as_ptr(), b.len()) }
+    })
+}
+
 /// Stores a snapshot of `c` in an optional out-parameter.
 fn give(out: Option<Out<*mut vmc_container_t>>, c: Container) {
     if let Some(out) = out {
@@ -202,13 +221,8 @@ pub unsafe extern "C" fn vmc_manager_run_attached(
         guard(err, || {
             let m = obj(m, "manager")?;
             let image = PathBuf::from(str_arg(image, "image")?);
-            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let mut sink = output_sink(on_output, user_data)?;
             let out = out_arg(out, "out")?;
-            let mut sink = |b: &[u8]| {
-                // SAFETY: the caller guarantees `on_output` and `user_data`
-                // fit together; the chunk outlives the call.
-                on_output(user_data, b.as_ptr(), b.len())
-            };
             // The core calls `sink` on this thread.
             let c = m.inner.run_attached(&image, options(opts), &mut sink)?;
             give(Some(out), c);
@@ -302,13 +316,9 @@ pub unsafe extern "C" fn vmc_manager_run_template_attached(
             let m = obj(m, "manager")?;
             let name = str_arg(name, "name")?;
             let vars = template_vars(vars, count)?;
-            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let mut sink = output_sink(on_output, user_data)?;
             let out = out_arg(out, "out")?;
             let dirs = template_dirs(m)?;
-            let mut sink = |b: &[u8]| {
-                // SAFETY: as in `vmc_manager_run_attached`.
-                on_output(user_data, b.as_ptr(), b.len())
-            };
             let c = m
                 .inner
                 .run_template_attached(&dirs, name, &vars, options(opts), &mut sink)?;

@@ -15,7 +15,7 @@ use crate::ffi::{
     self, guard, guard_value, into_handle, malloc_bytes, obj, opt_out_arg, out_arg, str_arg,
     to_cstring,
 };
-use crate::manager::{vmc_manager_t, vmc_output_fn};
+use crate::manager::{output_sink, vmc_manager_t, vmc_output_fn};
 use crate::options::vmc_run_options_t;
 
 /// A saved VM (memory, devices and disk at one instant) under the home's
@@ -421,16 +421,11 @@ pub unsafe extern "C" fn vmc_manager_run_snapshot_attached(
         guard(err, || {
             let m = obj(m, "manager")?;
             let name = str_arg(name, "name")?;
-            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let mut sink = output_sink(on_output, user_data)?;
             let out = out_arg(out, "out")?;
             let opts = opts
                 .as_ref()
                 .map_or_else(Default::default, |o| o.inner.clone());
-            let mut sink = |b: &[u8]| {
-                // SAFETY: the caller guarantees `on_output` and `user_data`
-                // fit together; the chunk outlives the call.
-                on_output(user_data, b.as_ptr(), b.len())
-            };
             // The core calls `sink` on this thread.
             let c = m.inner.run_snapshot_attached(name, opts, &mut sink)?;
             out.set(into_handle(vmc_container_t::new(c)));
