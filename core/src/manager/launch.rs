@@ -455,15 +455,13 @@ impl LinuxKitManager {
                 ),
                 ImageFormat::Qcow2 | ImageFormat::Vmdk | ImageFormat::Raw => {
                     // The record's `disk` is input: QEMU writes to it, so it
-                    // must be an overlay this home derives, nothing else.
+                    // must be the overlay this home derives, nothing else.
                     let own = self.home.disk_path(&record.id);
                     match &record.disk {
-                        Some(d) if *d == own || self.is_later_overlay(&record.id, d) => {
-                            BootImage::Disk {
-                                path: d.clone(),
-                                format: "qcow2",
-                            }
-                        }
+                        Some(d) if *d == own => BootImage::Disk {
+                            path: own,
+                            format: "qcow2",
+                        },
                         Some(d) => {
                             return Err(Error::invalid(
                                 "disk",
@@ -487,18 +485,6 @@ impl LinuxKitManager {
                 ImageFormat::Unknown => return Err(Error::UnknownFormat(image)),
             },
         )
-    }
-
-    /// Whether `disk` is `containers/<id>/disk.N.qcow2`: the overlay a
-    /// snapshot moves its source onto, above the frozen one (see
-    /// `snapshot_create`).
-    fn is_later_overlay(&self, id: &str, disk: &Path) -> bool {
-        disk.parent() == Some(self.home.instance_dir(id).as_path())
-            && disk
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("disk.")?.strip_suffix(".qcow2"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     }
 
     /// What the hypervisor needs to start `record` with its sockets in
@@ -803,34 +789,4 @@ pub(crate) fn create_private_file(path: &Path) -> Result<()> {
     .map_err(|e| Error::io("create", path, e.into_io()))?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io("chmod", path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::hypervisor::QemuHypervisor;
-
-    #[test]
-    fn a_record_may_name_only_overlays_of_its_own_instance_directory() {
-        let home = Home::new(PathBuf::from("/h/.core"));
-        let m = LinuxKitManager::with_hypervisor(home.clone(), Arc::new(QemuHypervisor::new()));
-        let dir = home.instance_dir("abcd1234");
-        for ok in ["disk.1.qcow2", "disk.12.qcow2"] {
-            assert!(m.is_later_overlay("abcd1234", &dir.join(ok)), "{ok}");
-        }
-        for bad in [
-            dir.join("disk.qcow2"),
-            dir.join("disk..qcow2"),
-            dir.join("disk.1.raw"),
-            dir.join("disk.x1.qcow2"),
-            dir.join("sub/disk.1.qcow2"),
-            dir.join("../other/disk.1.qcow2"),
-            home.instance_dir("other").join("disk.1.qcow2"),
-            PathBuf::from("/etc/disk.1.qcow2"),
-        ] {
-            assert!(!m.is_later_overlay("abcd1234", &bad), "{}", bad.display());
-        }
-    }
 }

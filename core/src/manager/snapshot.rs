@@ -16,7 +16,7 @@ use super::LinuxKitManager;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::hypervisor::migration::{guest_abi, incoming_args, MemoryImage};
-use crate::hypervisor::{qmp_socket, Accel, BootImage};
+use crate::hypervisor::{qmp_socket, Accel};
 use crate::process;
 use crate::qmp::Qmp;
 use crate::snapshot::convert::{create_private, stream_to_memory_file};
@@ -313,9 +313,6 @@ impl LinuxKitManager {
         self.home
             .ensure_runtime_dir(&rd)
             .map_err(|e| e.to_string())?;
-        // The helper is built like the source, whose guest agent port is
-        // a pipe chardev: QEMU refuses to start without its FIFOs.
-        crate::qga::create_channel(&rd).map_err(|e| format!("{}: {e}", rd.display()))?;
         let result = self.convert_in(c, facts, dir, &rd, &key).await;
         let _ = std::fs::remove_dir_all(&rd);
         let _ = std::fs::remove_file(dir.join(STREAM_FILE));
@@ -334,24 +331,19 @@ impl LinuxKitManager {
         helper.id = key.to_string();
         helper.ports.clear();
         helper.ssh_port = 0;
-        // The overlay a record may name is the one its home derives; the
-        // helper's real disk is put in below.
-        helper.disk = helper.disk.map(|_| self.home.disk_path(key));
-        let mut spec = self
-            .vm_spec(&helper, rd, facts.accel, false)
-            .map_err(|e| e.to_string())?;
         let frozen = dir.join(DISK_FILE);
         if frozen.exists() {
             // QEMU takes a loaded VM's disks over for writing; the helper
             // never runs the guest, but it gets a throwaway overlay anyway.
-            spec.image = BootImage::Disk {
-                path: self
-                    .hypervisor
+            helper.disk = Some(
+                self.hypervisor
                     .prepare_disk(&frozen, crate::ImageFormat::Qcow2, &rd.join("disk.qcow2"))
                     .map_err(|e| e.to_string())?,
-                format: "qcow2",
-            };
+            );
         }
+        let mut spec = self
+            .vm_spec(&helper, rd, facts.accel, false)
+            .map_err(|e| e.to_string())?;
         spec.log_path = rd.join("console.log");
         let mut cmd = self
             .hypervisor
