@@ -91,58 +91,13 @@ export declare class Manager {
    * ends when the container stops; `break` closes it.
    */
   follow(id: string): LogStream
+  /** Runs `cmd` (an argv) in the guest as root over SSH. */
+  exec(id: string, cmd: Array<string>): Promise<ExecResult>
   /**
-   * Runs `cmd` (an argv) in the guest as root, with `options.input` on
-   * its stdin: over the QEMU guest agent when it answers, else SSH
-   * (`options.transport` forces one).
-   */
-  exec(id: string, cmd: Array<string>, options?: ExecOptions | undefined | null): Promise<ExecResult>
-  /**
-   * Snapshots running container `id` as `name`: its memory, devices and
-   * disk at one instant. The container keeps running (paused only while
-   * its state is written); a failure leaves no snapshot behind.
-   */
-  snapshotCreate(id: string, name: string): Promise<Snapshot>
-  /** Every snapshot, oldest first. */
-  snapshotList(): Promise<Array<Snapshot>>
-  /** One snapshot by name. */
-  snapshotGet(name: string): Promise<Snapshot>
-  /**
-   * Deletes a snapshot; rejected (code `invalid_input`, naming them)
-   * while containers were created from it.
-   */
-  snapshotRemove(name: string): Promise<Snapshot>
-  /**
-   * Starts a new container that resumes snapshot `snapshot` where its
-   * source was. Options as for `run` (the SSH key defaults to the
-   * source's); memory, CPUs and volumes are the snapshot's, and other
-   * values reject. Detached: resolves once the guest runs; foreground
-   * (the default): when the VM exits.
-   */
-  runSnapshot(snapshot: string, options?: RunOptions | undefined | null): Promise<Container>
-  /**
-   * Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`
-   * file) as a standalone image that boots on its own; resolves to its
-   * absolute path. A running container is paused while its disk is
-   * copied.
-   */
-  commit(id: string, path: string): Promise<string>
-  /**
-   * Waits until the guest answers on its agent or SSH server
-   * (`options.timeout` milliseconds, default 120000; `options.transport`
-   * narrows it to one); rejects early if the VM stops.
+   * Waits until the guest's SSH server answers (`options.timeout`
+   * milliseconds, default 120000); rejects early if the VM stops.
    */
   waitReady(id: string, options?: WaitOptions | undefined | null): Promise<Container>
-  /**
-   * Copies host path `host` into the container at `guest`, like `docker
-   * cp` (directories too; `dir/.` copies a directory's contents).
-   */
-  copyTo(id: string, host: string, guest: string, options?: CopyOptions | undefined | null): Promise<undefined>
-  /**
-   * Copies `guest` from the container to host path `host`, like `docker
-   * cp`.
-   */
-  copyFrom(id: string, guest: string, host: string, options?: CopyOptions | undefined | null): Promise<undefined>
 }
 
 /** The accelerator VMs started now would use. */
@@ -217,8 +172,6 @@ export interface Container {
   exitReason?: string
   /** When the VM was seen to stop. */
   stoppedAt?: Date
-  /** The snapshot this container was resumed from, if any. */
-  snapshot?: string
 }
 
 /** A container's record plus where its files are. */
@@ -237,23 +190,10 @@ export interface ContainerDetails {
   qmpSocket?: string
   /** Serial console socket. */
   consoleSocket?: string
-  /**
-   * How the guest can be reached now (`agent`, `ssh`); empty when it is
-   * not running or nothing answers yet.
-   */
-  transports: Array<Transport>
 }
 
 /** Lifecycle status, as written in `containers.json`. */
 export type ContainerStatus = 'running' | 'stopped' | 'error' | 'killed' | 'starting' | 'unknown'
-
-/** Options of `Manager.copyTo` and `Manager.copyFrom`. */
-export interface CopyOptions {
-  /** Keep owners (uid/gid) too; modes and times are always kept. */
-  archive?: boolean
-  /** How to reach the guest (default `auto`). */
-  transport?: Transport
-}
 
 /**
  * The best hypervisor on this host (Hyperkit on macOS when installed, else
@@ -275,14 +215,6 @@ export type ErrorCode = 'ERR_VMC_NOT_FOUND' | 'ERR_VMC_AMBIGUOUS' | 'ERR_VMC_NOT
  * `code` is `ERR_VMC_` and the kind in upper case.
  */
 export declare function errorKinds(): Array<string>
-
-/** Options of `Manager.exec`. */
-export interface ExecOptions {
-  /** Bytes for the command's standard input (closed after them). */
-  input?: Buffer
-  /** How to reach the guest (default `auto`). */
-  transport?: Transport
-}
 
 /** Output of a command run in the guest. */
 export interface ExecResult {
@@ -421,41 +353,6 @@ export interface RunTemplateOptions {
   onOutput?: (chunk: Buffer) => void
 }
 
-/**
- * A VM's memory, devices and disk saved at one instant, from which
- * `Manager.runSnapshot` starts new containers.
- */
-export interface Snapshot {
-  /** Its name (unique in the home). */
-  name: string
-  /** When it was taken. */
-  createdAt: Date
-  /** ID of the container it was taken from. */
-  sourceId: string
-  /** Name of that container at the time. */
-  sourceName: string
-  /** The image the source booted (still needed to resume). */
-  image: string
-  /** Memory in MB of every VM resumed from it. */
-  memory: number
-  /** Virtual CPUs of every VM resumed from it. */
-  cpus: number
-  /** Whether it holds a disk (disk images; ISO and kernel guests have none). */
-  disk: boolean
-  /** QEMU version that saved it; resuming needs the same. */
-  qemuVersion: string
-  /** QEMU machine type it was saved from. */
-  machine: string
-  /** Accelerator it ran under (`tcg`, `kvm`, `hvf`). */
-  accel: string
-  /** The guest-visible QEMU options it needs, in order. */
-  devices: Array<string>
-  /** Its directory. */
-  path?: string
-  /** Bytes its files take on disk. */
-  size: number
-}
-
 /** Options of `Manager.stop`. */
 export interface StopOptions {
   /**
@@ -513,24 +410,13 @@ export interface TemplateVariables {
   optional: Record<string, string>
 }
 
-/**
- * How a call reaches the guest: `auto` (the QEMU guest agent when it
- * answers, else SSH), `agent` or `ssh`.
- */
-export type Transport = 'auto' | 'agent' | 'ssh'
-
 /** The version of the native module ("MAJOR.MINOR.PATCH"). */
 export declare function version(): string
 
 /** Options of `Manager.waitReady`. */
 export interface WaitOptions {
-  /**
-   * Milliseconds to wait for the guest's agent or SSH server (default
-   * 120000).
-   */
+  /** Milliseconds to wait for the guest's SSH server (default 120000). */
   timeout?: number
-  /** Which answer to wait for (default `auto`: whichever comes first). */
-  transport?: Transport
 }
 
 export declare namespace devenv {
