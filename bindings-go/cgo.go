@@ -24,6 +24,11 @@ vmc_error_code_t vmc_go_run_template_attached(const vmc_manager_t *m, const char
 		(vmc_output_fn)vmcGoOutput, (void *)handle, out, err);
 }
 
+vmc_error_code_t vmc_go_run_snapshot_attached(const vmc_manager_t *m, const char *name,
+		const vmc_run_options_t *opts, uintptr_t handle, vmc_container_t **out, vmc_error_t **err) {
+	return vmc_manager_run_snapshot_attached(m, name, opts, (vmc_output_fn)vmcGoOutput, (void *)handle, out, err);
+}
+
 vmc_error_code_t vmc_go_install(const vmc_devenv_t *d, uintptr_t handle,
 		vmc_devenv_install_report_t **report, vmc_error_t **err) {
 	return vmc_devenv_install(d, handle ? (vmc_progress_fn)vmcGoProgress : NULL, (void *)handle, report, err);

@@ -11,9 +11,10 @@ import (
 	"unsafe"
 )
 
-// Status is a container's lifecycle status, as the state file writes it.
-// Later versions of the library may report other values; compare with the
-// constants.
+// Status is a container's lifecycle status, as the state file writes it:
+// one of the constants below. A status this version does not know (a
+// newer version's, or a hand edit) is StatusUnknown, and
+// Container.StatusText has it as written.
 type Status string
 
 // Statuses.
@@ -27,7 +28,19 @@ const (
 	// StatusKilled is written by go-container after a SIGKILL; read, never
 	// produced.
 	StatusKilled Status = "killed"
+	// StatusUnknown stands for a status this version does not know;
+	// Container.StatusText has the text.
+	StatusUnknown Status = "unknown"
 )
+
+// known reports whether s is one of the statuses this version knows.
+func (s Status) known() bool {
+	switch s {
+	case StatusStarting, StatusRunning, StatusStopped, StatusError, StatusKilled:
+		return true
+	}
+	return false
+}
 
 // ImageFormat is the format of a bootable image.
 type ImageFormat string
@@ -54,6 +67,9 @@ type Container struct {
 	// Status is the last known status (reconciled with the process on
 	// every read).
 	Status Status `json:"status"`
+	// StatusText is the status exactly as the state file has it (it
+	// differs from Status only for StatusUnknown).
+	StatusText string `json:"-"`
 	// PID is the hypervisor's process ID.
 	PID int `json:"pid"`
 	// StartedAt is when the VM was (last) started.
@@ -62,6 +78,9 @@ type Container struct {
 	StoppedAt time.Time `json:"stopped_at"`
 	// Ports maps forwarded host ports to guest ports.
 	Ports map[uint16]uint16 `json:"ports"`
+	// BindAddresses maps each forwarded host port to the address it
+	// listens on.
+	BindAddresses map[uint16]netip.Addr `json:"-"`
 	// MemoryMB is the memory in MiB.
 	MemoryMB uint32 `json:"memory"`
 	// CPUs is the number of virtual CPUs.
@@ -78,8 +97,9 @@ type Container struct {
 	Accel string `json:"accel"`
 	// Format is the image's format.
 	Format ImageFormat `json:"format"`
-	// BindAddress is the address forwarded ports listen on (invalid when
-	// not recorded, which means 127.0.0.1).
+	// BindAddress is the address forwarded ports listen on, as recorded
+	// before each mapping kept its own (invalid when not recorded); see
+	// BindAddresses for each port's.
 	BindAddress netip.Addr `json:"bind_address"`
 	// ExitCode is the hypervisor's exit code when known (foreground runs).
 	ExitCode *int `json:"exit_code"`
@@ -87,15 +107,21 @@ type Container struct {
 	ExitSignal *int `json:"exit_signal"`
 	// ExitReason says how the VM ended, when known.
 	ExitReason string `json:"exit_reason"`
+	// Snapshot is the snapshot the container was resumed from ("" when it
+	// booted an image).
+	Snapshot string `json:"snapshot"`
 }
 
-// fromView copies a snapshot's fields.
+// fromView copies a snapshot's fields: those of its view v, and the rest
+// through the snapshot itself.
 func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container {
 	c := Container{
 		ID:         goStrN(v.id, v.id_len),
 		Name:       goStrN(v.name, v.name_len),
 		Image:      goStrN(v.image, v.image_len),
 		Status:     Status(goStr(v.status)),
+		StatusText: goStr(C.vmc_container_status_name(snapshot)),
+		Snapshot:   goStr(C.vmc_container_snapshot(snapshot)),
 		PID:        int(v.pid),
 		StartedAt:  time.Unix(0, int64(v.started_at_unix_nanos)).UTC(),
 		MemoryMB:   uint32(v.memory_mb),
@@ -129,8 +155,15 @@ func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container 
 	if v.port_count > 0 {
 		ports := unsafe.Slice(v.ports, int(v.port_count))
 		c.Ports = make(map[uint16]uint16, len(ports))
-		for _, p := range ports {
+		c.BindAddresses = make(map[uint16]netip.Addr, len(ports))
+		for i, p := range ports {
 			c.Ports[uint16(p.host)] = uint16(p.guest)
+			// The library writes the address it parsed; one that does not
+			// parse back would be a library bug, left out rather than
+			// guessed.
+			if a, err := netip.ParseAddr(goStr(C.vmc_container_port_bind_address(snapshot, C.size_t(i)))); err == nil {
+				c.BindAddresses[uint16(p.host)] = a
+			}
 		}
 	}
 	if v.volume_count > 0 {
@@ -174,11 +207,7 @@ func takeList(list *C.vmc_container_list_t) []Container {
 	n = int(C.vmc_container_list_views(list, &views[0], C.size_t(n)))
 	out := make([]Container, n)
 	for i := range out {
-		var snapshot *C.vmc_container_t
-		if views[i].volume_count > 0 {
-			snapshot = C.vmc_container_list_get(list, C.size_t(i))
-		}
-		out[i] = fromView(&views[i], snapshot)
+		out[i] = fromView(&views[i], C.vmc_container_list_get(list, C.size_t(i)))
 	}
 	return out
 }

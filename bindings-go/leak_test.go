@@ -3,6 +3,7 @@ package vmcontainer
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,19 @@ func TestNoLeaks(t *testing.T) {
 		if s, err := m.Follow(ctx, "nope"); err == nil {
 			s.Close()
 		}
+		m.ExecWith(ctx, "nope", []string{"cat"}, &ExecOptions{Input: []byte("in"), Transport: TransportSSH})
+		m.WaitReadyVia(ctx, "nope", TransportAgent)
+		m.CopyTo(ctx, "nope", home, "/tmp/", &CopyOptions{Archive: true})
+		m.CopyFrom(ctx, "nope", "/etc/hostname", home, nil)
+		if _, err := m.SnapshotList(); err != nil {
+			t.Fatal(err)
+		}
+		m.SnapshotGet("nope")
+		m.SnapshotCreate(ctx, "nope", "s")
+		m.SnapshotRemove("nope")
+		m.RunSnapshot(ctx, "nope", &RunOptions{Name: "y", Ports: []PortMapping{{Host: 1, Guest: 2, Address: netip.MustParseAddr("::1")}}})
+		m.RunSnapshotAttached(ctx, "nope", nil, &discard{})
+		m.Commit(ctx, "nope", filepath.Join(home, "x.qcow2"))
 		ListTemplates(home)
 		GetTemplate(home, "core-dev")
 		ApplyTemplate(home, "core-dev", map[string]string{"SSH_KEY": "k"})

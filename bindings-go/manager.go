@@ -17,10 +17,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/netip"
 	"runtime"
 	"runtime/cgo"
 	"sort"
+	"strconv"
 	"time"
+	"unsafe"
 )
 
 // DefaultStopTimeout is how long Stop usually gives the guest to power off
@@ -119,6 +122,9 @@ type PortMapping struct {
 	Host uint16
 	// Guest is the guest port.
 	Guest uint16
+	// Address is the host address this port listens on (the zero Addr:
+	// RunOptions.BindAddress, else 127.0.0.1).
+	Address netip.Addr
 }
 
 // Volume shares a host directory with the guest over 9p; the mount tag is
@@ -220,7 +226,18 @@ func (o *RunOptions) options(detach bool) (*C.vmc_run_options_t, error) {
 		}
 	}
 	for _, p := range o.Ports {
-		if err := step(C.vmc_run_options_add_port(opts, C.uint16_t(p.Host), C.uint16_t(p.Guest), &e)); err != nil {
+		var err error
+		if p.Address.IsValid() {
+			// The library's own port syntax carries the address:
+			// "IP:HOST:GUEST", an IPv6 address in brackets.
+			spec := netip.AddrPortFrom(p.Address, p.Host).String() + ":" + strconv.Itoa(int(p.Guest))
+			err = withString(spec, func(s *C.char) C.vmc_error_code_t {
+				return C.vmc_run_options_add_port_spec(opts, s, &e)
+			})
+		} else {
+			err = step(C.vmc_run_options_add_port(opts, C.uint16_t(p.Host), C.uint16_t(p.Guest), &e))
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -244,6 +261,44 @@ func (o *RunOptions) options(detach bool) (*C.vmc_run_options_t, error) {
 	return opts, nil
 }
 
+// runCall is one of the run calls of the C library, with its options
+// built.
+type runCall func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t
+
+// attachedCall is one of the foreground run calls, writing the serial
+// output to the io.Writer behind a cgo.Handle.
+type attachedCall func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t
+
+// start makes a call of the run family with the C options of opts
+// (detached unless opts says otherwise, or in the foreground) and returns
+// its container.
+func (m *Manager) start(ctx context.Context, opts *RunOptions, detach bool, call runCall) (*Container, error) {
+	o, err := opts.options(detach)
+	if err != nil {
+		return nil, err
+	}
+	defer C.vmc_run_options_free(o)
+	var c *C.vmc_container_t
+	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
+		var e *C.vmc_error_t
+		return check(call(mp, o, &c, &e), e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return takeContainer(c), nil
+}
+
+// startAttached is start in the foreground, the serial output written to
+// output.
+func (m *Manager) startAttached(ctx context.Context, opts *RunOptions, output io.Writer, call attachedCall) (*Container, error) {
+	h := cgo.NewHandle(output)
+	defer h.Delete()
+	return m.start(ctx, opts, false, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return call(mp, o, C.uintptr_t(h), c, e)
+	})
+}
+
 // Run starts a new container from image (.iso, .qcow2, .vmdk, .raw/.img,
 // or a LinuxKit NAME-kernel with its NAME-initrd.img). Detached (the
 // default) it returns once the VM process is up, and the VM outlives this
@@ -257,22 +312,11 @@ func (m *Manager) Run(ctx context.Context, image string, opts *RunOptions) (*Con
 	if opts != nil && opts.Foreground {
 		return m.RunAttached(ctx, image, opts, io.Discard)
 	}
-	o, err := opts.options(true)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	img := cString(image)
 	defer free(img)
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_manager_run(mp, img, o, &c, &e), e)
+	return m.start(ctx, opts, true, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_manager_run(mp, img, o, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // RunAttached runs a container in the foreground (whatever opts says),
@@ -282,24 +326,11 @@ func (m *Manager) Run(ctx context.Context, image string, opts *RunOptions) (*Con
 // ctx.Err(). An error from output.Write is ignored: the VM's log keeps
 // everything.
 func (m *Manager) RunAttached(ctx context.Context, image string, opts *RunOptions, output io.Writer) (*Container, error) {
-	o, err := opts.options(false)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	img := cString(image)
 	defer free(img)
-	h := cgo.NewHandle(output)
-	defer h.Delete()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_go_run_attached(mp, img, o, C.uintptr_t(h), &c, &e), e)
+	return m.startAttached(ctx, opts, output, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_go_run_attached(mp, img, o, h, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // templateVars is vars as sorted "KEY=VALUE" strings.
@@ -322,51 +353,27 @@ func (m *Manager) RunTemplate(ctx context.Context, name string, vars map[string]
 	if opts != nil && opts.Foreground {
 		return m.RunTemplateAttached(ctx, name, vars, opts, io.Discard)
 	}
-	o, err := opts.options(true)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	cn := cString(name)
 	defer free(cn)
 	list := templateVars(vars)
 	cv, release := cStrings(list)
 	defer release()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_manager_run_template(mp, cn, cv, C.size_t(len(list)), o, &c, &e), e)
+	return m.start(ctx, opts, true, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_manager_run_template(mp, cn, cv, C.size_t(len(list)), o, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // RunTemplateAttached is RunTemplate in the foreground, with the serial
 // output written to output as in RunAttached.
 func (m *Manager) RunTemplateAttached(ctx context.Context, name string, vars map[string]string, opts *RunOptions, output io.Writer) (*Container, error) {
-	o, err := opts.options(false)
-	if err != nil {
-		return nil, err
-	}
-	defer C.vmc_run_options_free(o)
 	cn := cString(name)
 	defer free(cn)
 	list := templateVars(vars)
 	cv, release := cStrings(list)
 	defer release()
-	h := cgo.NewHandle(output)
-	defer h.Delete()
-	var c *C.vmc_container_t
-	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
-		var e *C.vmc_error_t
-		return check(C.vmc_go_run_template_attached(mp, cn, cv, C.size_t(len(list)), o, C.uintptr_t(h), &c, &e), e)
+	return m.startAttached(ctx, opts, output, func(mp *C.vmc_manager_t, o *C.vmc_run_options_t, h C.uintptr_t, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
+		return C.vmc_go_run_template_attached(mp, cn, cv, C.size_t(len(list)), o, h, c, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return takeContainer(c), nil
 }
 
 // refCall runs one of the (manager, reference, ..., container out, error)
@@ -417,11 +424,23 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) (*Containe
 	})
 }
 
-// WaitReady waits until the guest's SSH server answers (and pins its host
-// key): until ctx's deadline, or DefaultReadyTimeout when it has none. It
-// fails early with ErrNotRunning if the VM stops meanwhile; at the
-// deadline it returns ctx.Err() (context.DeadlineExceeded).
+// WaitReady waits until the guest answers on its QEMU guest agent or its
+// SSH server (pinning SSH host keys): until ctx's deadline, or
+// DefaultReadyTimeout when it has none. It fails early with ErrNotRunning
+// if the VM stops meanwhile; at the deadline it returns ctx.Err()
+// (context.DeadlineExceeded).
 func (m *Manager) WaitReady(ctx context.Context, ref string) (*Container, error) {
+	c, _, err := m.WaitReadyVia(ctx, ref, TransportAuto)
+	return c, err
+}
+
+// WaitReadyVia is WaitReady for one transport (TransportAuto: whichever
+// answers first), and says which transport answered.
+func (m *Manager) WaitReadyVia(ctx context.Context, ref string, transport Transport) (*Container, Transport, error) {
+	t, err := transport.code()
+	if err != nil {
+		return nil, "", err
+	}
 	timeout := DefaultReadyTimeout
 	d, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -431,15 +450,19 @@ func (m *Manager) WaitReady(ctx context.Context, ref string) (*Container, error)
 		}
 	}
 	ms := C.uint64_t(timeout.Milliseconds())
+	var answered C.int
 	c, err := m.refCall(ctx, ref, func(mp *C.vmc_manager_t, r *C.char, c **C.vmc_container_t, e **C.vmc_error_t) C.vmc_error_code_t {
-		return C.vmc_manager_wait_ready(mp, r, ms, c, e)
+		return C.vmc_manager_wait_ready_via(mp, r, ms, t, c, &answered, e)
 	})
 	// The library's timeout was the context's deadline: the same expiry,
 	// which the library may notice a moment before the context does.
 	if hasDeadline && isKind(err, KindTimeout) {
-		return nil, context.DeadlineExceeded
+		return nil, "", context.DeadlineExceeded
 	}
-	return c, err
+	if err != nil {
+		return nil, "", err
+	}
+	return c, transportOf(answered), nil
 }
 
 // List returns every known container, oldest first; a "running" one whose
@@ -479,6 +502,23 @@ type Details struct {
 	QMPSocket string `json:"qmp_socket"`
 	// ConsoleSocket is the serial console socket.
 	ConsoleSocket string `json:"console_socket"`
+	// Transports are the ways the guest can be reached now
+	// (TransportAgent, TransportSSH); empty when it is not running or
+	// nothing answers yet.
+	Transports []Transport `json:"transports"`
+	// Forwards are the forwarded ports with the address each listens on
+	// (the SSH forward, always on 127.0.0.1, is SSHPort).
+	Forwards []Forward `json:"forwards"`
+}
+
+// Forward is one forwarded port as Inspect shows it.
+type Forward struct {
+	// Bind is the host address it listens on.
+	Bind netip.Addr `json:"bind"`
+	// Host is the host port.
+	Host uint16 `json:"host"`
+	// Guest is the guest port.
+	Guest uint16 `json:"guest"`
 }
 
 // Inspect returns the record of a container and the paths of its files.
@@ -495,6 +535,16 @@ func (m *Manager) Inspect(ref string) (*Details, error) {
 	var d Details
 	if err := json.Unmarshal([]byte(takeString(p)), &d); err != nil {
 		return nil, &Error{Kind: KindInternal, Code: int(C.VMC_ERROR_INTERNAL), Message: "decoding inspect output: " + err.Error()}
+	}
+	d.StatusText = string(d.Status)
+	if !d.Status.known() {
+		d.Status = StatusUnknown
+	}
+	if len(d.Forwards) > 0 {
+		d.BindAddresses = make(map[uint16]netip.Addr, len(d.Forwards))
+		for _, f := range d.Forwards {
+			d.BindAddresses[f.Host] = f.Bind
+		}
 	}
 	return &d, nil
 }
@@ -525,20 +575,52 @@ type ExecResult struct {
 	Stderr []byte
 }
 
+// ExecOptions says how ExecWith runs a command.
+type ExecOptions struct {
+	// Input is the command's standard input, sent whole (nil: none). Over
+	// the guest agent it may be at most 32 MiB; TransportAuto then uses
+	// SSH for more.
+	Input []byte
+	// Transport forces one way to reach the guest ("": TransportAuto).
+	Transport Transport
+}
+
 // Exec runs cmd (an argv: each element arrives as one argument, nothing is
-// interpreted by a local shell) in the guest as root over SSH and returns
-// its exit code and output. A non-zero exit code is not an error; SSH
-// failing is. Repeated calls reuse one connection. Cancelling ctx kills
-// the local ssh client.
+// interpreted by a local shell) in the guest as root and returns its exit
+// code and output: over the QEMU guest agent when it answers (no SSH key
+// needed), else SSH. A non-zero exit code is not an error; the transport
+// failing is. A guest that just started is waited for (up to 120 s).
+// Repeated SSH calls reuse one connection. Cancelling ctx ends the wait
+// and kills the local ssh client.
 func (m *Manager) Exec(ctx context.Context, ref string, cmd ...string) (*ExecResult, error) {
+	return m.ExecWith(ctx, ref, cmd, nil)
+}
+
+// ExecWith is Exec with options: bytes for the command's standard input
+// and the transport. A command killed by a signal reports 128 + the
+// signal as its exit code, as a shell does. nil opts means Exec's
+// defaults.
+func (m *Manager) ExecWith(ctx context.Context, ref string, cmd []string, opts *ExecOptions) (*ExecResult, error) {
+	if opts == nil {
+		opts = &ExecOptions{}
+	}
+	t, err := opts.Transport.code()
+	if err != nil {
+		return nil, err
+	}
 	r := cString(ref)
 	defer free(r)
 	argv, release := cStrings(cmd)
 	defer release()
+	var input *C.uint8_t
+	if len(opts.Input) > 0 {
+		input = (*C.uint8_t)(C.CBytes(opts.Input))
+		defer C.free(unsafe.Pointer(input))
+	}
 	var res *C.vmc_exec_result_t
-	err := m.do(ctx, func(mp *C.vmc_manager_t) error {
+	err = m.do(ctx, func(mp *C.vmc_manager_t) error {
 		var e *C.vmc_error_t
-		return check(C.vmc_manager_exec(mp, r, argv, C.size_t(len(cmd)), &res, &e), e)
+		return check(C.vmc_manager_exec_with(mp, r, argv, C.size_t(len(cmd)), input, C.size_t(len(opts.Input)), t, &res, &e), e)
 	})
 	if err != nil {
 		return nil, err

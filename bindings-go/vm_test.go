@@ -1,8 +1,10 @@
 package vmcontainer
 
 // Tests that boot the test guest (tests/guest/build.sh) under QEMU: the
-// lifecycle with a leak check, cancellation through contexts, a cancelled
-// foreground run, and the dev environment installed from a loopback CDN.
+// lifecycle with a leak check (exec with input, copy, a snapshot and one
+// clone on the same VM: guest_ops_test.go), cancellation through
+// contexts, a cancelled foreground run, and the dev environment installed
+// from a loopback CDN.
 // They fail (never skip) when the guest or QEMU is missing.
 
 import (
@@ -144,6 +146,9 @@ func TestVMLifecycle(t *testing.T) {
 	if r, err := m.Exec(ctx, c.ID, "echo", "still", "there"); err != nil || string(r.Stdout) != "still there\n" {
 		t.Fatalf("Exec after a cancelled one: %+v %v", r, err)
 	}
+	execInput(ctx, t, m, c.ID)
+	copyBothWays(ctx, t, m, c.ID)
+	snapshotAndClone(ctx, t, m, c.ID)
 
 	for lines := 0; lines < 3; {
 		line, err := stream.Next()

@@ -971,10 +971,10 @@ vmc_error_code_t vmc_manager_remove(const vmc_manager_t *m,
                                     vmc_error_t **err);
 
 /**
- * Waits until the guest's SSH server answers (and pins its host key), at
- * most `timeout_ms`. Out of time → `VMC_ERROR_TIMEOUT`; the VM stopped
- * meanwhile → `VMC_ERROR_NOT_RUNNING`. `out` may be NULL; otherwise free
- * `*out` with `vmc_container_free`.
+ * Waits until the guest answers on its QEMU guest agent or its SSH server
+ * (pinning SSH host keys), at most `timeout_ms`. Out of time →
+ * `VMC_ERROR_TIMEOUT`; the VM stopped meanwhile → `VMC_ERROR_NOT_RUNNING`.
+ * `out` may be NULL; otherwise free `*out` with `vmc_container_free`.
  *
  * # Safety
  * As for `vmc_manager_start`.
@@ -985,6 +985,25 @@ vmc_error_code_t vmc_manager_wait_ready(const vmc_manager_t *m,
                                         uint64_t timeout_ms,
                                         vmc_container_t **out,
                                         vmc_error_t **err);
+
+/**
+ * `vmc_manager_wait_ready` for one transport: `transport` is a
+ * `vmc_transport_t` (`VMC_TRANSPORT_AUTO`: whichever answers first). On
+ * success, `*answered` (when `answered` is not NULL) receives the
+ * `vmc_transport_t` that answered (`VMC_TRANSPORT_AGENT` or
+ * `VMC_TRANSPORT_SSH`).
+ *
+ * # Safety
+ * As for `vmc_manager_start`; `answered` is NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_wait_ready_via(const vmc_manager_t *m,
+                                            const char *reference,
+                                            uint64_t timeout_ms,
+                                            int transport,
+                                            vmc_container_t **out,
+                                            int *answered,
+                                            vmc_error_t **err);
 
 /**
  * New options with the defaults; NULL only if memory is exhausted.
@@ -1590,6 +1609,20 @@ vmc_error_code_t vmc_manager_snapshot_list(const vmc_manager_t *m,
                                            vmc_error_t **err);
 
 /**
+ * Snapshot `name`. Unknown → `VMC_ERROR_NOT_FOUND`. Free `*out` with
+ * `vmc_snapshot_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `name` a C string; `out` writable; `err` NULL or
+ * writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_snapshot_get(const vmc_manager_t *m,
+                                          const char *name,
+                                          vmc_snapshot_t **out,
+                                          vmc_error_t **err);
+
+/**
  * Deletes snapshot `name`. Unknown → `VMC_ERROR_NOT_FOUND`; still the
  * base of containers → `VMC_ERROR_INVALID_INPUT`, naming them.
  *
@@ -1619,6 +1652,26 @@ vmc_error_code_t vmc_manager_run_snapshot(const vmc_manager_t *m,
                                           const vmc_run_options_t *opts,
                                           vmc_container_t **out,
                                           vmc_error_t **err);
+
+/**
+ * `vmc_manager_run_snapshot` in the foreground (whatever `opts` says
+ * about detaching), passing the resumed VM's serial output to `on_output`
+ * as it arrives, until the VM exits; as `vmc_manager_run_attached` does
+ * for an image (a manager bound to a cancelled token stops the VM). Free
+ * `*out` with `vmc_container_free`.
+ *
+ * # Safety
+ * As for `vmc_manager_run_snapshot`; `on_output` is a valid function and
+ * `user_data` is whatever it expects.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_run_snapshot_attached(const vmc_manager_t *m,
+                                                   const char *name,
+                                                   const vmc_run_options_t *opts,
+                                                   vmc_output_fn on_output,
+                                                   void *user_data,
+                                                   vmc_container_t **out,
+                                                   vmc_error_t **err);
 
 /**
  * Writes container `reference`'s disk, flattened, to `path` (a new

@@ -2,7 +2,7 @@
 //! get, inspect, remove, wait until ready. Exec and logs live in their own
 //! modules.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::PathBuf;
 
 use vmcontainer::blocking::Manager;
@@ -17,6 +17,7 @@ use crate::ffi::{
     out_arg, str_arg, str_array_arg, to_cstring, Out,
 };
 use crate::options::vmc_run_options_t;
+use crate::types::{transport_arg, vmc_transport_t};
 
 /// Time `vmc_manager_stop` callers usually give the guest to power off
 /// (ACPI) before the hypervisor is signalled.
@@ -51,6 +52,25 @@ impl vmc_manager_t {
 #[allow(non_camel_case_types)]
 pub type vmc_output_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, data: *const u8, len: usize)>;
+
+/// The core's output sink for a C callback: `on_output` (required) with
+/// `user_data`, called on whichever thread runs the sink (the core runs it
+/// on the caller's).
+///
+/// # Safety
+/// `on_output` is a valid function and `user_data` is whatever it expects,
+/// for as long as the sink lives.
+pub(crate) unsafe fn output_sink(
+    on_output: vmc_output_fn,
+    user_data: *mut c_void,
+) -> FfiResult<impl FnMut(&[u8])> {
+    let f = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+    Ok(move |b: &[u8]| {
+        // SAFETY: the caller guarantees `f` and `user_data` fit together;
+        // the chunk outlives the call.
+        unsafe { f(user_data, b.as_ptr(), b.len()) }
+    })
+}
 
 /// Stores a snapshot of `c` in an optional out-parameter.
 fn give(out: Option<Out<*mut vmc_container_t>>, c: Container) {
@@ -201,13 +221,8 @@ pub unsafe extern "C" fn vmc_manager_run_attached(
         guard(err, || {
             let m = obj(m, "manager")?;
             let image = PathBuf::from(str_arg(image, "image")?);
-            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let mut sink = output_sink(on_output, user_data)?;
             let out = out_arg(out, "out")?;
-            let mut sink = |b: &[u8]| {
-                // SAFETY: the caller guarantees `on_output` and `user_data`
-                // fit together; the chunk outlives the call.
-                on_output(user_data, b.as_ptr(), b.len())
-            };
             // The core calls `sink` on this thread.
             let c = m.inner.run_attached(&image, options(opts), &mut sink)?;
             give(Some(out), c);
@@ -301,13 +316,9 @@ pub unsafe extern "C" fn vmc_manager_run_template_attached(
             let m = obj(m, "manager")?;
             let name = str_arg(name, "name")?;
             let vars = template_vars(vars, count)?;
-            let on_output = on_output.ok_or_else(|| Failure::argument("on_output is NULL"))?;
+            let mut sink = output_sink(on_output, user_data)?;
             let out = out_arg(out, "out")?;
             let dirs = template_dirs(m)?;
-            let mut sink = |b: &[u8]| {
-                // SAFETY: as in `vmc_manager_run_attached`.
-                on_output(user_data, b.as_ptr(), b.len())
-            };
             let c = m
                 .inner
                 .run_template_attached(&dirs, name, &vars, options(opts), &mut sink)?;
@@ -496,10 +507,10 @@ pub unsafe extern "C" fn vmc_manager_remove(
     }
 }
 
-/// Waits until the guest's SSH server answers (and pins its host key), at
-/// most `timeout_ms`. Out of time → `VMC_ERROR_TIMEOUT`; the VM stopped
-/// meanwhile → `VMC_ERROR_NOT_RUNNING`. `out` may be NULL; otherwise free
-/// `*out` with `vmc_container_free`.
+/// Waits until the guest answers on its QEMU guest agent or its SSH server
+/// (pinning SSH host keys), at most `timeout_ms`. Out of time →
+/// `VMC_ERROR_TIMEOUT`; the VM stopped meanwhile → `VMC_ERROR_NOT_RUNNING`.
+/// `out` may be NULL; otherwise free `*out` with `vmc_container_free`.
 ///
 /// # Safety
 /// As for `vmc_manager_start`.
@@ -519,6 +530,45 @@ pub unsafe extern "C" fn vmc_manager_wait_ready(
             let reference = str_arg(reference, "reference")?;
             let out = opt_out_arg(out);
             give(out, m.inner.wait_ready(reference, millis(timeout_ms))?);
+            Ok(())
+        })
+    }
+}
+
+/// `vmc_manager_wait_ready` for one transport: `transport` is a
+/// `vmc_transport_t` (`VMC_TRANSPORT_AUTO`: whichever answers first). On
+/// success, `*answered` (when `answered` is not NULL) receives the
+/// `vmc_transport_t` that answered (`VMC_TRANSPORT_AGENT` or
+/// `VMC_TRANSPORT_SSH`).
+///
+/// # Safety
+/// As for `vmc_manager_start`; `answered` is NULL or writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_manager_wait_ready_via(
+    m: *const vmc_manager_t,
+    reference: *const c_char,
+    timeout_ms: u64,
+    transport: c_int,
+    out: *mut *mut vmc_container_t,
+    answered: *mut c_int,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let reference = str_arg(reference, "reference")?;
+            let transport = transport_arg(transport)?;
+            let out = opt_out_arg(out);
+            let (c, t) = m
+                .inner
+                .wait_ready_via(reference, millis(timeout_ms), transport)?;
+            give(out, c);
+            if !answered.is_null() {
+                // SAFETY: non-NULL, and the caller guarantees it is writable.
+                answered.write(vmc_transport_t::from(t) as c_int);
+            }
             Ok(())
         })
     }

@@ -3,7 +3,7 @@
 //! from a `vmc_snapshot_t` are borrowed: valid until it (or the list
 //! holding it) is freed.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 use std::ptr;
 
@@ -15,7 +15,7 @@ use crate::ffi::{
     self, guard, guard_value, into_handle, malloc_bytes, obj, opt_out_arg, out_arg, str_arg,
     to_cstring,
 };
-use crate::manager::vmc_manager_t;
+use crate::manager::{output_sink, vmc_manager_t, vmc_output_fn};
 use crate::options::vmc_run_options_t;
 
 /// A saved VM (memory, devices and disk at one instant) under the home's
@@ -311,6 +311,33 @@ pub unsafe extern "C" fn vmc_manager_snapshot_list(
     }
 }
 
+/// Snapshot `name`. Unknown → `VMC_ERROR_NOT_FOUND`. Free `*out` with
+/// `vmc_snapshot_free`.
+///
+/// # Safety
+/// `m` is a live manager; `name` a C string; `out` writable; `err` NULL or
+/// writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_manager_snapshot_get(
+    m: *const vmc_manager_t,
+    name: *const c_char,
+    out: *mut *mut vmc_snapshot_t,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let name = str_arg(name, "name")?;
+            let out = out_arg(out, "out")?;
+            let s = m.inner.snapshot_get(name)?;
+            out.set(into_handle(vmc_snapshot_t::new(s)));
+            Ok(())
+        })
+    }
+}
+
 /// Deletes snapshot `name`. Unknown → `VMC_ERROR_NOT_FOUND`; still the
 /// base of containers → `VMC_ERROR_INVALID_INPUT`, naming them.
 ///
@@ -363,6 +390,44 @@ pub unsafe extern "C" fn vmc_manager_run_snapshot(
                 .as_ref()
                 .map_or_else(Default::default, |o| o.inner.clone());
             let c = m.inner.run_snapshot(name, opts)?;
+            out.set(into_handle(vmc_container_t::new(c)));
+            Ok(())
+        })
+    }
+}
+
+/// `vmc_manager_run_snapshot` in the foreground (whatever `opts` says
+/// about detaching), passing the resumed VM's serial output to `on_output`
+/// as it arrives, until the VM exits; as `vmc_manager_run_attached` does
+/// for an image (a manager bound to a cancelled token stops the VM). Free
+/// `*out` with `vmc_container_free`.
+///
+/// # Safety
+/// As for `vmc_manager_run_snapshot`; `on_output` is a valid function and
+/// `user_data` is whatever it expects.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn vmc_manager_run_snapshot_attached(
+    m: *const vmc_manager_t,
+    name: *const c_char,
+    opts: *const vmc_run_options_t,
+    on_output: vmc_output_fn,
+    user_data: *mut c_void,
+    out: *mut *mut vmc_container_t,
+    err: *mut *mut vmc_error_t,
+) -> vmc_error_code_t {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        guard(err, || {
+            let m = obj(m, "manager")?;
+            let name = str_arg(name, "name")?;
+            let mut sink = output_sink(on_output, user_data)?;
+            let out = out_arg(out, "out")?;
+            let opts = opts
+                .as_ref()
+                .map_or_else(Default::default, |o| o.inner.clone());
+            // The core calls `sink` on this thread.
+            let c = m.inner.run_snapshot_attached(name, opts, &mut sink)?;
             out.set(into_handle(vmc_container_t::new(c)));
             Ok(())
         })

@@ -202,6 +202,17 @@ pub enum vmc_transport_t {
     VMC_TRANSPORT_SSH = 2,
 }
 
+impl From<vmcontainer::Transport> for vmc_transport_t {
+    fn from(t: vmcontainer::Transport) -> Self {
+        use vmcontainer::Transport;
+        match t {
+            Transport::Auto => vmc_transport_t::VMC_TRANSPORT_AUTO,
+            Transport::Agent => vmc_transport_t::VMC_TRANSPORT_AGENT,
+            Transport::Ssh => vmc_transport_t::VMC_TRANSPORT_SSH,
+        }
+    }
+}
+
 /// The core transport for a `vmc_transport_t` value passed as an int.
 pub(crate) fn transport_arg(t: c_int) -> crate::ffi::FfiResult<vmcontainer::Transport> {
     use vmcontainer::Transport;

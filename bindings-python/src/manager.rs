@@ -48,21 +48,6 @@ fn output_sink(callback: Option<Py<PyAny>>) -> impl FnMut(&[u8]) + Send {
     }
 }
 
-/// Waits for a `run`: a detached start is not interrupted (a cancelled
-/// start could leave a VM no record names); a foreground run stops on
-/// Ctrl-C.
-fn started<F>(py: Python<'_>, detach: bool, fut: F) -> PyResult<Container>
-where
-    F: std::future::Future<Output = vmcontainer::Result<vmcontainer::Container>> + Send,
-{
-    let c = if detach {
-        uninterruptible(py, fut)?
-    } else {
-        interruptible(py, fut)?
-    };
-    Ok(c.into())
-}
-
 /// Runs and manages LinuxKit VMs as containers under one root directory.
 ///
 /// `home` defaults to `$VMCONTAINER_HOME`, else `~/.core`; `hypervisor` is
@@ -385,8 +370,10 @@ impl Manager {
     /// and disk. Name, ports, SSH port and key as for `run` (the key
     /// defaults to the source's); memory and CPUs are the snapshot's
     /// (other values raise `InvalidInputError`), as are its volumes.
+    /// `detach=False` runs in the foreground as `run` does, passing the
+    /// serial output to `on_output(chunk: bytes)`; Ctrl-C stops the VM.
     #[pyo3(signature = (snapshot, *, name = None, detach = true, memory = None, cpus = None,
-        ports = None, ssh_port = None, ssh_key = None, bind_address = None))]
+        ports = None, ssh_port = None, ssh_key = None, bind_address = None, on_output = None))]
     #[allow(clippy::too_many_arguments)]
     fn run_snapshot(
         &self,
@@ -400,6 +387,7 @@ impl Manager {
         ssh_port: Option<i64>,
         ssh_key: Option<PathBuf>,
         bind_address: Option<String>,
+        on_output: Option<Py<PyAny>>,
     ) -> PyResult<Container> {
         let opts = RunArgs {
             name,
@@ -413,7 +401,16 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        started(py, detach, self.core().run_snapshot(snapshot, opts))
+        check_output(detach, &on_output)?;
+        if detach {
+            return Ok(uninterruptible(py, self.core().run_snapshot(snapshot, opts))?.into());
+        }
+        let token = CancelToken::new();
+        let mut sink = output_sink(on_output);
+        let fut =
+            self.core()
+                .run_snapshot_attached_until(snapshot, opts, &mut sink, interrupted(&token));
+        Ok(until_interrupted(py, &token, fut)?.into())
     }
 
     /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`

@@ -126,8 +126,8 @@ enum Command {
         /// Container ID, ID prefix or name.
         container: String,
     },
-    /// Snapshots of running containers: create, ls, rm (resume one with
-    /// `run --snapshot NAME`).
+    /// Snapshots of running containers: create, ls, inspect, rm (resume
+    /// one with `run --snapshot NAME`).
     Snapshot {
         #[command(subcommand)]
         action: SnapshotAction,
@@ -205,6 +205,12 @@ enum SnapshotAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print everything known about snapshots, as JSON.
+    Inspect {
+        /// Snapshot names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Remove snapshots (refused while containers were created from them).
     Rm {
@@ -618,6 +624,13 @@ async fn snapshot_cmd(action: SnapshotAction) -> Result<ExitCode> {
             } else {
                 output::snapshots_table(&list);
             }
+        }
+        SnapshotAction::Inspect { names } => {
+            let all = names
+                .iter()
+                .map(|n| m.snapshot_get(n))
+                .collect::<vmcontainer::Result<Vec<_>>>()?;
+            output::json(&all)?;
         }
         SnapshotAction::Rm { names } => {
             for n in names {

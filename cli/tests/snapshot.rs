@@ -145,6 +145,9 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
         assert!(dir.join(f).is_file(), "no {f} in {}", dir.display());
     }
     assert!(home.ok(&["snapshot", "ls"]).contains("warm"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&home.ok(&["snapshot", "inspect", "warm"])).unwrap();
+    assert_eq!(shown, serde_json::Value::Array(list.clone()));
 
     // The source keeps running, on a new overlay above the frozen disk.
     let after = counter_passes(&home, &src, before);
@@ -187,6 +190,11 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
     refused(
         &home,
         &["snapshot", "rm", "nosuch"],
+        &["snapshot not found", "nosuch"],
+    );
+    refused(
+        &home,
+        &["snapshot", "inspect", "warm", "nosuch"],
         &["snapshot not found", "nosuch"],
     );
     refused(

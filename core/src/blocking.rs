@@ -130,20 +130,29 @@ impl Manager {
         opts: RunOptions,
         on_output: &mut dyn FnMut(&[u8]),
     ) -> Result<Container> {
-        self.check("foreground run")?;
-        let (m, image) = (self.inner.clone(), image.to_path_buf());
-        let token = self.cancel.clone();
-        let stop = StopSignal(token.clone());
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        // The VM runs on the runtime; its output is queued and handed to
-        // `on_output` here, so the callback runs on the caller's thread.
-        let task = runtime().spawn(async move {
-            let mut sink = move |b: &[u8]| {
-                let _ = tx.send(b.to_vec());
-            };
-            m.run_attached_until(&image, opts, &mut sink, stop.wait())
+        let image = image.to_path_buf();
+        self.attached(on_output, move |m, mut sink, stop| async move {
+            m.run_attached_until(&image, opts, &mut *sink, stop.wait())
                 .await
+        })
+    }
+
+    /// Runs the foreground VM that `start` begins on the runtime, handing
+    /// its queued serial output to `on_output` on this thread, and turns a
+    /// cancelled token (which `start`'s [`StopSignal`] obeys by stopping
+    /// the VM) into [`crate::Error::Cancelled`].
+    fn attached<F, Fut>(&self, on_output: &mut dyn FnMut(&[u8]), start: F) -> Result<Container>
+    where
+        F: FnOnce(LinuxKitManager, Box<dyn FnMut(&[u8]) + Send>, StopSignal) -> Fut,
+        Fut: Future<Output = Result<Container>> + Send + 'static,
+    {
+        self.check("foreground run")?;
+        let token = self.cancel.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let sink = Box::new(move |b: &[u8]| {
+            let _ = tx.send(b.to_vec());
         });
+        let task = runtime().spawn(start(self.inner.clone(), sink, StopSignal(token.clone())));
         for chunk in rx {
             on_output(&chunk);
         }
@@ -286,9 +295,30 @@ impl Manager {
     pub fn snapshot_remove(&self, name: &str) -> Result<Snapshot> {
         self.inner.snapshot_remove(name)
     }
-    /// See [`LinuxKitManager::run_snapshot`].
+    /// See [`LinuxKitManager::run_snapshot`]: checked for cancellation
+    /// first, never cut short, as [`Self::run`]; in the foreground
+    /// (`opts.detach == false`) it waits for the VM to exit, as
+    /// [`Self::run_snapshot_attached`].
     pub fn run_snapshot(&self, name: &str, opts: RunOptions) -> Result<Container> {
+        if !opts.detach {
+            return self.run_snapshot_attached(name, opts, &mut |_: &[u8]| {});
+        }
+        self.check("run from a snapshot")?;
         runtime().block_on(self.inner.run_snapshot(name, opts))
+    }
+    /// [`Self::run_snapshot`] in the foreground, with output and
+    /// cancellation as for [`Self::run_attached`].
+    pub fn run_snapshot_attached(
+        &self,
+        name: &str,
+        opts: RunOptions,
+        on_output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Container> {
+        let name = name.to_string();
+        self.attached(on_output, move |m, mut sink, stop| async move {
+            m.run_snapshot_attached_until(&name, opts, &mut *sink, stop.wait())
+                .await
+        })
     }
     /// See [`LinuxKitManager::commit`].
     pub fn commit(&self, reference: &str, path: &Path) -> Result<std::path::PathBuf> {

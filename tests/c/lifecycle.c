@@ -481,6 +481,12 @@ static void test_error_paths(vmc_manager_t *m) {
     FAILS(vmc_manager_start(m, "deadbeef", NULL, &err), VMC_ERROR_NOT_FOUND, "deadbeef");
     FAILS(vmc_manager_wait_ready(m, "deadbeef", 1000, NULL, &err), VMC_ERROR_NOT_FOUND,
           "deadbeef");
+    int answered = -1;
+    FAILS(vmc_manager_wait_ready_via(m, "deadbeef", 1000, VMC_TRANSPORT_SSH, &c, &answered, &err),
+          VMC_ERROR_NOT_FOUND, "deadbeef");
+    FAILS(vmc_manager_wait_ready_via(m, "deadbeef", 1000, 7, &c, &answered, &err),
+          VMC_ERROR_INVALID_ARGUMENT, "transport 7");
+    CHECK(answered == -1, "answered set on failure");
     CHECK(c == NULL && r == NULL && s == NULL, "out-pointers set on failure");
 
     FAILS(vmc_manager_run(m, "/nonexistent/image.iso", NULL, &c, &err), VMC_ERROR_INVALID_INPUT,
@@ -504,6 +510,9 @@ static void test_error_paths(vmc_manager_t *m) {
     FAILS(vmc_manager_snapshot_create(m, "deadbeef", "a/b", &snap, &err),
           VMC_ERROR_INVALID_INPUT, "a/b");
     FAILS(vmc_manager_run_snapshot(m, "nosuch", NULL, &c, &err), VMC_ERROR_NOT_FOUND, "nosuch");
+    FAILS(vmc_manager_run_snapshot_attached(m, "nosuch", NULL, NULL, NULL, &c, &err),
+          VMC_ERROR_INVALID_ARGUMENT, "on_output");
+    FAILS(vmc_manager_snapshot_get(m, "nosuch", &snap, &err), VMC_ERROR_NOT_FOUND, "nosuch");
     FAILS(vmc_manager_snapshot_remove(m, "nosuch", &err), VMC_ERROR_NOT_FOUND, "nosuch");
     FAILS(vmc_manager_commit(m, "deadbeef", "/tmp/x.qcow2", &err), VMC_ERROR_NOT_FOUND,
           "deadbeef");
@@ -578,6 +587,9 @@ static void test_snapshot(vmc_manager_t *m, const char *id) {
     CHECK(vmc_snapshot_list_len(snaps) == 1, "");
     CHECK(strcmp(vmc_snapshot_name(vmc_snapshot_list_get(snaps, 0)), "c-snap") == 0, "");
     vmc_snapshot_list_free(snaps);
+    OK(vmc_manager_snapshot_get(m, "c-snap", &s, &err));
+    CHECK(strcmp(vmc_snapshot_name(s), "c-snap") == 0 && vmc_snapshot_memory_mb(s) == 512, "");
+    vmc_snapshot_free(s);
 
     vmc_run_options_t *o = vmc_run_options_new();
     OK(vmc_run_options_set_detach(o, true, &err));
@@ -715,6 +727,10 @@ static void test_lifecycle(vmc_manager_t *m) {
     double t_ssh = now_s() - t0;
     CHECK(strcmp(vmc_container_id(c), id) == 0, "");
     vmc_container_free(c);
+    int answered = -1;
+    OK(vmc_manager_wait_ready_via(m, id, READY_TIMEOUT_MS, VMC_TRANSPORT_SSH, NULL, &answered,
+                                  &err));
+    CHECK(answered == VMC_TRANSPORT_SSH, "answered %d", answered);
 
     /* Lookup by name, by prefix, and in the list. */
     char prefix[5];

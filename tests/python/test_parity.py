@@ -84,6 +84,13 @@ def test_run_options_share_the_cores_rules(manager: vmcontainer.Manager, tmp_pat
             manager.run(img, **kwargs)  # type: ignore[arg-type]
 
 
+def test_run_snapshot_streams_only_in_the_foreground(manager: vmcontainer.Manager) -> None:
+    with pytest.raises(vmcontainer.InvalidInputError, match="detach=False"):
+        manager.run_snapshot("nosuch", on_output=print)
+    with pytest.raises(vmcontainer.NotFoundError, match="nosuch"):
+        manager.run_snapshot("nosuch", detach=False, on_output=print)
+
+
 def test_run_template_reports_missing_variables(manager: vmcontainer.Manager) -> None:
     with pytest.raises(vmcontainer.TemplateVariablesError) as e:
         manager.run_template("core-dev")

@@ -271,6 +271,44 @@ def test_snapshot_resumes_as_another_container_with_its_own_port(vm: VM, tmp_pat
             m.commit(clone.id, tmp_path / "clone.qcow2")
     finally:
         m.remove(clone.id, force=True)
+
+    # In the foreground: the resumed guest's serial output reaches
+    # on_output until the VM is stopped from another thread.
+    chunks: List[bytes] = []
+    done: List[vmcontainer.Container] = []
+    fg = threading.Thread(
+        target=lambda: done.append(
+            m.run_snapshot("py-snap", name="py-fg", detach=False, on_output=chunks.append)
+        ),
+        daemon=True,
+    )
+    fg.start()
+    try:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            try:
+                if m.get("py-fg").status == "running":
+                    break
+            except vmcontainer.NotFoundError:
+                pass
+            assert time.monotonic() < deadline, "the foreground clone never ran"
+            time.sleep(0.1)
+        assert m.exec("py-fg", ["sh", "-c", "echo py-fg-console > /dev/console"]).ok
+        while b"py-fg-console" not in b"".join(chunks):
+            assert time.monotonic() < deadline, b"".join(chunks)[-500:]
+            time.sleep(0.1)
+        m.stop("py-fg")
+        fg.join(timeout=90)
+        assert not fg.is_alive() and done and done[0].snapshot == "py-snap", done
+        assert done[0].status == "stopped", done[0]
+    finally:
+        if not done:
+            try:
+                m.stop("py-fg")
+            except vmcontainer.VmContainerError:
+                pass
+            fg.join(timeout=90)
+        m.remove("py-fg", force=True)
     assert m.snapshot_remove("py-snap").name == "py-snap"
     with pytest.raises(vmcontainer.NotFoundError, match="py-snap"):
         m.run_snapshot("py-snap")

@@ -319,6 +319,7 @@ class Manager:
         ssh_port: Optional[int] = None,
         ssh_key: Optional[_Path] = None,
         bind_address: Optional[str] = None,
+        on_output: Optional[Callable[[bytes], object]] = None,
     ) -> Container: ...
     def commit(self, id: str, path: _Path) -> Path: ...
     def push(
