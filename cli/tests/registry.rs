@@ -878,7 +878,7 @@ fn bad_references_missing_tags_and_a_registry_that_is_down() {
 }
 
 #[test]
-fn a_corrupted_blob_installs_nothing() {
+fn a_corrupted_blob_installs_nothing_and_the_repaired_pull_resumes() {
     let reg = Registry::start();
     let c = Client::new();
     let kernel = guest().join("vmtest-kernel");
@@ -916,6 +916,31 @@ fn a_corrupted_blob_installs_nothing() {
     let err = fresh.fail(&["run", "-d", &reg.at("vm/corrupt:1")]);
     assert!(err.contains("mismatch"), "{err}");
     assert!(fresh.home.ps().is_empty());
+
+    // Repaired, the next pull resumes: the verified kernel is not fetched
+    // again, the initrd is, and the image is installed whole.
+    bytes[mid] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let kernel_layer = m["layers"][0]["digest"].as_str().unwrap();
+    let kernel_gets = reg.blob_gets(kernel_layer);
+    let initrd_gets = reg.blob_gets(&initrd);
+    let pulled = fresh.pull(&reg.at("vm/corrupt:1"));
+    assert_eq!(pulled["digest"], pushed["digest"]);
+    assert_eq!(
+        reg.blob_gets(kernel_layer),
+        kernel_gets,
+        "kernel fetched again"
+    );
+    assert_eq!(reg.blob_gets(&initrd), initrd_gets + 1);
+    let dir = Path::new(pulled["path"].as_str().unwrap())
+        .parent()
+        .unwrap();
+    assert!(same_file_bytes(
+        &dir.join("vmtest-initrd.img"),
+        &guest().join("vmtest-initrd.img")
+    ));
+    assert!(same_file_bytes(&dir.join("vmtest-kernel"), &kernel));
+    assert!(!partial.exists(), "the staging directory was left behind");
 }
 
 /// An address of this machine that is not loopback (the one its default
