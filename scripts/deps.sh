@@ -3,14 +3,15 @@
 # vmcontainer: QEMU, the SSH client, the packages the test guest is built
 # from, and what scripts/package.sh and the package tests use (Python with
 # venv for maturin and the wheel, Node and npm, a C compiler, pkg-config,
-# binutils), and the OCI registry the registry tests of every face push to
-# and pull from (docker-registry: the CNCF distribution registry).
+# binutils), and the loopback OCI registry the registry tests of every face
+# push to and pull from (docker-registry: the CNCF distribution registry)
+# with htpasswd (apache2-utils) for its basic-auth users.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 pkgs=(qemu-system-x86 qemu-utils openssh-client curl git
 	python3 python3-venv gcc libc6-dev pkg-config binutils
-	docker-registry)
+	docker-registry apache2-utils)
 # Node from Debian only when the machine has none (CI images often bring
 # a newer one).
 command -v node >/dev/null || pkgs+=(nodejs)
