@@ -84,6 +84,25 @@ impl SpawnOptions {
     }
 }
 
+impl SpawnOptions {
+    /// `cmd` as an argv with this environment, directory and user applied
+    /// (through `sh -c`), for the buffered and interactive execs, which
+    /// take an argv: `cmd` itself when there is nothing to apply.
+    pub fn command(&self, cmd: &[String]) -> Result<Vec<String>> {
+        self.validate()?;
+        Ok(crate::ssh::setting_command(cmd, self.setting()))
+    }
+
+    pub(crate) fn setting(&self) -> crate::ssh::Setting<'_> {
+        crate::ssh::Setting {
+            env: &self.env,
+            cwd: self.cwd.as_deref(),
+            user: self.user.as_deref(),
+            tty: self.tty,
+        }
+    }
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {

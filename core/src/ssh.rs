@@ -13,7 +13,7 @@ mod route;
 mod spawn;
 
 pub(crate) use route::Route;
-pub(crate) use spawn::{kill_line, wrapper, Launched, Setting};
+pub(crate) use spawn::{kill_line, setting_command, wrapper, Launched, Setting};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

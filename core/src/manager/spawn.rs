@@ -3,7 +3,7 @@
 use super::LinuxKitManager;
 use crate::error::{Error, Result};
 use crate::spawn::{Process, SpawnOptions};
-use crate::ssh::{wrapper, Setting};
+use crate::ssh::wrapper;
 
 impl LinuxKitManager {
     /// Starts `cmd` (an argv, each element arriving intact) in the running
@@ -24,15 +24,7 @@ impl LinuxKitManager {
         opts.validate()?;
         let c = self.running(reference).await?;
         let target = self.ssh_ready(&c).await?;
-        let line = wrapper(
-            cmd,
-            Setting {
-                env: &opts.env,
-                cwd: opts.cwd.as_deref(),
-                user: opts.user.as_deref(),
-                tty: opts.tty,
-            },
-        );
+        let line = wrapper(cmd, opts.setting());
         let launched = target.launch(&line, opts.tty).await?;
         Ok(Process::new(launched, target, cmd, opts.timeout))
     }

@@ -69,17 +69,7 @@ pub(crate) struct Setting<'a> {
 /// runs a command without one in the process group of the connection,
 /// which a signal to "the group" would take down.) Every value is quoted.
 pub(crate) fn wrapper(cmd: &[String], s: Setting<'_>) -> String {
-    let mut argv: Vec<String> = Vec::new();
-    if let Some(u) = s.user {
-        // `--` before the user: su's getopt would take a `-c` of the
-        // command as its own.
-        argv.extend(["su", "-s", "/bin/sh", "-c", r#"exec "$@""#, "--", u, "sh"].map(String::from));
-    }
-    if !s.env.is_empty() {
-        argv.push("env".into());
-        argv.extend(s.env.iter().map(|(k, v)| format!("{k}={v}")));
-    }
-    argv.extend(cmd.iter().cloned());
+    let argv = setting_argv(cmd, s);
     let tty = if s.tty {
         r#""$(tty 2>/dev/null || echo -)""#
     } else {
@@ -99,6 +89,38 @@ pub(crate) fn wrapper(cmd: &[String], s: Setting<'_>) -> String {
         r#"if [ "$g" = "$$" ] || ! command -v setsid >/dev/null; then exec "$@"; else exec setsid "$@"; fi"#,
     );
     line
+}
+
+/// `cmd` behind `su` (for a user) and `env` (for an environment).
+fn setting_argv(cmd: &[String], s: Setting<'_>) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(u) = s.user {
+        // `--` before the user: su's getopt would take a `-c` of the
+        // command as its own.
+        argv.extend(["su", "-s", "/bin/sh", "-c", r#"exec "$@""#, "--", u, "sh"].map(String::from));
+    }
+    if !s.env.is_empty() {
+        argv.push("env".into());
+        argv.extend(s.env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    argv.extend(cmd.iter().cloned());
+    argv
+}
+
+/// An argv that runs `cmd` with `s` applied (not its `tty`) through `sh
+/// -c`, for a transport that takes an argv (the guest agent, an
+/// interactive ssh session); `cmd` itself when nothing is to be applied.
+pub(crate) fn setting_command(cmd: &[String], s: Setting<'_>) -> Vec<String> {
+    if s.env.is_empty() && s.cwd.is_none() && s.user.is_none() {
+        return cmd.to_vec();
+    }
+    let mut script = String::new();
+    if let Some(dir) = s.cwd {
+        script.push_str(&format!("cd {} && ", quote_remote(&[dir.to_string()])));
+    }
+    script.push_str("exec ");
+    script.push_str(&quote_remote(&setting_argv(cmd, s)));
+    vec!["sh".into(), "-c".into(), script]
 }
 
 /// The remote command line sending `sig` to the process group `pid` leads
