@@ -14,6 +14,7 @@ mod hypervisor;
 mod logs;
 mod manager;
 mod options;
+mod process;
 mod snapshot;
 mod templates;
 
@@ -33,6 +34,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<container::Container>()?;
     m.add_class::<container::ExecResult>()?;
     m.add_class::<snapshot::Snapshot>()?;
+    m.add_class::<process::Process>()?;
+    m.add_class::<process::ProcessInput>()?;
+    m.add_class::<process::ProcessOutput>()?;
     m.add_class::<logs::LogStream>()?;
     m.add_class::<hypervisor::Hypervisor>()?;
     m.add_class::<templates::Template>()?;
