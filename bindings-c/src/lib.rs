@@ -48,6 +48,8 @@ pub mod snapshot;
 
 pub mod exec;
 
+pub mod process;
+
 pub mod logs;
 
 pub mod hypervisor;
