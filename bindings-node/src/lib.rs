@@ -27,6 +27,7 @@ mod error;
 mod follow;
 mod functions;
 mod manager;
+mod process;
 #[cfg(feature = "devenv")]
 mod progress;
 mod promise;
@@ -37,3 +38,4 @@ pub use devenv::DevOps;
 pub use error::ErrorCode;
 pub use follow::{LogLine, LogStream};
 pub use manager::Manager;
+pub use process::Process;
