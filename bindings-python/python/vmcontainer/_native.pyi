@@ -11,6 +11,9 @@ _Path = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "Manager",
+    "Process",
+    "ProcessInput",
+    "ProcessOutput",
     "Container",
     "ExecResult",
     "Snapshot",
@@ -132,7 +135,7 @@ class Snapshot:
 class ProcessInput:
     """A spawned process's standard input."""
 
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, data: bytes) -> int: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
     @property
@@ -146,7 +149,7 @@ class ProcessOutput:
 
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
-    def read(self, n: int = -1) -> bytes: ...
+    def read(self, n: int = ...) -> bytes: ...
 
 @final
 class Process:
