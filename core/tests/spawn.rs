@@ -50,8 +50,12 @@ struct Cleanup(Option<(LinuxKitManager, String)>);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some((m, id)) = self.0.take() {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            let _ = rt.block_on(m.remove(&id, true));
+            // On a thread of its own: this runs inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Runtime::new().unwrap();
+                let _ = rt.block_on(m.remove(&id, true));
+            })
+            .join();
         }
     }
 }
