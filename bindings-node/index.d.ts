@@ -174,8 +174,9 @@ export declare class Process {
   closeStdin(): Promise<undefined>
   /**
    * Waits for it to end: its exit code, or 128 + the signal that ended
-   * it (as a shell reports it). Rejects with `ERR_VMC_TIMEOUT` when the
-   * spawn's timeout killed it.
+   * it (as a shell reports it). Consume `stdout` and `stderr` (as with
+   * `child_process`): output nobody reads stalls the process. Rejects
+   * with `ERR_VMC_TIMEOUT` when the spawn's timeout killed it.
    */
   wait(): Promise<number>
   /**

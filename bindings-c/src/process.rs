@@ -245,7 +245,8 @@ pub unsafe extern "C" fn vmc_process_read(
 /// Waits for the process to end: `*exit_code` is its code (or 128 + the
 /// signal) and `*signal` the signal that ended it or 0 (either may be
 /// NULL). Fails with `VMC_ERROR_TIMEOUT` when its timeout killed it.
-/// Closes stdin first; output not read is discarded.
+/// Closes stdin first. Read both outputs to their end (from other threads
+/// if need be): output nobody reads fills its pipe and stalls the process.
 ///
 /// # Safety
 /// `p` is a live process; `exit_code`, `signal` NULL or writable; `err`

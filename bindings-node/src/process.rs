@@ -174,8 +174,9 @@ impl Process {
     }
 
     /// Waits for it to end: its exit code, or 128 + the signal that ended
-    /// it (as a shell reports it). Rejects with `ERR_VMC_TIMEOUT` when the
-    /// spawn's timeout killed it.
+    /// it (as a shell reports it). Consume `stdout` and `stderr` (as with
+    /// `child_process`): output nobody reads stalls the process. Rejects
+    /// with `ERR_VMC_TIMEOUT` when the spawn's timeout killed it.
     #[napi]
     pub fn wait<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, i32>> {
         let p = self.inner.clone();

@@ -247,8 +247,10 @@ impl Process {
     }
 
     /// Waits for it to end and returns its exit code, or minus the signal
-    /// that ended it (as `subprocess` does). Closes stdin first; output not
-    /// read is discarded. Raises `WaitTimeoutError` when the spawn's
+    /// that ended it (as `subprocess` does). Closes stdin first. Read
+    /// `stdout` and `stderr` (or have a thread do it): as with
+    /// `subprocess.PIPE`, output nobody reads fills its pipe and stalls the
+    /// process. Raises `WaitTimeoutError` when the spawn's
     /// `timeout` killed it, `CommunicationError` when the connection broke.
     /// Ctrl-C interrupts the wait (the process keeps running).
     fn wait(&self, py: Python<'_>) -> PyResult<i32> {
