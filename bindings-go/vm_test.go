@@ -143,6 +143,7 @@ func TestVMLifecycle(t *testing.T) {
 			t.Errorf("Exec(sleep 60) cancelled = %v", err)
 		}
 	})
+	commandChecks(t, ctx, m, c.ID)
 	if r, err := m.Exec(ctx, c.ID, "echo", "still", "there"); err != nil || string(r.Stdout) != "still there\n" {
 		t.Fatalf("Exec after a cancelled one: %+v %v", r, err)
 	}

@@ -98,6 +98,14 @@ export declare class Manager {
    */
   exec(id: string, cmd: Array<string>, options?: ExecOptions | undefined | null): Promise<ExecResult>
   /**
+   * Starts `cmd` (an argv) in the container and resolves once it runs,
+   * with `stdin` (a `stream.Writable`), `stdout` and `stderr`
+   * (`stream.Readable`, delivering output as the guest produces it),
+   * `wait()` and `kill(signal)`. Always over SSH. A process nobody
+   * waits for is killed when it is garbage-collected.
+   */
+  spawn(id: string, cmd: Array<string>, options?: SpawnOptions | undefined | null): Promise<Process & { stdin: import('node:stream').Writable; stdout: import('node:stream').Readable; stderr: import('node:stream').Readable }>
+  /**
    * Snapshots running container `id` as `name`: its memory, devices and
    * disk at one instant. The container keeps running (paused only while
    * its state is written); a failure leaves no snapshot behind.
@@ -169,6 +177,41 @@ export declare class Manager {
    * a pulled reference).
    */
   exportKubevirt(target: string, options?: ExportOptions | undefined | null): Promise<string>
+}
+
+/**
+ * A command running in a container. `stdin` (Writable), `stdout` and
+ * `stderr` (Readable) are added by the module's JavaScript; the methods
+ * here are what they use.
+ */
+export declare class Process {
+  /** Its PID in the guest. */
+  get pid(): number
+  /**
+   * Reads the next chunk of stdout (at most `size` bytes) as it
+   * arrives; `null` at its end.
+   */
+  readStdout(size: number): Promise<Buffer | undefined | null>
+  /** Reads the next chunk of stderr; `null` at its end. */
+  readStderr(size: number): Promise<Buffer | undefined | null>
+  /** Writes `data` to stdin; resolves once the guest took it all. */
+  writeStdin(data: Buffer): Promise<undefined>
+  /** Closes stdin (the process reads end of file). */
+  closeStdin(): Promise<undefined>
+  /**
+   * Waits for it to end: its exit code, or 128 + the signal that ended
+   * it (as a shell reports it). Consume `stdout` and `stderr` (as with
+   * `child_process`): output nobody reads stalls the process. Rejects
+   * with `ERR_VMC_TIMEOUT` when the spawn's timeout killed it.
+   */
+  wait(): Promise<number>
+  /**
+   * Sends `signal` (default `SIGTERM`; a number or a name like `"KILL"`
+   * or `"SIGINT"`) to it and everything it started in the guest.
+   */
+  kill(signal?: string | number | undefined | null): Promise<undefined>
+  /** Sets its terminal's size (a process spawned with `tty`). */
+  resize(cols: number, rows: number): Promise<undefined>
 }
 
 /** The accelerator VMs started now would use. */
@@ -566,6 +609,23 @@ export interface Snapshot {
   path?: string
   /** Bytes its files take on disk. */
   size: number
+}
+
+/** Options of `Manager.spawn`. */
+export interface SpawnOptions {
+  /** Variables added to its environment. */
+  env?: Record<string, string>
+  /** Its working directory. */
+  cwd?: string
+  /** The user it runs as (through the guest's `su`). */
+  user?: string
+  /** Give it a terminal (all output then comes on `stdout`). */
+  tty?: boolean
+  /**
+   * Kill it after this many milliseconds; `wait()` then rejects with
+   * code `ERR_VMC_TIMEOUT`.
+   */
+  timeout?: number
 }
 
 /** Options of `Manager.stop`. */

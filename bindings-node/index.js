@@ -78,5 +78,43 @@ function wrapList(Manager) {
   }
 }
 
+/**
+ * `Manager.spawn` resolves to the native Process with real streams added:
+ * `stdout`/`stderr` Readables that ask the native side for a chunk only
+ * when the consumer wants one (backpressure), and a `stdin` Writable that
+ * writes one chunk at a time and closes stdin on `end()`.
+ */
+function wrapSpawn(Manager) {
+  const { Readable, Writable } = require('node:stream')
+  const native = Manager.prototype.spawn
+  const readable = (read) =>
+    new Readable({
+      read(size) {
+        read(size).then(
+          (chunk) => this.push(chunk),
+          (err) => this.destroy(err),
+        )
+      },
+    })
+  Manager.prototype.spawn = async function spawn(id, cmd, options) {
+    const p = await native.call(this, id, cmd, options)
+    const stdin = new Writable({
+      write(chunk, _encoding, done) {
+        p.writeStdin(Buffer.from(chunk)).then(() => done(), done)
+      },
+      final(done) {
+        p.closeStdin().then(() => done(), done)
+      },
+    })
+    Object.defineProperties(p, {
+      stdin: { value: stdin, enumerable: true },
+      stdout: { value: readable((n) => p.readStdout(n)), enumerable: true },
+      stderr: { value: readable((n) => p.readStderr(n)), enumerable: true },
+    })
+    return p
+  }
+}
+
 module.exports = load()
 wrapList(module.exports.Manager)
+wrapSpawn(module.exports.Manager)

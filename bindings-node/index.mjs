@@ -6,6 +6,7 @@ const binding = createRequire(import.meta.url)('./index.js')
 export const {
   Manager,
   LogStream,
+  Process,
   detectHypervisor,
   getHypervisor,
   detectImageFormat,

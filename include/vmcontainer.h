@@ -135,6 +135,16 @@
 #define VMC_DEFAULT_STOP_TIMEOUT_MS 10000
 
 /**
+ * Which output `vmc_process_read` reads.
+ */
+#define VMC_STDOUT 1
+
+/**
+ * Which output `vmc_process_read` reads.
+ */
+#define VMC_STDERR 2
+
+/**
  * Result of every fallible call: `VMC_OK` (0) or the kind of failure.
  *
  * The numbers are stable and only ever added to.
@@ -407,6 +417,12 @@ typedef struct vmc_log_follower_t vmc_log_follower_t;
  * running after that.
  */
 typedef struct vmc_manager_t vmc_manager_t;
+
+/**
+ * A process started by `vmc_manager_spawn`. Release with
+ * `vmc_process_free` (which kills it if it still runs).
+ */
+typedef struct vmc_process_t vmc_process_t;
 
 /**
  * Options for `vmc_manager_pull`. Default: HTTPS unless the registry is on
@@ -1806,6 +1822,138 @@ const char *vmc_exec_result_stderr(const vmc_exec_result_t *r,
  * `r` is NULL or from `vmc_manager_exec`, freed only once.
  */
 void vmc_exec_result_free(vmc_exec_result_t *r);
+
+/**
+ * Starts `argv[0..argc]` in the running container `reference` and returns
+ * at once with `*out` set: write its stdin with `vmc_process_write`, read
+ * its output with `vmc_process_read`, then `vmc_process_wait`. `env` holds
+ * `env_len` `"NAME=VALUE"` strings (NULL with 0 for none); `cwd` and
+ * `user` may be NULL (the user runs it through the guest's `su`); `tty`
+ * non-zero gives it a terminal (all output on stdout); `timeout_ms` 0
+ * means none, else it is killed after that long and `vmc_process_wait`
+ * fails with `VMC_ERROR_TIMEOUT`. Always over SSH. Free `*out` with
+ * `vmc_process_free`.
+ *
+ * # Safety
+ * `m` is a live manager; `reference` a C string; `argv` points to `argc`
+ * C strings and `env` to `env_len`; `cwd`, `user` NULL or C strings; `out`
+ * writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_manager_spawn(const vmc_manager_t *m,
+                                   const char *reference,
+                                   const char *const *argv,
+                                   size_t argc,
+                                   const char *const *env,
+                                   size_t env_len,
+                                   const char *cwd,
+                                   const char *user,
+                                   int tty,
+                                   uint64_t timeout_ms,
+                                   vmc_process_t **out,
+                                   vmc_error_t **err);
+
+/**
+ * The process's PID in the guest (0 for NULL).
+ *
+ * # Safety
+ * `p` is NULL or a live process.
+ */
+uint32_t vmc_process_pid(const vmc_process_t *p);
+
+/**
+ * Writes all `len` bytes of `data` to the process's stdin, blocking while
+ * the guest catches up. Fails with `VMC_ERROR_IO` once the process no
+ * longer reads, `VMC_ERROR_INVALID_ARGUMENT` after
+ * `vmc_process_close_stdin`.
+ *
+ * # Safety
+ * `p` is a live process; `data` points to `len` readable bytes (or is
+ * NULL with 0); `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_write(const vmc_process_t *p,
+                                   const uint8_t *data,
+                                   size_t len,
+                                   vmc_error_t **err);
+
+/**
+ * Closes the process's stdin (it reads end of file). Idempotent.
+ *
+ * # Safety
+ * `p` is a live process; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_close_stdin(const vmc_process_t *p,
+                                         vmc_error_t **err);
+
+/**
+ * Reads up to `cap` bytes of `stream` (`VMC_STDOUT` or `VMC_STDERR`) into
+ * `buf`, blocking until some arrive; `*n` is the count, 0 at the end of
+ * the stream.
+ *
+ * # Safety
+ * `p` is a live process; `buf` points to `cap` writable bytes; `n`
+ * writable; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_read(const vmc_process_t *p,
+                                  int stream,
+                                  uint8_t *buf,
+                                  size_t cap,
+                                  size_t *n,
+                                  vmc_error_t **err);
+
+/**
+ * Waits for the process to end: `*exit_code` is its code (or 128 + the
+ * signal) and `*signal` the signal that ended it or 0 (either may be
+ * NULL). Fails with `VMC_ERROR_TIMEOUT` when its timeout killed it.
+ * Closes stdin first. Read both outputs to their end (from other threads
+ * if need be): output nobody reads fills its pipe and stalls the process.
+ *
+ * # Safety
+ * `p` is a live process; `exit_code`, `signal` NULL or writable; `err`
+ * NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_wait(const vmc_process_t *p,
+                                  int *exit_code,
+                                  int *signal,
+                                  vmc_error_t **err);
+
+/**
+ * Sends signal `sig` to the process and everything it started in the
+ * guest. Safe to call while another thread waits.
+ *
+ * # Safety
+ * `p` is a live process; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_kill(const vmc_process_t *p,
+                                  int sig,
+                                  vmc_error_t **err);
+
+/**
+ * Sets the terminal size of a process spawned with `tty`.
+ *
+ * # Safety
+ * `p` is a live process; `err` NULL or writable.
+ */
+VMC_MUST_USE
+vmc_error_code_t vmc_process_resize(const vmc_process_t *p,
+                                    uint16_t cols,
+                                    uint16_t rows,
+                                    vmc_error_t **err);
+
+/**
+ * Releases a process; one still running is killed in the guest. NULL is
+ * ignored.
+ *
+ * # Safety
+ * `p` is NULL or from `vmc_manager_spawn`, freed only once, with no call
+ * on it running.
+ */
+void vmc_process_free(vmc_process_t *p);
 
 /**
  * The container's whole serial log so far (empty if it wrote nothing):

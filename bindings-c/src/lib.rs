@@ -51,6 +51,8 @@ pub mod snapshot;
 
 pub mod exec;
 
+pub mod process;
+
 pub mod logs;
 
 pub mod hypervisor;

@@ -29,6 +29,7 @@ mod error;
 mod follow;
 mod functions;
 mod manager;
+mod process;
 #[cfg(any(feature = "devenv", feature = "registry"))]
 mod progress;
 mod promise;
@@ -41,3 +42,4 @@ pub use devenv::DevOps;
 pub use error::ErrorCode;
 pub use follow::{LogLine, LogStream};
 pub use manager::Manager;
+pub use process::Process;

@@ -14,6 +14,7 @@ use crate::callback::report_callback_error;
 use crate::convert::{millis, run_options, template_dirs};
 use crate::error::sync;
 use crate::follow::LogStream;
+use crate::process::{spawn_options, Process, SpawnOptions};
 use crate::promise::{blocking, spawn};
 use crate::types::{
     containers_json, copy_options, snapshots, Container, ContainerDetails, CopyOptions,
@@ -292,6 +293,30 @@ impl Manager {
             env,
             async move { m.exec_with(&id, &cmd, &opts).await },
             ExecResult::from,
+        )
+    }
+
+    /// Starts `cmd` (an argv) in the container and resolves once it runs,
+    /// with `stdin` (a `stream.Writable`), `stdout` and `stderr`
+    /// (`stream.Readable`, delivering output as the guest produces it),
+    /// `wait()` and `kill(signal)`. Always over SSH. A process nobody
+    /// waits for is killed when it is garbage-collected.
+    #[napi(
+        ts_return_type = "Promise<Process & { stdin: import('node:stream').Writable; stdout: import('node:stream').Readable; stderr: import('node:stream').Readable }>"
+    )]
+    pub fn spawn<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        cmd: Vec<String>,
+        options: Option<SpawnOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Process>> {
+        let opts = spawn_options(options);
+        let m = self.inner.clone();
+        spawn(
+            env,
+            async move { m.spawn(&id, &cmd, &opts).await },
+            Process::new,
         )
     }
 

@@ -14,6 +14,7 @@ mod hypervisor;
 mod logs;
 mod manager;
 mod options;
+mod process;
 #[cfg(any(feature = "devenv", feature = "registry"))]
 mod progress;
 #[cfg(feature = "registry")]
@@ -42,6 +43,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<registry::PushReport>()?;
         m.add_class::<registry::PulledImage>()?;
     }
+    m.add_class::<process::Process>()?;
+    m.add_class::<process::ProcessInput>()?;
+    m.add_class::<process::ProcessOutput>()?;
     m.add_class::<logs::LogStream>()?;
     m.add_class::<hypervisor::Hypervisor>()?;
     m.add_class::<templates::Template>()?;

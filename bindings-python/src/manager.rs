@@ -14,6 +14,7 @@ use crate::container::{Container, ExecResult};
 use crate::errors::to_py;
 use crate::logs::LogStream;
 use crate::options::{Pairs, PortKey, RunArgs};
+use crate::process::Process;
 use crate::repr;
 use crate::snapshot::Snapshot;
 
@@ -287,6 +288,38 @@ impl Manager {
             transport: transport.parse().map_err(to_py)?,
         };
         Ok(interruptible(py, self.core().exec_with(id, &cmd, &opts))?.into())
+    }
+
+    /// Starts `cmd` (an argv list) in container `id` and returns a
+    /// `Process` at once: write `.stdin`, iterate `.stdout`/`.stderr` as
+    /// output arrives, `.wait()`, `.kill(sig)`. `env` adds variables, `cwd`
+    /// sets the directory, `user` runs it through the guest's `su`, `tty`
+    /// gives it a terminal; after `timeout` seconds it is killed and
+    /// `wait()` raises `WaitTimeoutError`. Always over SSH. A process left
+    /// without `wait()` is killed when the object goes away; use it as a
+    /// context manager to make that explicit.
+    #[pyo3(signature = (id, cmd, env = None, cwd = None, user = None, tty = false, *, timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        cmd: Vec<String>,
+        env: Option<Pairs<String, String>>,
+        cwd: Option<String>,
+        user: Option<String>,
+        tty: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Process> {
+        let opts = vmcontainer::SpawnOptions {
+            env: env.map(|e| e.0).unwrap_or_default(),
+            cwd,
+            user,
+            tty,
+            timeout: timeout.map(|t| duration("timeout", t)).transpose()?,
+        };
+        let p = interruptible(py, self.core().spawn(id, &cmd, &opts))?;
+        Process::new(py, p)
     }
 
     /// Waits until the guest answers on its agent or SSH server (pinning

@@ -17,7 +17,9 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use vmcontainer::options::{add_port_spec, parse_volume_spec};
 use vmcontainer::templates::{self, TemplateDirs};
-use vmcontainer::{CopyEndpoint, CopyOptions, ExecOptions, LinuxKitManager, RunOptions, Transport};
+use vmcontainer::{
+    CopyEndpoint, CopyOptions, ExecOptions, LinuxKitManager, RunOptions, SpawnOptions, Transport,
+};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +78,15 @@ enum Command {
         /// from a pipe or file in full.
         #[arg(short, long)]
         interactive: bool,
+        /// Set an environment variable (repeatable).
+        #[arg(short, long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// Working directory of the command.
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// Run the command as this user (through the guest's `su`).
+        #[arg(short, long)]
+        user: Option<String>,
         /// How to reach the guest.
         #[arg(long, default_value = "auto", value_parser = parse_transport)]
         transport: Transport,
@@ -345,10 +356,22 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Exec {
             tty,
             interactive,
+            env,
+            workdir,
+            user,
             transport,
             container,
             command,
-        } => exec(tty, interactive, transport, &container, &command).await,
+        } => {
+            let setting = SpawnOptions {
+                env,
+                cwd: workdir,
+                user,
+                ..Default::default()
+            };
+            let command = setting.command(&command)?;
+            exec(tty, interactive, transport, &container, &command).await
+        }
         Command::Cp {
             archive,
             transport,
@@ -469,6 +492,14 @@ async fn exec(
             .await?
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `NAME=VALUE` of `exec -e`.
+fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// Whether stdin is not a terminal and can be read without waiting: a

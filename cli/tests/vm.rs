@@ -62,6 +62,53 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     // Arguments arrive intact, with spaces and quotes.
     let out = home.run(&["exec", &id, "printf", "%s|", "a b", "it's", "$HOME"]);
     assert_eq!(stdout(&out), "a b|it's|$HOME|");
+    // -e, -w and -u apply, values intact.
+    let out = home.run(&[
+        "exec",
+        "-e",
+        "A=it's $HOME",
+        "-e",
+        "B=2",
+        "-w",
+        "/tmp",
+        "-u",
+        "root",
+        &id,
+        "sh",
+        "-c",
+        r#"printf '%s|%s|%s|%s' "$A" "$B" "$(pwd)" "$(id -u)""#,
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "it's $HOME|2|/tmp|0",
+        "stderr: {}",
+        stderr(&out)
+    );
+    let out = home.run(&["exec", "-e", "A B=1", &id, "true"]);
+    assert!(stderr(&out).contains("\"A B\""), "{}", stderr(&out));
+    // Output is streamed over SSH: the first line arrives before the sleep ends.
+    let mut child = home
+        .cmd(&[
+            "exec",
+            "--transport",
+            "ssh",
+            &id,
+            "sh",
+            "-c",
+            "echo first; sleep 3; echo second",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    let first_at = std::time::Instant::now();
+    assert_eq!(lines.next().unwrap().unwrap(), "second");
+    assert!(
+        first_at.elapsed() >= std::time::Duration::from_secs(2),
+        "not streamed"
+    );
+    assert!(child.wait().unwrap().success());
 
     // The forwarded port reaches the guest's HTTP server, on loopback only.
     assert_eq!(http_get(http).trim(), "vmtest-http-ok");

@@ -267,6 +267,20 @@ impl Manager {
             self.inner.exec(reference, cmd),
         )
     }
+    /// See [`LinuxKitManager::spawn`]. The process's streams and waits are
+    /// futures: run them on [`runtime`] (`runtime().block_on(...)`).
+    pub fn spawn(
+        &self,
+        reference: &str,
+        cmd: &[String],
+        opts: &crate::SpawnOptions,
+    ) -> Result<crate::Process> {
+        self.wait(
+            &format!("spawn in {reference}"),
+            self.inner.spawn(reference, cmd, opts),
+        )
+    }
+
     /// See [`LinuxKitManager::exec_with`].
     pub fn exec_with(
         &self,

@@ -56,6 +56,7 @@ pub mod session;
 pub mod snapshot;
 #[cfg(feature = "sources")]
 pub mod sources;
+pub mod spawn;
 pub mod ssh;
 pub mod state;
 pub mod templates;
@@ -74,5 +75,6 @@ pub use image::{detect_image_format, ImageFormat};
 pub use logs::LogFollower;
 pub use manager::{ExecOptions, Inspect, LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 pub use snapshot::Snapshot;
+pub use spawn::{ExitStatus, Process, ProcessControl, SpawnOptions};
 pub use ssh::ExecOutput;
 pub use transport::Transport;

@@ -10,6 +10,10 @@
 //! when it said something, and then it becomes an error carrying that.
 
 mod route;
+mod spawn;
+
+pub(crate) use route::Route;
+pub(crate) use spawn::{kill_line, setting_command, wrapper, Launched, Setting};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -355,7 +359,11 @@ impl SshTarget {
     /// when too long to send as is, uploaded over stdin (through the same
     /// routes) and run from the guest's private copy, which it deletes.
     async fn remote_command(&self, cmd: &[String]) -> Result<String, SshError> {
-        let quoted = quote_remote(cmd);
+        self.remote_line(quote_remote(cmd)).await
+    }
+
+    /// [`Self::remote_command`] for a command line already quoted.
+    async fn remote_line(&self, quoted: String) -> Result<String, SshError> {
         if quoted.len() <= MAX_INLINE_COMMAND {
             return Ok(quoted);
         }

@@ -564,6 +564,50 @@ static void test_unknown_and_damaged_records(vmc_manager_t *m) {
 
 /* Snapshot of the running container, a clone resumed from it, and the
  * refusals around them. Two VMs run while the clone lives. */
+static void test_spawn(vmc_manager_t *m, const char *id) {
+    /* stdin in, stdout and stderr apart, env and cwd, the exit code. */
+    const char *argv[] = {"sh", "-c", "tr a-z A-Z; echo \"$GREETING $(pwd)\" >&2; exit 4"};
+    const char *env[] = {"GREETING=it's $HOME"};
+    vmc_process_t *p = NULL;
+    OK(vmc_manager_spawn(m, id, argv, 3, env, 1, "/tmp", NULL, 0, 0, &p, &err));
+    CHECK(vmc_process_pid(p) > 1, "pid %u", vmc_process_pid(p));
+    OK(vmc_process_write(p, (const uint8_t *)"hello", 5, &err));
+    OK(vmc_process_close_stdin(p, &err));
+    FAILS(vmc_process_write(p, (const uint8_t *)"x", 1, &err), VMC_ERROR_INVALID_INPUT, "closed");
+    char out[256] = {0}, errbuf[256] = {0};
+    size_t got = 0, n = 0;
+    do {
+        OK(vmc_process_read(p, VMC_STDOUT, (uint8_t *)out + got, sizeof out - 1 - got, &n, &err));
+        got += n;
+    } while (n > 0 && got < sizeof out - 1);
+    CHECK(strcmp(out, "HELLO") == 0, "stdout %s", out);
+    got = 0;
+    do {
+        OK(vmc_process_read(p, VMC_STDERR, (uint8_t *)errbuf + got, sizeof errbuf - 1 - got, &n,
+                            &err));
+        got += n;
+    } while (n > 0 && got < sizeof errbuf - 1);
+    CHECK(strcmp(errbuf, "it's $HOME /tmp\n") == 0, "stderr %s", errbuf);
+    int code = -1, sig = -1;
+    OK(vmc_process_wait(p, &code, &sig, &err));
+    CHECK(code == 4 && sig == 0, "code %d signal %d", code, sig);
+    vmc_process_free(p);
+
+    /* A signal ends it; a timeout kills it and says so. */
+    const char *sleep_argv[] = {"sleep", "300"};
+    OK(vmc_manager_spawn(m, id, sleep_argv, 2, NULL, 0, NULL, NULL, 0, 0, &p, &err));
+    OK(vmc_process_kill(p, 15, &err));
+    OK(vmc_process_wait(p, &code, &sig, &err));
+    CHECK(code == 143 && sig == 15, "code %d signal %d", code, sig);
+    vmc_process_free(p);
+    OK(vmc_manager_spawn(m, id, sleep_argv, 2, NULL, 0, NULL, NULL, 0, 1500, &p, &err));
+    FAILS(vmc_process_wait(p, &code, &sig, &err), VMC_ERROR_TIMEOUT, "sleep");
+    vmc_process_free(p);
+    FAILS(vmc_manager_spawn(m, id, sleep_argv, 2, env, 1, NULL, "bad user", 0, 0, &p, &err),
+          VMC_ERROR_INVALID_INPUT, "bad user");
+    vmc_process_free(NULL);
+}
+
 static void test_snapshot(vmc_manager_t *m, const char *id) {
     double t0 = now_s();
     vmc_snapshot_t *s = NULL;
@@ -823,6 +867,7 @@ static void test_lifecycle(vmc_manager_t *m) {
     CHECK(st.lines == 3 && st.other_thread == 0, "lines %d, other thread %d", st.lines,
           st.other_thread);
 
+    test_spawn(m, id);
     test_snapshot(m, id);
 
     /* Running containers refuse start and plain remove. */

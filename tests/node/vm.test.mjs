@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test'
 import { Manager } from 'vmcontainer'
 
 import { guest, here, rejectsWith, runNode, tempHome, timerGaps, until } from './helpers.mjs'
+import { spawnChecks } from './spawn_checks.mjs'
 
 // TCG on a loaded two-core machine is slow: be generous with boots.
 const BOOT_TIMEOUT_S = 300
@@ -110,6 +111,9 @@ test('detached lifecycle: run, waitReady, exec, follow, stop, remove', { timeout
   assert.equal(readFileSync(join(work, 'dback', 'x.txt'), 'utf8'), 'x')
   await rejectsWith(m.copyFrom(c.id, '/no/such', work), 'ERR_VMC_INVALID_INPUT', '/no/such')
   rmSync(work, { recursive: true, force: true })
+
+  // spawn: streams, stdin, signals, timeout, a terminal.
+  await spawnChecks(m, c.id)
 
   // follow: a line the guest writes arrives; break ends the stream.
   const stream = m.follow(c.id)

@@ -5,6 +5,7 @@ shared by the tests of this module, removed at the end even on failure."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import vmcontainer
-from conftest import BOOT_TIMEOUT
+from conftest import BOOT_TIMEOUT, python_in_subprocess
 
 VM = Tuple[vmcontainer.Manager, vmcontainer.Container]
 
@@ -112,6 +113,71 @@ def test_copy_to_and_from_the_guest(vm: VM, tmp_path: Path) -> None:
     assert (tmp_path / "dback" / "x.txt").read_text() == "x"
     with pytest.raises(vmcontainer.InvalidInputError, match="/no/such"):
         m.copy_from(c.id, "/no/such", tmp_path)
+
+
+def test_spawn_streams_takes_stdin_and_reports_exit_codes(vm: VM) -> None:
+    m, c = vm
+    # The first chunk arrives before the sleep ends.
+    with m.spawn(c.id, ["sh", "-c", "echo first; sleep 3; echo second"]) as p:
+        started = time.monotonic()
+        it = iter(p.stdout)
+        assert next(it) == b"first\n"
+        first_at = time.monotonic() - started
+        assert b"".join(it) == b"second\n"
+        assert time.monotonic() - started - first_at >= 2.0, "not streamed"
+        assert p.wait() == 0 and p.returncode == 0
+    # stdin (1 MiB, intact), stderr apart, env, cwd, exit code.
+    data = os.urandom(1 << 20)
+    p = m.spawn(
+        c.id,
+        ["sh", "-c", 'md5sum; echo "$GREETING $(pwd)" >&2; exit 5'],
+        env={"GREETING": "it's $HOME"},
+        cwd="/tmp",
+    )
+    writer = threading.Thread(target=lambda: (p.stdin.write(data), p.stdin.close()))
+    writer.start()
+    out = p.stdout.read()
+    writer.join()
+    assert out.split()[0].decode() == __import__("hashlib").md5(data).hexdigest()
+    assert p.stderr.read() == b"it's $HOME /tmp\n"
+    assert p.wait() == 5
+    # A signal ends it: minus the signal, as subprocess reports it.
+    p = m.spawn(c.id, ["sleep", "300"])
+    p.kill("TERM")
+    assert p.wait() == -15
+    # A terminal.
+    with m.spawn(c.id, ["tty"], tty=True) as p:
+        assert b"/dev/pts/" in p.stdout.read()
+        assert p.wait() == 0
+    # A timeout kills it and says so.
+    p = m.spawn(c.id, ["sleep", "300"], timeout=1.5)
+    with pytest.raises(vmcontainer.WaitTimeoutError, match="sleep"):
+        p.wait()
+    with pytest.raises(vmcontainer.InvalidInputError, match="A B"):
+        m.spawn(c.id, ["true"], env={"A B": "x"})
+
+
+def test_ctrl_c_interrupts_the_wait_for_a_spawned_process(vm: VM, module_home: Path) -> None:
+    m, c = vm
+    code = f"""
+import sys, vmcontainer
+m = vmcontainer.Manager({str(module_home)!r})
+with m.spawn({c.id!r}, ["sleep", "302"]) as p:
+    print("started", flush=True)
+    try:
+        p.wait()
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+    child = python_in_subprocess(code)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "started"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert out.strip() == "interrupted", err
+    # Leaving the block killed it in the guest.
+    left = m.exec(c.id, ["ps", "-o", "args"]).stdout.decode()
+    assert "sleep 302" not in left
 
 
 def test_repeated_exec_is_fast(vm: VM) -> None:

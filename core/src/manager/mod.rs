@@ -13,6 +13,7 @@ mod registry;
 mod resolve;
 mod resume;
 mod snapshot;
+mod spawn;
 mod template_run;
 pub(crate) mod transport;
 

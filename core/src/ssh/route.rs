@@ -26,7 +26,7 @@ const SHARED_WAIT: Duration = Duration::from_millis(500);
 
 /// The connection a command uses.
 #[derive(Debug)]
-pub(super) enum Route {
+pub(crate) enum Route {
     /// Through the master; the lock is held until the command ends.
     Shared {
         /// The session lock.
@@ -38,7 +38,7 @@ pub(super) enum Route {
 
 impl Route {
     /// In words, for error messages.
-    pub(super) fn describe(&self, t: &SshTarget) -> String {
+    pub(crate) fn describe(&self, t: &SshTarget) -> String {
         match self {
             Route::Shared { .. } => {
                 format!("through the shared connection {}", t.control_path.display())

@@ -1,0 +1,305 @@
+//! Processes in a container (`LinuxKitManager::spawn`) against the real
+//! test guest under QEMU: one VM for the whole binary, every case in turn.
+//! Fails, never skips, when QEMU or the guest is missing.
+//!
+//! `VMCONTAINER_SPAWN_TEST_HOME` + `VMCONTAINER_SPAWN_TEST_ID` reuse a
+//! running container instead of booting one (for iterating by hand).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vmcontainer::home::Home;
+use vmcontainer::{Error, ExitStatus, LinuxKitManager, RunOptions, SpawnOptions};
+
+fn guest() -> PathBuf {
+    if let Some(d) = std::env::var_os("VMCONTAINER_TEST_GUEST") {
+        return d.into();
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(repo.join("tests/guest/build.sh"))
+        .output()
+        .expect("run tests/guest/build.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .into()
+}
+
+fn argv(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn sh(script: &str) -> Vec<String> {
+    argv(&["sh", "-c", script])
+}
+
+/// Removes the container when the test ends, however it ends.
+struct Cleanup(Option<(LinuxKitManager, String)>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((m, id)) = self.0.take() {
+            // On a thread of its own: this runs inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Runtime::new().unwrap();
+                let _ = rt.block_on(m.remove(&id, true));
+            })
+            .join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_processes_stream_signal_and_run_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reuse = std::env::var("VMCONTAINER_SPAWN_TEST_HOME").ok();
+    let (m, id, _cleanup) = match reuse {
+        Some(h) => {
+            let m = LinuxKitManager::new(Home::new(PathBuf::from(h))).unwrap();
+            let id = std::env::var("VMCONTAINER_SPAWN_TEST_ID").unwrap();
+            (m, id, Cleanup(None))
+        }
+        None => {
+            let m = LinuxKitManager::new(Home::new(tmp.path().join("home"))).unwrap();
+            let g = guest();
+            let c = m
+                .run(
+                    &g.join("vmtest-kernel"),
+                    RunOptions {
+                        ssh_key: Some(g.join("id_ed25519")),
+                        memory: Some(256),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let cleanup = Cleanup(Some((m.clone(), c.id.clone())));
+            m.wait_ready(&c.id, Duration::from_secs(240)).await.unwrap();
+            (m, c.id, cleanup)
+        }
+    };
+    let none = SpawnOptions::default();
+
+    // Streaming: the line printed before the sleep arrives before it ends.
+    let t = Instant::now();
+    let mut p = m
+        .spawn(&id, &sh("echo first; sleep 4; echo second"), &none)
+        .await
+        .unwrap();
+    let mut out = p.take_stdout().unwrap();
+    let mut buf = [0u8; 64];
+    let n = out.read(&mut buf).await.unwrap();
+    let first_at = t.elapsed();
+    assert_eq!(&buf[..n], b"first\n");
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).await.unwrap();
+    let all_at = t.elapsed();
+    assert_eq!(rest, b"second\n");
+    assert!(
+        all_at - first_at >= Duration::from_secs(3),
+        "first line at {first_at:?}, end at {all_at:?}: not streamed"
+    );
+    assert_eq!(p.wait().await.unwrap(), ExitStatus::Code(0));
+
+    // 1 MiB of stdin arrives intact; stderr is separate; exit code kept.
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let mut p = m
+        .spawn(
+            &id,
+            &sh("tee /tmp/spawn-in | md5sum; wc -c < /tmp/spawn-in >&2; rm /tmp/spawn-in; exit 3"),
+            &none,
+        )
+        .await
+        .unwrap();
+    let mut stdin = p.take_stdin().unwrap();
+    let d = data.clone();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&d).await.unwrap();
+        stdin.shutdown().await.unwrap();
+    });
+    let (st, out, err) = p.output().await.unwrap();
+    writer.await.unwrap();
+    let want = md5_of(&data);
+    assert_eq!(
+        String::from_utf8_lossy(&out).split_whitespace().next(),
+        Some(&want[..])
+    );
+    assert_eq!(String::from_utf8_lossy(&err).trim(), "1048576");
+    assert_eq!(st, ExitStatus::Code(3));
+
+    // Environment, working directory and user.
+    let opts = SpawnOptions {
+        env: vec![("GREETING".into(), "it's $HOME `x`".into())],
+        cwd: Some("/tmp".into()),
+        user: Some("root".into()),
+        ..Default::default()
+    };
+    let p = m
+        .spawn(
+            &id,
+            &sh(r#"printf '%s|%s|%s' "$GREETING" "$(pwd)" "$(id -u)""#),
+            &opts,
+        )
+        .await
+        .unwrap();
+    let (st, out, _) = p.output().await.unwrap();
+    assert!(st.success());
+    assert_eq!(String::from_utf8_lossy(&out), "it's $HOME `x`|/tmp|0");
+    let bad_dir = SpawnOptions {
+        cwd: Some("/no/such dir".into()),
+        ..Default::default()
+    };
+    let (st, _, err) = m
+        .spawn(&id, &argv(&["true"]), &bad_dir)
+        .await
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(!st.success());
+    assert!(String::from_utf8_lossy(&err).contains("/no/such dir"));
+    let bad_env = SpawnOptions {
+        env: vec![("A B".into(), "x".into())],
+        ..Default::default()
+    };
+    let e = m.spawn(&id, &argv(&["true"]), &bad_env).await.unwrap_err();
+    assert!(e.to_string().contains("A B"), "{e}");
+
+    // A signal ends it (and everything it started) and is reported.
+    let mut p = m
+        .spawn(&id, &sh("sleep 300 & sleep 300; echo never"), &none)
+        .await
+        .unwrap();
+    let pid = p.pid();
+    p.kill(15).await.unwrap();
+    assert_eq!(p.wait().await.unwrap(), ExitStatus::Signal(15));
+    let left = m
+        .exec(&id, &sh(&format!("ps -o pgid,comm | awk '$1 == {pid}'")))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "",
+        "group left behind"
+    );
+
+    // A PTY: `tty` sees a terminal, and a resize reaches `stty size`.
+    let tty = SpawnOptions {
+        tty: true,
+        ..Default::default()
+    };
+    let mut p = m
+        .spawn(&id, &sh("tty; read x; stty size"), &tty)
+        .await
+        .unwrap();
+    let control = p.control();
+    control.resize(100, 31).await.unwrap();
+    let mut stdin = p.take_stdin().unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    let (st, out, _) = p.output().await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(st.success(), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("31 100"), "{out}");
+    drop(stdin);
+    let (_, out, _) = m
+        .spawn(&id, &argv(&["tty"]), &none)
+        .await
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("not a tty"));
+
+    // A timeout kills it and says so.
+    let t = Instant::now();
+    let timed = SpawnOptions {
+        timeout: Some(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    let mut p = m
+        .spawn(&id, &argv(&["sleep", "300"]), &timed)
+        .await
+        .unwrap();
+    match p.wait().await {
+        Err(Error::Timeout { what, .. }) => assert!(what.contains("sleep"), "{what}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(60));
+
+    // Dropped without waiting: killed in the guest.
+    let p = m.spawn(&id, &argv(&["sleep", "301"]), &none).await.unwrap();
+    drop(p);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = m.exec(&id, &argv(&["ps", "-o", "args"])).await.unwrap();
+        if !String::from_utf8_lossy(&ps.stdout).contains("sleep 301") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a dropped process kept running");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // 20 at once in one container, each with its own output.
+    let runs = (0..20).map(|i| {
+        let m = m.clone();
+        let id = id.clone();
+        async move {
+            let p = m
+                .spawn(
+                    &id,
+                    &sh(&format!("sleep 2; echo proc-{i}")),
+                    &SpawnOptions::default(),
+                )
+                .await
+                .unwrap();
+            let (st, out, _) = p.output().await.unwrap();
+            assert!(st.success());
+            assert_eq!(String::from_utf8_lossy(&out), format!("proc-{i}\n"));
+        }
+    });
+    futures_join_all(runs).await;
+
+    // A stopped container is refused with its name.
+    let e = m
+        .spawn("no-such-container", &argv(&["true"]), &none)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-container"), "{e}");
+}
+
+/// MD5, computed here (the guest's `md5sum` checks the bytes it got).
+fn md5_of(data: &[u8]) -> String {
+    let out = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(data)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout);
+    hex.split_whitespace().next().unwrap().to_string()
+}
+
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) {
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+}
