@@ -119,7 +119,7 @@ fn snapshot_of_a_working_guest_resumes_twice_side_by_side_and_commits() {
     sh(
         &home,
         &src,
-        "(n=0; while :; do n=$((n+1)); echo $n > /mnt/tmp/counter; sleep 0.2; done) </dev/null >/dev/null 2>&1 &
+        "(n=0; while :; do n=$((n+1)); echo $n > /mnt/tmp/counter.new; mv /mnt/tmp/counter.new /mnt/tmp/counter; sleep 0.2; done) </dev/null >/dev/null 2>&1 &
          (i=0; while :; do i=$((i+1)); echo $i >> /mnt/disk/seq.txt; [ $((i % 50)) = 0 ] && sync; done) </dev/null >/dev/null 2>&1 &
          echo $! > /mnt/tmp/writer.pid",
     );
