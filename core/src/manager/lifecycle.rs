@@ -194,9 +194,13 @@ impl LinuxKitManager {
         self.update_container_async(&c.id, |r| {
             // Only the boot we stopped: a `start` may have begun another.
             if r.pid == c.pid && r.pid_start_time == c.pid_start_time {
+                // The foreground run that owned the VM may have recorded its
+                // exit first (it sees the exit code; this process cannot).
+                if r.status.is_active() {
+                    r.exit_code = None;
+                    r.stopped_at = Some(Utc::now());
+                }
                 r.status = Status::Stopped;
-                r.stopped_at = Some(Utc::now());
-                r.exit_code = None;
                 r.exit_signal = halt.signal();
                 r.exit_reason = Some(reason);
                 r.owner = None;
