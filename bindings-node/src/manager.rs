@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
-use vmcontainer::manager::DEFAULT_READY_TIMEOUT;
+use vmcontainer::manager::{Origin, OutputSink, DEFAULT_READY_TIMEOUT};
 use vmcontainer::{LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 
 use crate::callback::report_callback_error;
@@ -42,6 +42,19 @@ fn output_sink(cb: OutputCallback) -> impl FnMut(&[u8]) + Send {
             },
         );
     }
+}
+
+/// `run`, `runTemplate` and `runSnapshot` once their options are read:
+/// in the foreground, serial output goes to `on_output`.
+async fn start_new(
+    m: &LinuxKitManager,
+    origin: Origin<'_>,
+    opts: vmcontainer::RunOptions,
+    on_output: Option<OutputCallback>,
+) -> vmcontainer::Result<vmcontainer::Container> {
+    let mut sink = on_output.map(output_sink);
+    let out = sink.as_mut().map(|s| s as OutputSink<'_>);
+    m.run_from(origin, opts, out, std::future::pending()).await
 }
 
 impl Manager {
@@ -100,13 +113,7 @@ impl Manager {
         let image = PathBuf::from(image);
         let fut = async move {
             let (opts, on_output) = input?;
-            match on_output {
-                Some(cb) if !opts.detach => {
-                    let mut sink = output_sink(cb);
-                    m.run_attached(&image, opts, &mut sink).await
-                }
-                _ => m.run(&image, opts).await,
-            }
+            start_new(&m, Origin::Image(&image), opts, on_output).await
         };
         spawn(env, fut, Container::from)
     }
@@ -187,21 +194,9 @@ impl Manager {
                 home: Some(m.home().root().to_string_lossy().into_owned()),
                 cwd,
             }))?;
-            match on_output {
-                Some(cb) if !opts.detach => {
-                    let mut sink = output_sink(cb);
-                    m.run_template_attached(
-                        &dirs,
-                        &name,
-                        &vars,
-                        opts,
-                        &mut sink,
-                        std::future::pending::<String>(),
-                    )
-                    .await
-                }
-                _ => m.run_template(&dirs, &name, &vars, opts).await,
-            }
+            let built = m.build_template(&dirs, &name, &vars).await?;
+            let opts = built.size(opts);
+            start_new(&m, Origin::Image(&built.path), opts, on_output).await
         };
         spawn(env, fut, Container::from)
     }
@@ -378,8 +373,8 @@ impl Manager {
     /// Starts a new container that resumes snapshot `snapshot` where its
     /// source was. Options as for `run` (the SSH key defaults to the
     /// source's); memory, CPUs and volumes are the snapshot's, and other
-    /// values reject. Detached: resolves once the guest runs; foreground
-    /// (the default): when the VM exits.
+    /// values reject. Detached (the default): resolves once the guest
+    /// runs; with `detach: false`: when the VM exits.
     #[napi]
     pub fn run_snapshot<'env>(
         &self,
@@ -391,13 +386,7 @@ impl Manager {
         let m = self.inner.clone();
         let fut = async move {
             let (opts, on_output) = input?;
-            match on_output {
-                Some(cb) if !opts.detach => {
-                    let mut sink = output_sink(cb);
-                    m.run_snapshot_attached(&snapshot, opts, &mut sink).await
-                }
-                _ => m.run_snapshot(&snapshot, opts).await,
-            }
+            start_new(&m, Origin::Snapshot(&snapshot), opts, on_output).await
         };
         spawn(env, fut, Container::from)
     }

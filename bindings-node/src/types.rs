@@ -164,10 +164,9 @@ impl From<vmcontainer::Container> for Container {
                 .map(|(h, g)| (h.to_string(), u32::from(*g)))
                 .collect(),
             bind_addresses: c
-                .port_forwards()
+                .wide_forwards()
                 .into_iter()
-                .filter(|(a, _, _)| !a.is_loopback())
-                .map(|(a, h, _)| (h.to_string(), a.to_string()))
+                .map(|(h, a)| (h.to_string(), a.to_string()))
                 .collect(),
             volumes: c.volumes.into_iter().collect(),
             status: (&c.status).into(),
@@ -252,10 +251,9 @@ pub fn containers_json(v: Vec<vmcontainer::Container>) -> String {
             started_at: c.started_at.timestamp_millis(),
             ports: &c.ports,
             bind_addresses: c
-                .port_forwards()
+                .wide_forwards()
                 .into_iter()
-                .filter(|(a, _, _)| !a.is_loopback())
-                .map(|(a, h, _)| (h, a.to_string()))
+                .map(|(h, a)| (h, a.to_string()))
                 .collect(),
             memory: c.memory,
             cpus: c.cpus,

@@ -118,10 +118,9 @@ impl Container {
     #[getter]
     fn bind_addresses(&self) -> BTreeMap<u16, String> {
         self.inner
-            .port_forwards()
+            .wide_forwards()
             .into_iter()
-            .filter(|(a, _, _)| !a.is_loopback())
-            .map(|(a, h, _)| (h, a.to_string()))
+            .map(|(h, a)| (h, a.to_string()))
             .collect()
     }
     /// Exit code of the hypervisor, when known (foreground runs).

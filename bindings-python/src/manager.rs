@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+use vmcontainer::manager::Origin;
 use vmcontainer::templates::TemplateDirs;
-use vmcontainer::CancelToken;
+use vmcontainer::{CancelToken, RunOptions};
 
 use crate::blocking::{detached, interruptible, uninterruptible, until_interrupted};
 use crate::container::{Container, ExecResult};
@@ -65,6 +66,30 @@ pub struct Manager {
 impl Manager {
     fn core(&self) -> &vmcontainer::LinuxKitManager {
         self.inner.inner()
+    }
+
+    /// `run`, `run_template` and `run_snapshot` once their options are
+    /// read: detached, the start cannot be interrupted (a cancelled start
+    /// could leave a hypervisor no record names); in the foreground the
+    /// serial output goes to `on_output` and Ctrl-C stops the VM before
+    /// `KeyboardInterrupt` is raised.
+    fn start_new(
+        &self,
+        py: Python<'_>,
+        origin: Origin<'_>,
+        opts: RunOptions,
+        on_output: Option<Py<PyAny>>,
+    ) -> PyResult<Container> {
+        check_output(opts.detach, &on_output)?;
+        let core = self.core();
+        if opts.detach {
+            let fut = core.run_from(origin, opts, None, std::future::pending());
+            return Ok(uninterruptible(py, fut)?.into());
+        }
+        let token = CancelToken::new();
+        let mut sink = output_sink(on_output);
+        let fut = core.run_from(origin, opts, Some(&mut sink), interrupted(&token));
+        Ok(until_interrupted(py, &token, fut)?.into())
     }
 }
 
@@ -136,16 +161,7 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        check_output(detach, &on_output)?;
-        if detach {
-            return Ok(uninterruptible(py, self.core().run(&image, opts))?.into());
-        }
-        let token = CancelToken::new();
-        let mut sink = output_sink(on_output);
-        let fut = self
-            .core()
-            .run_attached_until(&image, opts, &mut sink, interrupted(&token));
-        Ok(until_interrupted(py, &token, fut)?.into())
+        self.start_new(py, Origin::Image(&image), opts, on_output)
     }
 
     /// Runs a container from LinuxKit template `template` (built-in, then
@@ -196,13 +212,7 @@ impl Manager {
         })?;
         let image = interruptible(py, core.build_template(&dirs, &template, &vars))?;
         let opts = image.size(opts);
-        if detach {
-            return Ok(uninterruptible(py, core.run(&image.path, opts))?.into());
-        }
-        let token = CancelToken::new();
-        let mut sink = output_sink(on_output);
-        let fut = core.run_attached_until(&image.path, opts, &mut sink, interrupted(&token));
-        Ok(until_interrupted(py, &token, fut)?.into())
+        self.start_new(py, Origin::Image(&image.path), opts, on_output)
     }
 
     /// Boots a stopped container again, with the disk it wrote before.
@@ -434,16 +444,7 @@ impl Manager {
             bind_address,
         }
         .into_options()?;
-        check_output(detach, &on_output)?;
-        if detach {
-            return Ok(uninterruptible(py, self.core().run_snapshot(snapshot, opts))?.into());
-        }
-        let token = CancelToken::new();
-        let mut sink = output_sink(on_output);
-        let fut =
-            self.core()
-                .run_snapshot_attached_until(snapshot, opts, &mut sink, interrupted(&token));
-        Ok(until_interrupted(py, &token, fut)?.into())
+        self.start_new(py, Origin::Snapshot(snapshot), opts, on_output)
     }
 
     /// Writes container `id`'s disk, flattened, to `path` (a new `.qcow2`

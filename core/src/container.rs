@@ -300,6 +300,17 @@ impl Container {
             .map(|(h, g)| (self.bind_address_of(*h), *h, *g))
             .collect()
     }
+
+    /// Host port → listen address of every forwarded port that listens
+    /// beyond loopback: what `ps`, `inspect` and the faces' `bind_addresses`
+    /// show, since a loopback mapping is the default and says nothing.
+    pub fn wide_forwards(&self) -> BTreeMap<u16, IpAddr> {
+        self.port_forwards()
+            .into_iter()
+            .filter(|(a, _, _)| !a.is_loopback())
+            .map(|(a, h, _)| (h, a))
+            .collect()
+    }
 }
 
 /// A process identified by PID and start time (so a reused PID is never

@@ -106,7 +106,45 @@ pub(super) fn stdout_sink() -> impl FnMut(&[u8]) + Send {
     }
 }
 
+/// What a new container starts from (see [`LinuxKitManager::run_from`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// Boot an image file, or a registry reference (pulled when missing).
+    Image(&'a Path),
+    /// Resume the snapshot of this name.
+    Snapshot(&'a str),
+}
+
 impl LinuxKitManager {
+    /// The one start path of a new container, whatever it starts from:
+    /// detached (`opts.detach`) it returns once the VM is up, ignoring
+    /// `on_output` and `interrupt`; in the foreground it passes the serial
+    /// output to `on_output` (or, without one, to this process's stdout
+    /// when `opts.console_to_stdout`, else nowhere) until the VM exits,
+    /// and stops the VM when `interrupt` resolves (see
+    /// [`Self::run_attached_until`]). `run`, `run_snapshot` and their
+    /// attached variants, and the faces' run calls, are this.
+    pub async fn run_from(
+        &self,
+        origin: Origin<'_>,
+        opts: RunOptions,
+        on_output: Option<OutputSink<'_>>,
+        interrupt: impl Future<Output = String> + Send,
+    ) -> Result<Container> {
+        let mut discard = |_: &[u8]| {};
+        let mut to_stdout = stdout_sink();
+        let sink: Option<OutputSink<'_>> = match (opts.detach, on_output) {
+            (true, _) => None,
+            (false, Some(out)) => Some(out),
+            (false, None) if opts.console_to_stdout => Some(&mut to_stdout),
+            (false, None) => Some(&mut discard),
+        };
+        match origin {
+            Origin::Image(image) => self.run_inner(image, opts, sink, interrupt, None).await,
+            Origin::Snapshot(name) => self.run_snapshot_inner(name, opts, sink, interrupt).await,
+        }
+    }
+
     /// Starts a new container from `image`.
     ///
     /// With `opts.detach` it returns once the VM process is up and the VM
@@ -120,14 +158,7 @@ impl LinuxKitManager {
     /// `error`. A foreground VM dies with its caller (see
     /// [`Self::run_attached`]).
     pub async fn run(&self, image: &Path, opts: RunOptions) -> Result<Container> {
-        let mut discard = |_: &[u8]| {};
-        let mut to_stdout = stdout_sink();
-        let sink: Option<OutputSink<'_>> = match (opts.detach, opts.console_to_stdout) {
-            (true, _) => None,
-            (false, false) => Some(&mut discard),
-            (false, true) => Some(&mut to_stdout),
-        };
-        self.run_inner(image, opts, sink, std::future::pending(), None)
+        self.run_from(Origin::Image(image), opts, None, std::future::pending())
             .await
     }
 
@@ -161,17 +192,12 @@ impl LinuxKitManager {
         on_output: &mut (dyn FnMut(&[u8]) + Send),
         interrupt: impl Future<Output = String> + Send,
     ) -> Result<Container> {
-        self.run_inner(
-            image,
-            RunOptions {
-                detach: false,
-                ..opts
-            },
-            Some(on_output),
-            interrupt,
-            None,
-        )
-        .await
+        let opts = RunOptions {
+            detach: false,
+            ..opts
+        };
+        self.run_from(Origin::Image(image), opts, Some(on_output), interrupt)
+            .await
     }
 
     /// `run`, or with `resume`, a new container that resumes a snapshot

@@ -20,6 +20,7 @@ pub(crate) mod transport;
 use resolve::{resolve_in, Found};
 
 pub use exec::{ExecOptions, DEFAULT_READY_TIMEOUT};
+pub use launch::{Origin, OutputSink};
 pub use template_run::{parse_vars, TemplateImage};
 
 use std::path::PathBuf;

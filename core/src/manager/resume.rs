@@ -16,7 +16,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::launch::OutputSink;
+use super::launch::{Origin, OutputSink};
 use super::snapshot::device_difference;
 use super::LinuxKitManager;
 use crate::container::{Container, RunOptions};
@@ -51,14 +51,7 @@ impl LinuxKitManager {
     /// it returns once the guest runs; otherwise it waits until the VM
     /// exits, like [`Self::run`].
     pub async fn run_snapshot(&self, name: &str, opts: RunOptions) -> Result<Container> {
-        let mut discard = |_: &[u8]| {};
-        let mut to_stdout = super::launch::stdout_sink();
-        let sink: Option<OutputSink<'_>> = match (opts.detach, opts.console_to_stdout) {
-            (true, _) => None,
-            (false, false) => Some(&mut discard),
-            (false, true) => Some(&mut to_stdout),
-        };
-        self.run_snapshot_inner(name, opts, sink, std::future::pending())
+        self.run_from(Origin::Snapshot(name), opts, None, std::future::pending())
             .await
     }
 
@@ -87,11 +80,11 @@ impl LinuxKitManager {
             detach: false,
             ..opts
         };
-        self.run_snapshot_inner(name, opts, Some(on_output), interrupt)
+        self.run_from(Origin::Snapshot(name), opts, Some(on_output), interrupt)
             .await
     }
 
-    async fn run_snapshot_inner(
+    pub(super) async fn run_snapshot_inner(
         &self,
         name: &str,
         opts: RunOptions,
