@@ -22,11 +22,6 @@ use crate::registry::media::{self, ANNOTATION_VERSION};
 use crate::registry::session::Session;
 use crate::registry::{ImageRef, RegistryError};
 
-/// The image `source: registry` uses when `images.registry.image` is not
-/// set. A name without a registry host is on Docker Hub, as with
-/// `docker pull`.
-pub const DEFAULT_IMAGE: &str = "host-uk/core-devops:latest";
-
 /// Downloads the dev image from an OCI registry.
 #[derive(Debug, Clone)]
 pub struct RegistrySource {
@@ -147,7 +142,7 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("path-traversing"), "{e}");
         assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
-        assert!(RegistrySource::new(DEFAULT_IMAGE, "x.qcow2", false).available());
+        assert!(RegistrySource::new("host-uk/core-devops:latest", "x.qcow2", false).available());
     }
 
     #[tokio::test]
