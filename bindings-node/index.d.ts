@@ -124,8 +124,8 @@ export declare class Manager {
    * Starts a new container that resumes snapshot `snapshot` where its
    * source was. Options as for `run` (the SSH key defaults to the
    * source's); memory, CPUs and volumes are the snapshot's, and other
-   * values reject. Detached: resolves once the guest runs; foreground
-   * (the default): when the VM exits.
+   * values reject. Detached (the default): resolves once the guest
+   * runs; with `detach: false`: when the VM exits.
    */
   runSnapshot(snapshot: string, options?: RunOptions | undefined | null): Promise<Container>
   /**
