@@ -149,16 +149,7 @@ impl LinuxKitManager {
         guest_path: &str,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let c = self.get_async(reference).await?;
-        let dst = guest_absolute(guest_path);
-        let dst_at = format!("{}:{dst}", c.id);
-        if c.status != Status::Running {
-            return Err(CopyError::NotRunning {
-                id: c.id,
-                location: dst_at,
-            }
-            .into());
-        }
+        let (c, dst, dst_at) = self.copy_endpoint(reference, guest_path).await?;
         let src = host_string(host_path)?;
         let src_kind = host_kind(Path::new(&src), copy::names_directory(&src));
         if src_kind == Kind::Missing {
@@ -198,6 +189,27 @@ impl LinuxKitManager {
         }
     }
 
+    /// The running container `reference`, `guest_path` made absolute, and
+    /// the two as `ID:PATH` for messages; a container that is not running
+    /// is an error naming that location.
+    async fn copy_endpoint(
+        &self,
+        reference: &str,
+        guest_path: &str,
+    ) -> Result<(Container, String, String)> {
+        let c = self.get_async(reference).await?;
+        let path = guest_absolute(guest_path);
+        let at = format!("{}:{path}", c.id);
+        if c.status != Status::Running {
+            return Err(CopyError::NotRunning {
+                id: c.id,
+                location: at,
+            }
+            .into());
+        }
+        Ok((c, path, at))
+    }
+
     /// Copies `guest_path` from the running container to host `host_path`,
     /// with the semantics of [`Self::copy_to`]. Owners are kept with
     /// `archive` only when this process runs as root.
@@ -208,16 +220,7 @@ impl LinuxKitManager {
         host_path: &Path,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let c = self.get_async(reference).await?;
-        let src = guest_absolute(guest_path);
-        let src_at = format!("{}:{src}", c.id);
-        if c.status != Status::Running {
-            return Err(CopyError::NotRunning {
-                id: c.id,
-                location: src_at,
-            }
-            .into());
-        }
+        let (c, src, src_at) = self.copy_endpoint(reference, guest_path).await?;
         let dst = host_string(host_path)?;
         let mut guest = self.copy_guest(&c, opts.transport).await?;
         let follow = if copy::names_directory(&src) {
