@@ -3,37 +3,15 @@
 //! go-container's foreground `Run` did. Boots the test guest once under
 //! QEMU; fails, never skips, when QEMU or the guest is missing.
 
+mod common;
+
+use common::guest;
+
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use vmcontainer::home::Home;
 use vmcontainer::{LinuxKitManager, RunOptions};
-
-/// The test guest (tests/guest/build.sh, or `VMCONTAINER_TEST_GUEST`).
-fn guest() -> PathBuf {
-    if let Some(d) = std::env::var_os("VMCONTAINER_TEST_GUEST") {
-        return d.into();
-    }
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let out = std::process::Command::new("bash")
-        .arg(repo.join("tests/guest/build.sh"))
-        .output()
-        .expect("run tests/guest/build.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .into()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_run_copies_the_serial_console_to_stdout() {

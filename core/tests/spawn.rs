@@ -5,36 +5,16 @@
 //! `VMCONTAINER_SPAWN_TEST_HOME` + `VMCONTAINER_SPAWN_TEST_ID` reuse a
 //! running container instead of booting one (for iterating by hand).
 
+mod common;
+
+use common::guest;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vmcontainer::home::Home;
 use vmcontainer::{Error, ExitStatus, LinuxKitManager, RunOptions, SpawnOptions};
-
-fn guest() -> PathBuf {
-    if let Some(d) = std::env::var_os("VMCONTAINER_TEST_GUEST") {
-        return d.into();
-    }
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let out = std::process::Command::new("bash")
-        .arg(repo.join("tests/guest/build.sh"))
-        .output()
-        .expect("run tests/guest/build.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .into()
-}
 
 fn argv(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
