@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -112,16 +113,23 @@ type Container struct {
 	Snapshot string `json:"snapshot"`
 }
 
-// fromView copies a snapshot's fields: those of its view v, and the rest
-// through the snapshot itself.
-func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container {
+// fromView copies the fields of a snapshot's view v; volumes, which the
+// view does not carry, are added by addVolumes. Everything here comes from
+// the one view (no call into the library per field, which would make the
+// library build every field's C string for every container of a list).
+func fromView(v *C.vmc_container_view_t) Container {
+	text := goStrN(v.status_text, v.status_text_len)
+	status := Status(text)
+	if !status.known() {
+		status = StatusUnknown
+	}
 	c := Container{
 		ID:         goStrN(v.id, v.id_len),
 		Name:       goStrN(v.name, v.name_len),
 		Image:      goStrN(v.image, v.image_len),
-		Status:     Status(goStr(v.status)),
-		StatusText: goStr(C.vmc_container_status_name(snapshot)),
-		Snapshot:   goStr(C.vmc_container_snapshot(snapshot)),
+		Status:     status,
+		StatusText: text,
+		Snapshot:   goStrN(v.snapshot, v.snapshot_len),
 		PID:        int(v.pid),
 		StartedAt:  time.Unix(0, int64(v.started_at_unix_nanos)).UTC(),
 		MemoryMB:   uint32(v.memory_mb),
@@ -130,7 +138,7 @@ func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container 
 		SSHKey:     goStrN(v.ssh_key, v.ssh_key_len),
 		Hypervisor: goStrN(v.hypervisor, v.hypervisor_len),
 		Accel:      goStrN(v.accel, v.accel_len),
-		Format:     ImageFormat(goStr(C.vmc_image_format_name(C.int(v.format)))),
+		Format:     formatName(v.format),
 	}
 	if bool(v.has_stopped_at) {
 		c.StoppedAt = time.Unix(0, int64(v.stopped_at_unix_nanos)).UTC()
@@ -144,45 +152,73 @@ func fromView(v *C.vmc_container_view_t, snapshot *C.vmc_container_t) Container 
 		c.ExitSignal = &sig
 	}
 	c.ExitReason = goStrN(v.exit_reason, v.exit_reason_len)
-	var addr [16]byte
-	copy(addr[:], unsafe.Slice((*byte)(unsafe.Pointer(&v.bind_address[0])), 16))
-	switch v.bind_family {
-	case 4:
-		c.BindAddress = netip.AddrFrom4([4]byte{addr[0], addr[1], addr[2], addr[3]})
-	case 6:
-		c.BindAddress = netip.AddrFrom16(addr)
-	}
+	c.BindAddress, _ = fromAddress(v.bind_family, &v.bind_address)
 	if v.port_count > 0 {
 		ports := unsafe.Slice(v.ports, int(v.port_count))
 		c.Ports = make(map[uint16]uint16, len(ports))
 		c.BindAddresses = make(map[uint16]netip.Addr, len(ports))
-		for i, p := range ports {
+		for i := range ports {
+			p := &ports[i]
 			c.Ports[uint16(p.host)] = uint16(p.guest)
-			// The library writes the address it parsed; one that does not
-			// parse back would be a library bug, left out rather than
-			// guessed.
-			if a, err := netip.ParseAddr(goStr(C.vmc_container_port_bind_address(snapshot, C.size_t(i)))); err == nil {
+			// Absent only if the library wrote a family it does not
+			// document: left out rather than guessed.
+			if a, ok := fromAddress(p.bind_family, &p.bind_address); ok {
 				c.BindAddresses[uint16(p.host)] = a
-			}
-		}
-	}
-	if v.volume_count > 0 {
-		c.Volumes = make(map[string]string, int(v.volume_count))
-		for i := C.size_t(0); i < v.volume_count; i++ {
-			var h, g *C.char
-			if C.vmc_container_volume_at(snapshot, i, &h, &g) {
-				c.Volumes[goStr(h)] = goStr(g)
 			}
 		}
 	}
 	return c
 }
 
+// addVolumes copies the shared directories of a snapshot with n of them.
+func addVolumes(c *Container, snapshot *C.vmc_container_t, n C.size_t) {
+	if n == 0 {
+		return
+	}
+	c.Volumes = make(map[string]string, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		var h, g *C.char
+		if C.vmc_container_volume_at(snapshot, i, &h, &g) {
+			c.Volumes[goStr(h)] = goStr(g)
+		}
+	}
+}
+
+// fromAddress reads an address as the library's views carry it: family 4
+// or 6 and 16 bytes; false for family 0 (none recorded).
+func fromAddress(family C.uint8_t, b *[16]C.uint8_t) (netip.Addr, bool) {
+	raw := (*[16]byte)(unsafe.Pointer(b))
+	switch family {
+	case 4:
+		return netip.AddrFrom4([4]byte{raw[0], raw[1], raw[2], raw[3]}), true
+	case 6:
+		return netip.AddrFrom16(*raw), true
+	}
+	return netip.Addr{}, false
+}
+
+// formatNames holds the library's name of each image format value, read
+// once per value: formats are a small fixed set, and a list would
+// otherwise make one library call per container for it.
+var formatNames sync.Map
+
+// formatName is the ImageFormat for the library's format value f.
+func formatName(f C.vmc_image_format_t) ImageFormat {
+	if name, ok := formatNames.Load(f); ok {
+		return name.(ImageFormat)
+	}
+	name := ImageFormat(goStr(C.vmc_image_format_name(C.int(f))))
+	formatNames.Store(f, name)
+	return name
+}
+
 // copyContainer copies a borrowed snapshot.
 func copyContainer(snapshot *C.vmc_container_t) Container {
 	var v C.vmc_container_view_t
 	C.vmc_container_view(snapshot, &v)
-	return fromView(&v, snapshot)
+	c := fromView(&v)
+	addVolumes(&c, snapshot, v.volume_count)
+	return c
 }
 
 // takeContainer copies a snapshot the library handed over, and frees it.
@@ -207,7 +243,10 @@ func takeList(list *C.vmc_container_list_t) []Container {
 	n = int(C.vmc_container_list_views(list, &views[0], C.size_t(n)))
 	out := make([]Container, n)
 	for i := range out {
-		out[i] = fromView(&views[i], C.vmc_container_list_get(list, C.size_t(i)))
+		out[i] = fromView(&views[i])
+		if views[i].volume_count > 0 {
+			addVolumes(&out[i], C.vmc_container_list_get(list, C.size_t(i)), views[i].volume_count)
+		}
 	}
 	return out
 }

@@ -497,6 +497,17 @@ typedef struct {
      * Guest TCP port.
      */
     uint16_t guest;
+    /**
+     * 4: the host port listens on the IPv4 address in
+     * `bind_address[0..4]`; 6: on the IPv6 address in `bind_address`.
+     * Bindings read the address from here rather than parsing
+     * `vmc_container_port_bind_address`'s text for every port.
+     */
+    uint8_t bind_family;
+    /**
+     * The listen address (see `bind_family`).
+     */
+    uint8_t bind_address[16];
 } vmc_port_t;
 
 /**
@@ -535,9 +546,27 @@ typedef struct {
     size_t image_len;
     /**
      * The status as its state-file string, NUL-terminated and static
-     * (`"running"`, ...; later versions may add values).
+     * (`"running"`, ...; later versions may add values). A status this
+     * library does not know reads `"unknown"` here; `status_text` keeps
+     * what the record says.
      */
     const char *status;
+    /**
+     * The status exactly as recorded (as `vmc_container_status_name`).
+     */
+    const char *status_text;
+    /**
+     * Its length in bytes.
+     */
+    size_t status_text_len;
+    /**
+     * The snapshot the container was started from, or NULL.
+     */
+    const char *snapshot;
+    /**
+     * Its length in bytes.
+     */
+    size_t snapshot_len;
     /**
      * The private key `exec` uses, or NULL.
      */

@@ -81,15 +81,32 @@ impl Strings {
     }
 }
 
+/// An address as the view structs carry it: family 4 or 6 and 16 bytes.
+fn address_bytes(a: IpAddr) -> (u8, [u8; 16]) {
+    match a {
+        IpAddr::V4(a) => {
+            let mut b = [0; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (4, b)
+        }
+        IpAddr::V6(a) => (6, a.octets()),
+    }
+}
+
 impl vmc_container_t {
     pub(crate) fn new(record: Container) -> Self {
         vmc_container_t {
             ports: record
-                .ports
-                .iter()
-                .map(|(h, g)| vmc_port_t {
-                    host: *h,
-                    guest: *g,
+                .port_forwards()
+                .into_iter()
+                .map(|(bind, host, guest)| {
+                    let (bind_family, bind_address) = address_bytes(bind);
+                    vmc_port_t {
+                        host,
+                        guest,
+                        bind_family,
+                        bind_address,
+                    }
                 })
                 .collect(),
             strings: OnceLock::new(),
@@ -114,15 +131,9 @@ impl vmc_container_t {
         let (hypervisor, hypervisor_len) = opt(&r.hypervisor);
         let (accel, accel_len) = opt(&r.accel);
         let (exit_reason, exit_reason_len) = opt(&r.exit_reason);
-        let (bind_family, bind_address) = match r.bind_address {
-            None => (0, [0; 16]),
-            Some(IpAddr::V4(a)) => {
-                let mut b = [0; 16];
-                b[..4].copy_from_slice(&a.octets());
-                (4, b)
-            }
-            Some(IpAddr::V6(a)) => (6, a.octets()),
-        };
+        let (status_text, status_text_len) = text(r.status.as_str());
+        let (snapshot, snapshot_len) = opt(&r.snapshot);
+        let (bind_family, bind_address) = r.bind_address.map_or((0, [0; 16]), address_bytes);
         vmc_container_view_t {
             id,
             id_len,
@@ -131,6 +142,10 @@ impl vmc_container_t {
             image,
             image_len,
             status: static_name(r.status.as_str()).as_ptr(),
+            status_text,
+            status_text_len,
+            snapshot,
+            snapshot_len,
             ssh_key,
             ssh_key_len,
             hypervisor,
@@ -175,6 +190,13 @@ pub struct vmc_port_t {
     pub host: u16,
     /// Guest TCP port.
     pub guest: u16,
+    /// 4: the host port listens on the IPv4 address in
+    /// `bind_address[0..4]`; 6: on the IPv6 address in `bind_address`.
+    /// Bindings read the address from here rather than parsing
+    /// `vmc_container_port_bind_address`'s text for every port.
+    pub bind_family: u8,
+    /// The listen address (see `bind_family`).
+    pub bind_address: [u8; 16],
 }
 
 /// Every field of a snapshot at once, for language bindings that would
@@ -201,8 +223,18 @@ pub struct vmc_container_view_t {
     /// Its length in bytes.
     pub image_len: usize,
     /// The status as its state-file string, NUL-terminated and static
-    /// (`"running"`, ...; later versions may add values).
+    /// (`"running"`, ...; later versions may add values). A status this
+    /// library does not know reads `"unknown"` here; `status_text` keeps
+    /// what the record says.
     pub status: *const c_char,
+    /// The status exactly as recorded (as `vmc_container_status_name`).
+    pub status_text: *const c_char,
+    /// Its length in bytes.
+    pub status_text_len: usize,
+    /// The snapshot the container was started from, or NULL.
+    pub snapshot: *const c_char,
+    /// Its length in bytes.
+    pub snapshot_len: usize,
     /// The private key `exec` uses, or NULL.
     pub ssh_key: *const c_char,
     /// Its length in bytes.

@@ -210,10 +210,16 @@ impl LinuxKitManager {
             }
             Ok(Reached::Agent(a))
         };
+        // One watch of the agent for the whole wait: a watch restarted every
+        // round would be dropped mid-handshake whenever the SSH look of that
+        // round ended first (a refused port answers in a few milliseconds,
+        // faster than a `guest-sync` under TCG), and could so never finish.
+        let watch = self.watch_agent(c, agent.as_ref(), &seen_agent_open);
+        tokio::pin!(watch);
         let _turn = if c.exec_ssh_port() != 0 {
             tokio::select! {
                 t = target.lock_host_keys() => Some(t?),
-                a = self.watch_agent(c, agent.as_ref(), &seen_agent_open) => return reached_agent(a),
+                a = &mut watch => return reached_agent(a),
                 _ = deadline.sleep() => return Err(timed_out()),
             }
         } else {
@@ -248,7 +254,7 @@ impl LinuxKitManager {
                 }
             };
             let probe = tokio::select! {
-                a = self.watch_agent(c, agent.as_ref(), &seen_agent_open) => return reached_agent(a),
+                a = &mut watch => return reached_agent(a),
                 p = look_ssh => Some(p),
                 _ = tick.sleep() => None,
             };
@@ -295,7 +301,11 @@ impl LinuxKitManager {
             // A round that found nothing quickly (a refused port, a closed
             // agent port) must not spin.
             let pause = Duration::from_millis(250).saturating_sub(round.elapsed());
-            deadline.step(pause).sleep().await;
+            let pause = deadline.step(pause);
+            tokio::select! {
+                a = &mut watch => return reached_agent(a),
+                _ = pause.sleep() => {}
+            }
         }
     }
 
