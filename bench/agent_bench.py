@@ -63,7 +63,11 @@ class RawAgent:
     """The floor: a minimal client on the container's agent channel."""
 
     def __init__(self, rd):
-        self.lock = open(os.path.join(rd, "qga.lock"), "w")
+        # Opened without truncating: its first byte is vmcontainer's
+        # hand-off mark ("c": the last session ended in step with the agent,
+        # so the next may skip the sync), which this client keeps too.
+        self.lock = open(os.path.join(rd, "qga.lock"), "r+b") if os.path.exists(os.path.join(rd, "qga.lock")) \
+            else open(os.path.join(rd, "qga.lock"), "w+b")
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         self.w = os.open(os.path.join(rd, "qga.in"), os.O_WRONLY)
         self.r = os.open(os.path.join(rd, "qga.out"), os.O_RDONLY | os.O_NONBLOCK)
@@ -92,6 +96,8 @@ class RawAgent:
             pass
 
     def close(self):
+        # Every reply was read: the next session may skip its handshake.
+        os.pwrite(self.lock.fileno(), b"c", 0)
         os.close(self.w)
         os.close(self.r)
         self.lock.close()

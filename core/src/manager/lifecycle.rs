@@ -376,7 +376,7 @@ impl LinuxKitManager {
             return false;
         };
         let deadline = std::time::Instant::now() + AGENT_SHUTDOWN_TIMEOUT;
-        match agent.connect(deadline).await {
+        match agent.connect_synced(deadline).await {
             Ok(mut s) => s
                 .shutdown("powerdown", AGENT_SHUTDOWN_TIMEOUT)
                 .await

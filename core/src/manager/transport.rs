@@ -115,7 +115,11 @@ impl LinuxKitManager {
     /// the check with QEMU.
     pub(super) fn remember_agent(&self, c: &Container, answered: bool) {
         if let Some(rd) = c.runtime_dir.as_deref() {
-            mark(rd, AGENT_OK, answered);
+            // Every exec through the agent comes here: a look is cheaper
+            // than creating the file again.
+            if rd.join(AGENT_OK).exists() != answered {
+                mark(rd, AGENT_OK, answered);
+            }
         }
     }
 

@@ -20,11 +20,22 @@ const DELIMITER: u8 = 0xFF;
 /// Longest wait between two attempts at the lock.
 const LOCK_POLL_MAX: Duration = Duration::from_millis(20);
 
+/// The lock file's first byte after a session that ended in step with the
+/// agent: every reply read, no call cut off, the parser between requests.
+/// The next session may then skip the sync handshake, a guest round trip
+/// (2 ms under TCG, an eighth of an `exec`). Anything else there (a
+/// session in progress, or one whose process died) means resynchronise.
+const CLEAN: u8 = b'c';
+
+/// Written when a session starts, so one that ends without saying it is
+/// clean (a killed process) leaves the next session resynchronising.
+const DIRTY: u8 = b'd';
+
 /// An exclusive conversation with the agent. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct Session {
     path: PathBuf,
-    _lock: File,
+    lock: File,
     tx: pipe::Sender,
     rx: pipe::Receiver,
     /// Bytes read from the agent and not consumed yet.
@@ -32,6 +43,13 @@ pub struct Session {
     /// A call failed mid-way, so replies may be out of step: the next call
     /// resynchronises first.
     poisoned: bool,
+    /// A request is out whose reply has not been read (a call in progress,
+    /// or one whose future was dropped), or one that gets no reply was
+    /// sent: the session does not end clean.
+    in_flight: bool,
+    /// The handshake was skipped and the agent has not answered yet: a
+    /// request that times out now may still be read by the agent later.
+    unconfirmed: bool,
     nonce: u64,
     seq: u64,
     opened: Instant,
@@ -41,10 +59,25 @@ pub struct Session {
 
 impl Agent {
     /// Takes the agent for this caller: waits for the lock (until
-    /// `deadline`), opens the channel and completes the sync handshake.
+    /// `deadline`), opens the channel and completes the sync handshake,
+    /// unless the session before ended in step with the agent (see
+    /// [`CLEAN`]); then the first call's reply is the proof of life.
     pub async fn connect(&self, deadline: Instant) -> Result<Session, QgaError> {
+        self.open(deadline, true).await
+    }
+
+    /// [`Self::connect`] that always completes the handshake, for a request
+    /// that gets no reply (`guest-shutdown`): it is sent only to an agent
+    /// that just answered.
+    pub async fn connect_synced(&self, deadline: Instant) -> Result<Session, QgaError> {
+        self.open(deadline, false).await
+    }
+
+    async fn open(&self, deadline: Instant, may_skip_sync: bool) -> Result<Session, QgaError> {
         let path = self.input_path();
         let lock = lock_until(&self.lock_path(), &path, deadline).await?;
+        let clean = may_skip_sync && handoff(&lock) == Some(CLEAN);
+        set_handoff(&lock, DIRTY);
         // Requests a client wrote before it died, never read by an agent
         // that was not running then, must not run when one starts.
         drain(&path);
@@ -72,20 +105,40 @@ impl Agent {
         })?;
         let mut s = Session {
             path,
-            _lock: lock,
+            lock,
             tx,
             rx,
             buf: Vec::with_capacity(64 * 1024),
             poisoned: false,
+            in_flight: false,
+            unconfirmed: clean,
             // Sync ids are JSON integers: keep them exact in any parser.
             nonce: u64::from_le_bytes(nonce) & 0x000f_ffff_ffff_0000,
             seq: 0,
             opened: Instant::now(),
             started: Instant::now(),
         };
-        s.resync("guest-sync-delimited", deadline).await?;
+        if !clean {
+            s.resync("guest-sync-delimited", deadline).await?;
+        }
         Ok(s)
     }
+}
+
+/// The lock file's hand-off byte (see [`CLEAN`]); `None` when it has none.
+fn handoff(lock: &File) -> Option<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 1];
+    matches!(lock.read_at(&mut b, 0), Ok(1)).then_some(b[0])
+}
+
+/// Writes the hand-off byte. A failed write leaves the file as it was: at
+/// worst the next session resynchronises when it did not need to (or, for
+/// CLEAN → DIRTY, the first call of a session whose process dies finds
+/// the agent in step anyway, since a reply left unread is skipped by id).
+fn set_handoff(lock: &File, b: u8) {
+    use std::os::unix::fs::FileExt;
+    let _ = lock.write_at(&[b], 0);
 }
 
 /// Polls for an exclusive `flock` on `lock_path` until `deadline`.
@@ -98,6 +151,7 @@ async fn lock_until(lock_path: &Path, channel: &Path, deadline: Instant) -> Resu
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(0o600)
         .open(lock_path)
@@ -138,6 +192,14 @@ fn drain(input: &Path) {
 }
 
 impl Session {
+    /// Whether nothing has shown yet that the agent reads this session's
+    /// requests (the handshake was skipped, no reply came yet). A caller
+    /// that would redo a timed-out request some other way must not when
+    /// this was true before it: the agent may still run it.
+    pub fn unconfirmed(&self) -> bool {
+        self.unconfirmed
+    }
+
     /// How long this session has held the agent.
     pub fn age(&self) -> Duration {
         self.opened.elapsed()
@@ -159,7 +221,9 @@ impl Session {
     ) -> Result<Value, QgaError> {
         self.started = Instant::now();
         let deadline = later(self.started, timeout);
+        self.in_flight = true;
         let r = self.call_inner(command, args, deadline).await;
+        self.in_flight = false;
         if matches!(
             r,
             Err(QgaError::Timeout { .. } | QgaError::Io { .. } | QgaError::Protocol { .. })
@@ -187,6 +251,9 @@ impl Session {
         if let Some(a) = args {
             msg["arguments"] = a;
         }
+        // Without a reply to read, the agent may still be parsing it when
+        // the next session starts.
+        self.in_flight = true;
         self.send(&line(&msg), command, deadline).await
     }
 
@@ -214,6 +281,7 @@ impl Session {
             if reply.get("id") != Some(&id) {
                 continue; // a stale reply to someone else's request
             }
+            self.unconfirmed = false;
             if let Some(r) = reply.get("return") {
                 return Ok(r.clone());
             }
@@ -258,6 +326,7 @@ impl Session {
         self.send(&bytes, command, deadline).await?;
         self.await_sync(id, command, deadline).await?;
         self.poisoned = false;
+        self.unconfirmed = false;
         Ok(())
     }
 
@@ -364,6 +433,8 @@ impl Drop for Session {
         // later, when nobody waits for them.
         if self.poisoned {
             drain(&self.path);
+        } else if !self.in_flight {
+            set_handoff(&self.lock, CLEAN);
         }
     }
 }
@@ -531,6 +602,48 @@ mod tests {
         // A later session (another caller) starts clean.
         let mut s = f.agent().connect(soon(5)).await.unwrap();
         s.ping(Duration::from_secs(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_that_ended_in_step_lets_the_next_skip_the_handshake() {
+        let f = fake(true);
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        assert!(!s.unconfirmed());
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        drop(s);
+        // Ended in step: no handshake; the first reply confirms the agent.
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        assert!(s.unconfirmed());
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        assert!(!s.unconfirmed());
+        // A call whose future is dropped before its reply: the reply is
+        // still coming, so the next session resynchronises.
+        let cut = tokio::time::timeout(
+            Duration::from_millis(100),
+            s.call("test-slow", None, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(cut.is_err());
+        drop(s);
+        let mut s = f.agent().connect(soon(5)).await.unwrap();
+        assert!(!s.unconfirmed());
+        s.ping(Duration::from_secs(5)).await.unwrap();
+        drop(s);
+        // A request that gets no reply is always preceded by a handshake.
+        let s = f.agent().connect_synced(soon(5)).await.unwrap();
+        drop(s);
+        assert_eq!(
+            f.seen(),
+            [
+                "guest-sync-delimited",
+                "guest-ping",
+                "guest-ping",
+                "test-slow",
+                "guest-sync-delimited",
+                "guest-ping",
+                "guest-sync-delimited",
+            ]
+        );
     }
 
     #[tokio::test]
