@@ -4,6 +4,7 @@ shared by the tests of this module, removed at the end even on failure."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -155,6 +156,49 @@ def test_spawn_streams_takes_stdin_and_reports_exit_codes(vm: VM) -> None:
         p.wait()
     with pytest.raises(vmcontainer.InvalidInputError, match="A B"):
         m.spawn(c.id, ["true"], env={"A B": "x"})
+
+
+def test_spawn_for_asyncio_streams_without_blocking_the_loop(vm: VM) -> None:
+    m, c = vm
+    from vmcontainer import aio
+
+    async def main() -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.1)
+                ticks += 1
+
+        t = asyncio.create_task(ticker())
+        # Streamed: the first chunk arrives before the sleep ends, and the
+        # event loop keeps running while the chunks are awaited.
+        async with await aio.spawn(m, c.id, ["sh", "-c", "echo first; sleep 2; echo second"]) as p:
+            started = time.monotonic()
+            chunks = []
+            async for chunk in p.stdout:
+                chunks.append((time.monotonic() - started, chunk))
+            assert chunks[0][1] == b"first\n"
+            assert b"".join(ch for _, ch in chunks) == b"first\nsecond\n"
+            assert chunks[-1][0] - chunks[0][0] >= 1.5, "not streamed"
+            assert await p.wait() == 0
+        assert ticks >= 10, f"the event loop was blocked ({ticks} ticks in 2 s)"
+        t.cancel()
+        # stdin, stdout, exit code.
+        p = await aio.spawn(m, c.id, ["sh", "-c", "cat; echo err >&2; exit 3"])
+        await p.stdin.write(b"hello")
+        await p.stdin.close()
+        assert await p.stdout.read() == b"hello"
+        assert await p.stderr.read() == b"err\n"
+        assert await p.wait() == 3 and p.returncode == 3
+        # A cancelled wait kills the process (nothing left running).
+        p = await aio.spawn(m, c.id, ["sleep", "300"])
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(p.wait(), 1.0)
+        assert await asyncio.wait_for(p.wait(), 60) == -9
+
+    asyncio.run(main())
 
 
 def test_ctrl_c_interrupts_the_wait_for_a_spawned_process(vm: VM, module_home: Path) -> None:

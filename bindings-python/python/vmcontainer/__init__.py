@@ -101,6 +101,11 @@ __all__ = [
     "list_templates",
 ]
 
+# asyncio flavour of spawn (pure Python over the native Process).
+from . import aio
+
+__all__ += ["aio"]
+
 # A module built without the `registry` cargo feature has no push/pull;
 # the packaged wheel always has them.
 if hasattr(_native, "PushReport"):
