@@ -207,8 +207,8 @@ def test_ctrl_c_interrupts_the_wait_for_a_spawned_process(vm: VM, module_home: P
 import sys, vmcontainer
 m = vmcontainer.Manager({str(module_home)!r})
 with m.spawn({c.id!r}, ["sleep", "302"]) as p:
-    print("started", flush=True)
     try:
+        print("started", flush=True)
         p.wait()
     except KeyboardInterrupt:
         print("interrupted", flush=True)
@@ -216,6 +216,10 @@ with m.spawn({c.id!r}, ["sleep", "302"]) as p:
     child = python_in_subprocess(code)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "started"
+    # The signal lands in the wait (the child needs microseconds to get
+    # there; a signal before it would have been raised outside the `try`
+    # when the print was outside it, which made this test flaky).
+    time.sleep(0.5)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
     assert out.strip() == "interrupted", err
