@@ -55,6 +55,8 @@ pub struct Session {
     opened: Instant,
     /// When the current call started (for timeout messages).
     started: Instant,
+    /// How long the last call that got its reply took.
+    last_round_trip: Option<Duration>,
 }
 
 impl Agent {
@@ -117,6 +119,7 @@ impl Agent {
             seq: 0,
             opened: Instant::now(),
             started: Instant::now(),
+            last_round_trip: None,
         };
         if !clean {
             s.resync("guest-sync-delimited", deadline).await?;
@@ -200,6 +203,12 @@ impl Session {
         self.unconfirmed
     }
 
+    /// How long the last call that got its reply took (the guest's speed,
+    /// as [`Agent::wait`] paces its polling by it).
+    pub fn last_round_trip(&self) -> Option<Duration> {
+        self.last_round_trip
+    }
+
     /// How long this session has held the agent.
     pub fn age(&self) -> Duration {
         self.opened.elapsed()
@@ -224,6 +233,9 @@ impl Session {
         self.in_flight = true;
         let r = self.call_inner(command, args, deadline).await;
         self.in_flight = false;
+        if r.is_ok() || matches!(r, Err(QgaError::Command { .. })) {
+            self.last_round_trip = Some(self.started.elapsed());
+        }
         if matches!(
             r,
             Err(QgaError::Timeout { .. } | QgaError::Io { .. } | QgaError::Protocol { .. })
