@@ -330,12 +330,13 @@ impl Pacing {
 async fn sleep_precisely(d: Duration) {
     const TIMER_IS_FINE: Duration = Duration::from_millis(20);
     if d.is_zero() {
-    } else if d >= TIMER_IS_FINE {
-        tokio::time::sleep(d).await;
-    } else if tokio::task::spawn_blocking(move || std::thread::sleep(d))
-        .await
-        .is_err()
-    {
+        return;
+    }
+    let precise = d < TIMER_IS_FINE
+        && tokio::task::spawn_blocking(move || std::thread::sleep(d))
+            .await
+            .is_ok();
+    if !precise {
         tokio::time::sleep(d).await;
     }
 }
