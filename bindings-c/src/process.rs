@@ -103,6 +103,7 @@ pub unsafe extern "C" fn vmc_manager_spawn(
                 user: opt_str_arg(user, "user")?.map(str::to_string),
                 tty: tty != 0,
                 timeout: (timeout_ms > 0).then(|| ffi::millis(timeout_ms)),
+                ..Default::default()
             };
             let out = out_arg(out, "out")?;
             let mut p = m.inner.spawn(reference, &cmd, &opts)?;

@@ -50,6 +50,7 @@ pub fn spawn_options(o: Option<SpawnOptions>) -> vmcontainer::SpawnOptions {
         timeout: o
             .timeout
             .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
+        ..Default::default()
     }
 }
 

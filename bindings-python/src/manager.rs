@@ -327,6 +327,7 @@ impl Manager {
             user,
             tty,
             timeout: timeout.map(|t| duration("timeout", t)).transpose()?,
+            ..Default::default()
         };
         let p = interruptible(py, self.core().spawn(id, &cmd, &opts))?;
         Process::new(py, p)

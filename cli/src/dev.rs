@@ -11,6 +11,8 @@ use vmcontainer::devenv::{
     Auth, BootOptions, ClaudeOptions, DevOps, ServeOptions, ShellOptions, TestOptions,
 };
 
+use vmcontainer::session::SessionIo;
+
 use crate::output;
 
 #[derive(Subcommand)]
@@ -187,6 +189,14 @@ async fn install(dev: &DevOps, update: bool) -> Result<Option<vmcontainer::deven
     Ok(result?)
 }
 
+/// This process's streams, with its signals passed on to the command in
+/// the guest: Ctrl-C in `dev claude` (sent as a signal when stdin is no
+/// terminal) reaches claude, not just this CLI. `serve` stops its server
+/// itself on a signal.
+fn forwarding() -> SessionIo {
+    SessionIo::inherit().forwarding_signals()
+}
+
 /// `SIGINT` or `SIGTERM`.
 async fn interrupted() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -322,7 +332,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     no_agent,
                     // Like serve and test: the caller's project.
                     project: Some(project.unwrap_or_else(|| ".".into())),
-                    ..Default::default()
+                    io: forwarding(),
                 })
                 .await?;
             return Ok(code(c));
@@ -359,7 +369,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     project,
                     name,
                     command,
-                    ..Default::default()
+                    io: forwarding(),
                 })
                 .await?;
             return Ok(code(c));
@@ -411,7 +421,7 @@ pub async fn dispatch(cmd: DevCommand) -> Result<ExitCode> {
                     env,
                     args,
                     boot: vm.boot_options(false, project),
-                    ..Default::default()
+                    io: forwarding(),
                 })
                 .await?;
             return Ok(code(c));

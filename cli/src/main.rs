@@ -473,13 +473,16 @@ async fn exec(
 ) -> Result<ExitCode> {
     use std::io::{IsTerminal, Read};
     let m = manager()?;
+    // Ctrl-C (or a kill) of this CLI reaches the command, as in a terminal.
+    let io = vmcontainer::session::SessionIo::inherit().forwarding_signals();
     let code = if tty || (interactive && std::io::stdin().is_terminal()) {
         if transport == Transport::Agent {
             bail!(
                 "an interactive session (-t, or -i at a terminal) needs SSH, not the guest agent"
             );
         }
-        m.exec_interactive(container, command, tty).await?
+        m.exec_interactive_agent(container, command, tty, false, &io)
+            .await?
     } else {
         let mut input = None;
         if interactive || piped_stdin_ready() {
@@ -488,7 +491,7 @@ async fn exec(
             // Empty (e.g. /dev/null) is no input: SSH then streams output.
             input = (interactive || !buf.is_empty()).then_some(buf);
         }
-        m.exec_attached(container, command, &ExecOptions { input, transport })
+        m.exec_attached(container, command, &ExecOptions { input, transport }, &io)
             .await?
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))

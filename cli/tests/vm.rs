@@ -109,6 +109,30 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
         "not streamed"
     );
     assert!(child.wait().unwrap().success());
+    // Ctrl-C of the CLI reaches the command (its trap runs), instead of
+    // ending the CLI and leaving the command running in the guest.
+    let mut child = home
+        .cmd(&[
+            "exec",
+            "--transport",
+            "ssh",
+            &id,
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-int");
+    assert_eq!(child.wait().unwrap().code(), Some(7));
 
     // The forwarded port reaches the guest's HTTP server, on loopback only.
     assert_eq!(http_get(http).trim(), "vmtest-http-ok");

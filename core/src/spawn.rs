@@ -13,6 +13,8 @@
 //! `kill_on_drop` does: nothing is left running in the guest. Output
 //! streams taken from it end at that point.
 
+mod attach;
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
@@ -42,6 +44,13 @@ pub struct SpawnOptions {
     /// Kill it (SIGKILL) after this long; [`Process::wait`] then fails with
     /// [`Error::Timeout`].
     pub timeout: Option<Duration>,
+    /// The PTY's size at the start, as (columns, rows), for a program that
+    /// reads it once (a shell's line editor, an editor). Only with `tty`.
+    pub pty_size: Option<(u16, u16)>,
+    /// Forward the caller's SSH agent (`ssh -A`) to it, for `git` over SSH
+    /// in the guest; it then runs on a connection of its own (a shared
+    /// connection carries the agent of whichever process started it).
+    pub forward_agent: bool,
 }
 
 impl SpawnOptions {
@@ -77,6 +86,15 @@ impl SpawnOptions {
         if self.cwd.as_deref() == Some("") {
             return Err(Error::invalid("working directory", "", "must not be empty"));
         }
+        if let Some((c, r)) = self.pty_size {
+            if c == 0 || r == 0 || !self.tty {
+                return Err(Error::invalid(
+                    "terminal size",
+                    format!("{c}x{r}"),
+                    "needs tty, and positive columns and rows",
+                ));
+            }
+        }
         if self.timeout == Some(Duration::ZERO) {
             return Err(Error::invalid("timeout", "0s", "must be positive"));
         }
@@ -99,6 +117,7 @@ impl SpawnOptions {
             cwd: self.cwd.as_deref(),
             user: self.user.as_deref(),
             tty: self.tty,
+            size: self.pty_size,
         }
     }
 }
@@ -236,6 +255,8 @@ pub struct ProcessControl {
     sent: Arc<AtomicI32>,
     /// The timeout killed it.
     timed_out: Arc<AtomicBool>,
+    /// The terminal size it was started with (see [`Process::attach`]).
+    size: Option<(u16, u16)>,
     /// It has ended (signals are then not sent: the PID may be reused).
     ended: Arc<AtomicBool>,
 }
@@ -272,6 +293,11 @@ impl ProcessControl {
             }
         }
         Ok(())
+    }
+
+    /// Whether the process has ended (as far as a wait has seen).
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
     }
 
     /// Sets the size of the process's terminal (it gets SIGWINCH). Only for
@@ -340,12 +366,8 @@ pub struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(
-        l: Launched,
-        target: SshTarget,
-        cmd: &[String],
-        timeout: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(l: Launched, target: SshTarget, cmd: &[String], opts: &SpawnOptions) -> Self {
+        let timeout = opts.timeout;
         let Launched {
             child,
             stdin,
@@ -362,6 +384,7 @@ impl Process {
             tty,
             sent: Arc::default(),
             timed_out: Arc::default(),
+            size: opts.pty_size,
             ended: Arc::default(),
         };
         let timer = timeout.map(|t| {

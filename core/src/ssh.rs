@@ -154,11 +154,6 @@ enum Io<'a> {
     Collect,
     /// `input` in; output collected.
     Input(&'a [u8]),
-    /// The caller's terminal (or whatever its stdio is).
-    Inherit,
-    /// The streams of an interactive session (the caller's, or
-    /// descriptors it handed over).
-    Session(&'a crate::session::SessionIo),
 }
 
 /// How a command ended: its exit code, and its output when collected.
@@ -368,9 +363,7 @@ impl SshTarget {
             return Ok(quoted);
         }
         let upload = r#"umask 077; f=$(mktemp) && cat > "$f" && printf %s "$f""#;
-        let out = self
-            .run(Some(upload), false, Io::Input(quoted.as_bytes()), false)
-            .await?;
+        let out = self.run(upload, Io::Input(quoted.as_bytes())).await?;
         let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let plain = path.starts_with('/')
             && path
@@ -391,39 +384,21 @@ impl SshTarget {
         Ok(format!(r#"c=$(cat {path}) && rm -f {path} && eval "$c""#))
     }
 
-    /// Runs `remote` (a command line for the remote shell; `None` opens a
-    /// login shell) on the route [`Self::route`] picks, or on a connection
-    /// of its own when forwarding the agent (the master's agent would be
-    /// that of whichever process started it). A connection turned away
-    /// before authentication is tried again; any other failure of ssh
-    /// itself is an error carrying ssh's message and the route.
-    async fn run(
-        &self,
-        remote: Option<&str>,
-        tty: bool,
-        io: Io<'_>,
-        forward_agent: bool,
-    ) -> Result<Ended, SshError> {
+    /// Runs `remote` (a command line for the remote shell) on the route
+    /// [`Self::route`] picks. A connection turned away before
+    /// authentication is tried again; any other failure of ssh itself is
+    /// an error carrying ssh's message and the route. (Processes that
+    /// stream or take a terminal are [`crate::spawn::Process`]es.)
+    async fn run(&self, remote: &str, io: Io<'_>) -> Result<Ended, SshError> {
         let mut attempt = 0;
         loop {
-            let route = if forward_agent {
-                route::Route::Direct
-            } else {
-                self.route().await
-            };
+            let route = self.route().await;
             let log = self.log_file()?;
             let mut args = vec!["-E".to_string(), log.path().to_string_lossy().into_owned()];
-            if forward_agent {
-                args.push("-A".into());
-            }
             let shared = matches!(route, route::Route::Shared { .. });
             args.extend(self.base_args("yes", &self.known_hosts, shared)?);
-            args.extend(["-o".into(), "ControlMaster=no".into()]);
-            args.push(if tty { "-t" } else { "-T" }.into());
-            args.push("127.0.0.1".into());
-            if let Some(r) = remote {
-                args.extend(["--".into(), r.to_string()]);
-            }
+            args.extend(["-o", "ControlMaster=no", "-T", "127.0.0.1", "--"].map(String::from));
+            args.push(remote.to_string());
             let ended = self.spawn(&args, &io).await?;
             let mut via = route.describe(self);
             drop(route);
@@ -434,9 +409,6 @@ impl SshTarget {
                     if is_refused_before_auth(&detail) && attempt < CONNECT_ATTEMPTS {
                         backoff(attempt).await;
                         continue;
-                    }
-                    if forward_agent {
-                        via.push_str(", forwarding the SSH agent");
                     }
                     if attempt > 1 {
                         via.push_str(&format!(", after {attempt} attempts"));
@@ -456,29 +428,6 @@ impl SshTarget {
         let mut command = Command::new("ssh");
         command.args(args).kill_on_drop(true);
         match io {
-            Io::Inherit => {
-                let status = command.status().await.map_err(|e| self.io(e))?;
-                Ok(Ended {
-                    code: status.code().unwrap_or(255),
-                    stdout: Vec::new(),
-                    stderr: Vec::new(),
-                })
-            }
-            Io::Session(session) => {
-                let (stdin, stdout, stderr) = session.stdio().map_err(|e| self.io(e))?;
-                let status = command
-                    .stdin(stdin)
-                    .stdout(stdout)
-                    .stderr(stderr)
-                    .status()
-                    .await
-                    .map_err(|e| self.io(e))?;
-                Ok(Ended {
-                    code: status.code().unwrap_or(255),
-                    stdout: Vec::new(),
-                    stderr: Vec::new(),
-                })
-            }
             Io::Collect => {
                 let out = command
                     .stdin(Stdio::null())
@@ -535,60 +484,12 @@ impl SshTarget {
     /// Runs `cmd` and collects its exit code and output.
     pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, SshError> {
         let remote = self.remote_command(cmd).await?;
-        let e = self.run(Some(&remote), false, Io::Collect, false).await?;
+        let e = self.run(&remote, Io::Collect).await?;
         Ok(ExecOutput {
             exit_code: e.code,
             stdout: e.stdout,
             stderr: e.stderr,
         })
-    }
-
-    /// Runs `cmd` attached to the caller's terminal and returns its exit
-    /// code.
-    pub async fn exec_interactive(&self, cmd: &[String], tty: bool) -> Result<i32, SshError> {
-        let remote = self.remote_command(cmd).await?;
-        Ok(self.run(Some(&remote), tty, Io::Inherit, false).await?.code)
-    }
-
-    /// Runs `cmd` with `input` as its standard input and collects its exit
-    /// code and output. This is how secrets reach a guest: inside the
-    /// encrypted channel, never on a command line.
-    pub async fn exec_with_input(
-        &self,
-        cmd: &[String],
-        input: &[u8],
-    ) -> Result<ExecOutput, SshError> {
-        let remote = self.remote_command(cmd).await?;
-        let e = self
-            .run(Some(&remote), false, Io::Input(input), false)
-            .await?;
-        Ok(ExecOutput {
-            exit_code: e.code,
-            stdout: e.stdout,
-            stderr: e.stderr,
-        })
-    }
-
-    /// [`Self::exec_interactive`] that can forward the caller's SSH agent
-    /// (`-A`); an empty `cmd` opens a login shell. Forwarding bypasses the
-    /// shared master connection, whose agent would be that of whichever
-    /// process started the master.
-    pub async fn exec_interactive_agent(
-        &self,
-        cmd: &[String],
-        tty: bool,
-        forward_agent: bool,
-        io: &crate::session::SessionIo,
-    ) -> Result<i32, SshError> {
-        let remote = if cmd.is_empty() {
-            None
-        } else {
-            Some(self.remote_command(cmd).await?)
-        };
-        Ok(self
-            .run(remote.as_deref(), tty, Io::Session(io), forward_agent)
-            .await?
-            .code)
     }
 }
 

@@ -251,12 +251,134 @@ async fn spawned_processes_stream_signal_and_run_side_by_side() {
     });
     futures_join_all(runs).await;
 
+    attached_sessions(&m, &id).await;
+
     // A stopped container is refused with its name.
     let e = m
         .spawn("no-such-container", &argv(&["true"]), &none)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no-such-container"), "{e}");
+}
+
+/// Reads `r` to its end on a thread (a pty master ends with EIO once the
+/// slave side is closed: that is its end).
+fn read_all_later(mut r: std::fs::File) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    })
+}
+
+/// `Process::attach`: a session's descriptors wired to a process, as the
+/// CLI's `exec`, `dev shell`, `dev test` and `dev claude` use it.
+async fn attached_sessions(m: &LinuxKitManager, id: &str) {
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    use vmcontainer::session::SessionIo;
+
+    // Pipes: stdin reaches it (and its end closes its stdin), stdout and
+    // stderr arrive apart, the exit code is kept.
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (out_r, out_w) = std::io::pipe().unwrap();
+    let (err_r, err_w) = std::io::pipe().unwrap();
+    let io = SessionIo::new(
+        Some(OwnedFd::from(in_r)),
+        Some(OwnedFd::from(out_w)),
+        Some(OwnedFd::from(err_w)),
+    );
+    let out = read_all_later(std::fs::File::from(OwnedFd::from(out_r)));
+    let err = read_all_later(std::fs::File::from(OwnedFd::from(err_r)));
+    in_w.write_all(b"through the pipe\n").unwrap();
+    drop(in_w);
+    let mut p = m
+        .spawn(
+            id,
+            &sh("cat; echo to-stderr >&2; exit 5"),
+            &SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.attach(&io).await.unwrap(), ExitStatus::Code(5));
+    drop(io);
+    assert_eq!(out.join().unwrap(), "through the pipe\n");
+    assert_eq!(err.join().unwrap(), "to-stderr\n");
+
+    // A terminal: the process gets a PTY of the terminal's size from the
+    // start, the terminal is raw during the session and restored after.
+    let size = nix::pty::Winsize {
+        ws_row: 37,
+        ws_col: 111,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let before = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
+    let io = SessionIo::new(
+        Some(pty.slave.try_clone().unwrap()),
+        Some(pty.slave.try_clone().unwrap()),
+        Some(pty.slave.try_clone().unwrap()),
+    );
+    let shown = read_all_later(std::fs::File::from(pty.master));
+    let opts = SpawnOptions {
+        tty: true,
+        pty_size: io.terminal_size(),
+        ..Default::default()
+    };
+    assert_eq!(opts.pty_size, Some((111, 37)));
+    let mut p = m
+        .spawn(id, &sh("stty size; tty; exit 4"), &opts)
+        .await
+        .unwrap();
+    assert_eq!(p.attach(&io).await.unwrap(), ExitStatus::Code(4));
+    let after = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
+    assert_eq!(
+        before.local_flags, after.local_flags,
+        "the terminal's mode is restored"
+    );
+    drop(io);
+    drop(pty.slave);
+    let shown = shown.join().unwrap();
+    assert!(shown.contains("37 111"), "{shown:?}");
+    assert!(shown.contains("/dev/pts/"), "{shown:?}");
+
+    // Signals this process gets reach the command when asked for: SIGINT
+    // runs the command's trap, not the end of this side.
+    let (out_r, out_w) = std::io::pipe().unwrap();
+    let io = SessionIo::new(None, Some(OwnedFd::from(out_w)), None).forwarding_signals();
+    let mut p = m
+        .spawn(
+            id,
+            &sh("trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 1; done"),
+            &SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    let ready = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(out_r).lines();
+        let first = lines.next().and_then(|l| l.ok());
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT).unwrap();
+        let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+        (first, rest)
+    });
+    let st = tokio::time::timeout(Duration::from_secs(120), p.attach(&io))
+        .await
+        .expect("SIGINT never reached the command")
+        .unwrap();
+    assert_eq!(st, ExitStatus::Code(7));
+    drop(io);
+    let (first, rest) = ready.join().unwrap();
+    assert_eq!(first.as_deref(), Some("ready"));
+    assert_eq!(rest, ["got-int"]);
 }
 
 /// MD5, computed here (the guest's `md5sum` checks the bytes it got).

@@ -9,10 +9,14 @@ use std::path::PathBuf;
 
 use super::detect::detect_serve_command;
 use super::devops::DevOps;
-use super::guest::{session_command, sh_quote};
+use super::guest::session_command;
 use crate::error::{Error, Result};
 use crate::qmp::Qmp;
+use crate::spawn::{ExitStatus, SpawnOptions};
 use crate::ssh::quote_remote;
+
+/// How long a stopped server has to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Port detected servers listen on in the guest.
 pub const DEFAULT_SERVE_PORT: u16 = 8000;
@@ -76,9 +80,10 @@ impl DevOps {
     /// its exit code (130 when stopped). The forward is removed and the
     /// server's process group killed afterwards.
     ///
-    /// On a terminal the server runs on a pseudo-terminal, so Ctrl-C and
-    /// hang-up reach it directly; otherwise it runs in its own session in
-    /// the guest and is killed by process group when serving ends.
+    /// It is a [`crate::Process`] attached to `opts.io`: on a terminal it
+    /// runs on a pseudo-terminal, so Ctrl-C reaches it as a key; with
+    /// `io.forward_signals` this process's signals are passed on; when
+    /// `stop` completes its process group gets SIGTERM, then SIGKILL.
     pub async fn serve(
         &self,
         opts: ServeOptions,
@@ -117,33 +122,28 @@ impl DevOps {
                 format!("QEMU could not forward it: {}", answer.trim()),
             ));
         }
-        let tty = opts.io.is_terminal();
-        let pid_file = format!("/tmp/.vmcontainer-serve-{}.pid", opts.port);
-        let line = if tty {
-            command
-        } else {
-            format!(
-                "setsid sh -c {} & echo $! > {pid_file}; wait $!",
-                sh_quote(&command)
-            )
+        let spawn = SpawnOptions {
+            tty: opts.io.is_terminal(),
+            ..Default::default()
         };
-        let argv = session_command(None, &dir, &line);
-        let run = self
-            .manager()
-            .exec_interactive_agent(&c.id, &argv, tty, false, &opts.io);
-        let result = tokio::select! {
-            r = run => r,
-            _ = stop => Ok(130),
+        let argv = session_command(None, &dir, &command);
+        let result = match self.manager().spawn(&c.id, &argv, &spawn).await {
+            Ok(mut p) => {
+                let control = p.control();
+                let r = tokio::select! {
+                    r = p.attach(&opts.io) => r.map(ExitStatus::shell_code),
+                    _ = stop => Ok(130),
+                };
+                if r.as_ref().is_ok_and(|c| *c == 130) && !control.has_ended() {
+                    // The server and everything it started (its process
+                    // group): SIGTERM, then SIGKILL when `p` is dropped.
+                    let _ = control.kill(15).await;
+                    let _ = tokio::time::timeout(STOP_GRACE, p.wait()).await;
+                }
+                r
+            }
+            Err(e) => Err(e),
         };
-        if !tty {
-            let kill = format!(
-                "[ -f {pid_file} ] && kill -TERM -$(cat {pid_file}) 2>/dev/null; rm -f {pid_file}; true"
-            );
-            let _ = self
-                .manager()
-                .exec(&c.id, &["sh".into(), "-c".into(), kill])
-                .await;
-        }
         let _ = monitor(
             &qmp_path,
             &format!("hostfwd_remove net0 {}", rule(opts.port)),

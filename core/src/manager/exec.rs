@@ -8,6 +8,8 @@ use super::LinuxKitManager;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::qga::{Agent, ExecRequest, QgaError};
+use crate::session::SessionIo;
+use crate::spawn::{Process, SpawnOptions};
 use crate::ssh::{ExecOutput, SshTarget};
 use crate::transport::Transport;
 
@@ -65,11 +67,6 @@ impl LinuxKitManager {
         }
     }
 
-    async fn exec_target(&self, reference: &str) -> Result<SshTarget> {
-        let c = self.running(reference).await?;
-        self.ssh_ready(&c).await
-    }
-
     /// Runs `cmd` (an argv, each element arriving intact) in the guest as
     /// root and returns its exit code, stdout and stderr: over the guest
     /// agent when it answers, else over SSH (one reused connection).
@@ -112,11 +109,8 @@ impl LinuxKitManager {
         if let Some(out) = self.exec_via_agent(&c, cmd, opts).await? {
             return Ok(out);
         }
-        let target = self.ssh_ready(&c).await?;
-        Ok(match opts.input.as_deref() {
-            Some(i) => target.exec_with_input(cmd, i).await?,
-            None => target.exec(cmd).await?,
-        })
+        let p = self.spawn_in(&c, cmd, &SpawnOptions::default()).await?;
+        collect(p, opts.input.as_deref()).await
     }
 
     /// Runs `cmd` through the agent when `opts` allow it and the agent
@@ -203,28 +197,32 @@ impl LinuxKitManager {
         }))
     }
 
-    /// Runs `cmd` attached to the caller's terminal (`tty` asks for a
-    /// pseudo-terminal) and returns its exit code. Always SSH.
+    /// Runs `cmd` attached to this process's terminal (`tty` asks for a
+    /// pseudo-terminal) and returns its exit code. Always SSH: a
+    /// [`Process`] attached to this process's streams
+    /// ([`Process::attach`]).
     pub async fn exec_interactive(
         &self,
         reference: &str,
         cmd: &[String],
         tty: bool,
     ) -> Result<i32> {
-        let target = self.exec_target(reference).await?;
-        Ok(target.exec_interactive(cmd, tty).await?)
+        self.exec_interactive_agent(reference, cmd, tty, false, &SessionIo::inherit())
+            .await
     }
 
-    /// Runs `cmd` with its output on this process's standard output and
-    /// error and returns its exit code (the CLI's `exec`). Over the guest
-    /// agent the output is written when the command ends and only
-    /// `opts.input` reaches its stdin; over SSH it is streamed as produced
-    /// and, without `opts.input`, this process's stdin is forwarded.
+    /// Runs `cmd` with its output on `io`'s stdout and stderr and returns
+    /// its exit code (the CLI's `exec`). Over the guest agent the output is
+    /// written when the command ends and only `opts.input` reaches its
+    /// stdin; over SSH it is a [`Process`] attached to `io`
+    /// ([`Process::attach`]): output streamed as produced and, without
+    /// `opts.input`, `io`'s stdin forwarded.
     pub async fn exec_attached(
         &self,
         reference: &str,
         cmd: &[String],
         opts: &ExecOptions,
+        io: &SessionIo,
     ) -> Result<i32> {
         use std::io::Write;
         if cmd.is_empty() {
@@ -234,42 +232,69 @@ impl LinuxKitManager {
         let out = match self.exec_via_agent(&c, cmd, opts).await? {
             Some(out) => out,
             None => {
-                let target = self.ssh_ready(&c).await?;
+                let mut p = self.spawn_in(&c, cmd, &SpawnOptions::default()).await?;
                 match opts.input.as_deref() {
-                    Some(i) => target.exec_with_input(cmd, i).await?,
-                    None => return Ok(target.exec_interactive(cmd, false).await?),
+                    Some(i) => collect(p, Some(i)).await?,
+                    None => return Ok(p.attach(io).await?.shell_code()),
                 }
             }
         };
-        let _ = std::io::stdout().write_all(&out.stdout);
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().write_all(&out.stderr);
+        let (_, mut stdout, mut stderr) = io
+            .files()
+            .map_err(|e| Error::io("duplicate a session descriptor", "stdout/stderr", e))?;
+        let _ = stdout.write_all(&out.stdout);
+        let _ = stderr.write_all(&out.stderr);
         Ok(out.exit_code)
     }
 
-    /// [`Self::exec_interactive`] that can forward the caller's SSH agent,
-    /// with the session's streams in `io`; an empty `cmd` opens a login
-    /// shell.
+    /// [`Self::exec_interactive`] with the session's streams in `io` and
+    /// the caller's SSH agent forwarded when `forward_agent`; an empty
+    /// `cmd` opens the user's login shell.
     pub async fn exec_interactive_agent(
         &self,
         reference: &str,
         cmd: &[String],
         tty: bool,
         forward_agent: bool,
-        io: &crate::session::SessionIo,
+        io: &SessionIo,
     ) -> Result<i32> {
-        let c = self.running(reference).await?;
-        let target = match self
-            .reach(&c, Transport::Ssh, DEFAULT_READY_TIMEOUT)
-            .await?
-        {
-            Reached::Ssh(t) => t,
-            Reached::Agent(_) => unreachable!("only SSH was asked for"),
+        let login;
+        let cmd = if cmd.is_empty() {
+            login = ["sh", "-c", r#"exec "${SHELL:-/bin/sh}" -l"#].map(String::from);
+            &login[..]
+        } else {
+            cmd
         };
-        Ok(target
-            .exec_interactive_agent(cmd, tty, forward_agent, io)
-            .await?)
+        let opts = SpawnOptions {
+            tty,
+            pty_size: tty.then(|| io.terminal_size()).flatten(),
+            forward_agent,
+            ..Default::default()
+        };
+        let mut p = self.spawn(reference, cmd, &opts).await?;
+        Ok(p.attach(io).await?.shell_code())
     }
+}
+
+/// The buffered form of a process: `input` (none: an empty stdin) written
+/// while its output is read; the exit code as a shell reports it.
+async fn collect(mut p: Process, input: Option<&[u8]>) -> Result<ExecOutput> {
+    use tokio::io::AsyncWriteExt;
+    let stdin = p.take_stdin();
+    let write = async move {
+        if let (Some(mut w), Some(i)) = (stdin, input) {
+            // A command that does not read it all is not an error.
+            let _ = w.write_all(i).await;
+            let _ = w.shutdown().await;
+        }
+    };
+    let (_, out) = tokio::join!(write, p.output());
+    let (status, stdout, stderr) = out?;
+    Ok(ExecOutput {
+        exit_code: status.shell_code(),
+        stdout,
+        stderr,
+    })
 }
 
 /// How an agent run ended.

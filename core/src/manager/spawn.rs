@@ -1,6 +1,7 @@
 //! Starting a process in a container (see [`crate::spawn`]).
 
 use super::LinuxKitManager;
+use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::spawn::{Process, SpawnOptions};
 use crate::ssh::wrapper;
@@ -23,9 +24,19 @@ impl LinuxKitManager {
         }
         opts.validate()?;
         let c = self.running(reference).await?;
-        let target = self.ssh_ready(&c).await?;
+        self.spawn_in(&c, cmd, opts).await
+    }
+
+    /// [`Self::spawn`] in the running container `c`.
+    pub(super) async fn spawn_in(
+        &self,
+        c: &Container,
+        cmd: &[String],
+        opts: &SpawnOptions,
+    ) -> Result<Process> {
+        let target = self.ssh_ready(c).await?;
         let line = wrapper(cmd, opts.setting());
-        let launched = target.launch(&line, opts.tty).await?;
-        Ok(Process::new(launched, target, cmd, opts.timeout))
+        let launched = target.launch(&line, opts.tty, opts.forward_agent).await?;
+        Ok(Process::new(launched, target, cmd, opts))
     }
 }

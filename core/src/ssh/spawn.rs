@@ -59,6 +59,8 @@ pub(crate) struct Setting<'a> {
     pub user: Option<&'a str>,
     /// Whether a terminal name is reported (for resizing).
     pub tty: bool,
+    /// The terminal's size to set first (columns, rows).
+    pub size: Option<(u16, u16)>,
 }
 
 /// The remote command line running `cmd` with `s`, for a POSIX login
@@ -79,6 +81,9 @@ pub(crate) fn wrapper(cmd: &[String], s: Setting<'_>) -> String {
         "set -- {}; g=; read -r _ _ _ _ g _ < /proc/$$/stat 2>/dev/null; ",
         quote_remote(&argv)
     );
+    if let (true, Some((cols, rows))) = (s.tty, s.size) {
+        line.push_str(&format!("stty cols {cols} rows {rows} 2>/dev/null; "));
+    }
     line.push_str(&format!(
         r#"printf '\036vmcontainer-spawn %s %s\n' "$$" {tty} >&2 && "#
     ));
@@ -147,18 +152,32 @@ fn parse_marker(line: &str) -> Option<(u32, Option<String>)> {
 impl SshTarget {
     /// Starts `line` (from [`wrapper`]) and returns once the command runs
     /// in the guest. `tty` asks for a pseudo-terminal (`-tt`: one even
-    /// though our stdin is a pipe).
-    pub(crate) async fn launch(&self, line: &str, tty: bool) -> Result<Launched, SshError> {
+    /// though our stdin is a pipe); `forward_agent` forwards the caller's
+    /// SSH agent, on a connection of its own. No escape character: `~.`
+    /// in the input is data, not a request to disconnect.
+    pub(crate) async fn launch(
+        &self,
+        line: &str,
+        tty: bool,
+        forward_agent: bool,
+    ) -> Result<Launched, SshError> {
         let remote = self.remote_line(line.to_string()).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let route = self.route().await;
+            let route = if forward_agent {
+                Route::Direct
+            } else {
+                self.route().await
+            };
             let log = self.log_file()?;
             let shared = matches!(route, Route::Shared { .. });
             let mut args = vec!["-E".to_string(), log.path().to_string_lossy().into_owned()];
+            if forward_agent {
+                args.push("-A".into());
+            }
             args.extend(self.base_args("yes", &self.known_hosts, shared)?);
-            args.extend(["-o".into(), "ControlMaster=no".into()]);
+            args.extend(["-o", "ControlMaster=no", "-e", "none"].map(String::from));
             args.push(if tty { "-tt" } else { "-T" }.into());
             args.extend(["127.0.0.1".into(), "--".into(), remote.clone()]);
             let mut child = Command::new("ssh")
