@@ -257,6 +257,41 @@ fn agent_only_guest_waits_execs_copies_and_stops_without_a_key() {
     let out = home.run(&["exec", &id, "no-such-program"]);
     assert_eq!(out.status.code(), Some(127));
     assert!(stderr(&out).contains("no-such-program"), "{}", stderr(&out));
+    // Ctrl-C of the CLI reaches the command through the agent too (its
+    // trap runs; the output arrives when it ends).
+    let child = home
+        .cmd(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 7' INT; touch /tmp/trapped; while :; do sleep 1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while home
+        .run(&["exec", &id, "test", "-e", "/tmp/trapped"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "got-int\n");
+    assert_eq!(out.status.code(), Some(7));
     // SSH was never there: forcing it fails, saying so, in bounded time.
     let took = failed_with(&home, &["exec", "--transport", "ssh", &id, "true"], "SSH");
     assert!(took < Duration::from_secs(90), "took {took:?}");

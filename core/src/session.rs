@@ -179,6 +179,46 @@ pub(crate) fn terminal_size(fd: RawFd) -> Option<(u16, u16)> {
     (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT caught for a session that passes
+/// them on to its command ([`SessionIo::forward_signals`]).
+pub(crate) struct CaughtSignals(Vec<(i32, tokio::signal::unix::Signal)>);
+
+impl CaughtSignals {
+    /// Catches them from now on when `on` (before anything of the session
+    /// runs, so none can end this process meanwhile); catches none
+    /// otherwise.
+    pub(crate) fn catch(on: bool) -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+        ];
+        CaughtSignals(
+            kinds
+                .iter()
+                .filter(|_| on)
+                .filter_map(|k| signal(*k).ok().map(|s| (k.as_raw_value(), s)))
+                .collect(),
+        )
+    }
+
+    /// The number of the next signal caught; never ready when none are
+    /// caught.
+    pub(crate) async fn next(&mut self) -> i32 {
+        std::future::poll_fn(|cx| {
+            for (n, s) in self.0.iter_mut() {
+                if let std::task::Poll::Ready(Some(())) = s.poll_recv(cx) {
+                    return std::task::Poll::Ready(*n);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
 /// How often the input thread looks whether the session ended.
 const INPUT_STOP_CHECK: Duration = Duration::from_millis(100);
 

@@ -8,7 +8,7 @@ use super::LinuxKitManager;
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::qga::{Agent, ExecRequest, QgaError};
-use crate::session::SessionIo;
+use crate::session::{CaughtSignals, SessionIo};
 use crate::spawn::{Process, SpawnOptions};
 use crate::ssh::{ExecOutput, SshTarget};
 use crate::transport::Transport;
@@ -106,7 +106,7 @@ impl LinuxKitManager {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
         let c = self.running(reference).await?;
-        if let Some(out) = self.exec_via_agent(&c, cmd, opts).await? {
+        if let Some(out) = self.exec_via_agent(&c, cmd, opts, false).await? {
             return Ok(out);
         }
         let p = self.spawn_in(&c, cmd, &SpawnOptions::default()).await?;
@@ -114,12 +114,15 @@ impl LinuxKitManager {
     }
 
     /// Runs `cmd` through the agent when `opts` allow it and the agent
-    /// answers; `None` means SSH should run it (nothing ran yet).
+    /// answers; `None` means SSH should run it (nothing ran yet). With
+    /// `forward_signals`, signals this process gets meanwhile are passed on
+    /// (see [`SessionIo::forward_signals`]).
     async fn exec_via_agent(
         &self,
         c: &Container,
         cmd: &[String],
         opts: &ExecOptions,
+        forward_signals: bool,
     ) -> Result<Option<ExecOutput>> {
         let input = opts.input.as_deref();
         let want = match (opts.transport, input.map_or(0, <[u8]>::len)) {
@@ -137,21 +140,28 @@ impl LinuxKitManager {
         let Reached::Agent(agent) = self.reach(c, want, DEFAULT_READY_TIMEOUT).await? else {
             return Ok(None);
         };
-        match self.agent_exec(c, &agent, cmd, input).await? {
+        match self
+            .agent_exec(c, &agent, cmd, input, forward_signals)
+            .await?
+        {
             AgentRun::Done(out) => Ok(Some(out)),
             AgentRun::NotStarted(e) if want == Transport::Auto && falls_back(&e) => Ok(None),
             AgentRun::NotStarted(e) => Err(e.into()),
         }
     }
 
-    /// Runs `cmd` through the agent to its end.
+    /// Runs `cmd` through the agent to its end, passing on the signals
+    /// this process gets when `forward_signals` (the agent has no call to
+    /// signal a process, so a `kill` of its PID runs beside it).
     async fn agent_exec(
         &self,
         c: &Container,
         agent: &Agent,
         cmd: &[String],
         input: Option<&[u8]>,
+        forward_signals: bool,
     ) -> Result<AgentRun> {
+        let mut caught = CaughtSignals::catch(forward_signals);
         let req = ExecRequest { argv: cmd, input };
         let (pid, session) = match agent.spawn(req, AGENT_CALL_TIMEOUT).await {
             Ok(started) => started,
@@ -179,7 +189,23 @@ impl LinuxKitManager {
             }
         };
         self.remember_agent(c, true);
-        let st = agent.wait(pid, Some(session), AGENT_CALL_TIMEOUT).await?;
+        let wait = agent.wait(pid, Some(session), AGENT_CALL_TIMEOUT);
+        tokio::pin!(wait);
+        let st = loop {
+            tokio::select! {
+                st = &mut wait => break st?,
+                sig = caught.next() => {
+                    // On a task of its own: the wait above lets it have
+                    // the agent between two of its looks.
+                    let agent = agent.clone();
+                    tokio::spawn(async move {
+                        let kill = ["kill".to_string(), format!("-{sig}"), pid.to_string()];
+                        let req = ExecRequest { argv: &kill, input: None };
+                        let _ = agent.run(req, AGENT_CALL_TIMEOUT).await;
+                    });
+                }
+            }
+        };
         if st.stdout_truncated || st.stderr_truncated {
             return Err(Error::invalid(
                 "command output",
@@ -229,7 +255,10 @@ impl LinuxKitManager {
             return Err(Error::invalid("command", "", "must not be empty"));
         }
         let c = self.running(reference).await?;
-        let out = match self.exec_via_agent(&c, cmd, opts).await? {
+        let out = match self
+            .exec_via_agent(&c, cmd, opts, io.forward_signals)
+            .await?
+        {
             Some(out) => out,
             None => {
                 let mut p = self.spawn_in(&c, cmd, &SpawnOptions::default()).await?;

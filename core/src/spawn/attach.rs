@@ -5,14 +5,13 @@ use std::io::IsTerminal;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::signal::unix::{signal, SignalKind};
 
 use super::{ExitStatus, Process, ProcessControl};
 use crate::error::{Error, Result};
-use crate::session::{pump_input, terminal_size, RawMode, SessionIo};
+use crate::session::{pump_input, terminal_size, CaughtSignals, RawMode, SessionIo};
 
 impl Process {
     /// Connects the process to `io` until it ends and returns how it
@@ -35,7 +34,7 @@ impl Process {
         let (input, mut out, mut err) = io
             .files()
             .map_err(|e| Error::io("duplicate a session descriptor", "stdin/stdout/stderr", e))?;
-        let caught = catch_signals(io.forward_signals);
+        let caught = CaughtSignals::catch(io.forward_signals);
         let control = self.control();
         let tty = control.tty.is_some();
         let _raw = (tty && input.is_terminal())
@@ -122,39 +121,11 @@ async fn write_flushed(to: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> bool 
     to.write_all(data).await.is_ok() && to.flush().await.is_ok()
 }
 
-/// SIGINT, SIGTERM, SIGHUP and SIGQUIT, caught from now on when `on`
-/// (before anything of the session runs, so none can end this process
-/// meanwhile).
-fn catch_signals(on: bool) -> Vec<(i32, Signal)> {
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-        SignalKind::quit(),
-    ];
-    kinds
-        .iter()
-        .filter(|_| on)
-        .filter_map(|k| signal(*k).ok().map(|s| (k.as_raw_value(), s)))
-        .collect()
-}
-
-/// Sends the signals caught in `streams` on to the guest process, until
-/// the caller drops this future.
-async fn forward_signals(control: ProcessControl, mut streams: Vec<(i32, Signal)>) {
-    if streams.is_empty() {
-        return;
-    }
+/// Sends the signals `caught` on to the guest process, until the caller
+/// drops this future.
+async fn forward_signals(control: ProcessControl, mut caught: CaughtSignals) {
     loop {
-        let sig = std::future::poll_fn(|cx| {
-            for (n, s) in streams.iter_mut() {
-                if let Poll::Ready(Some(())) = s.poll_recv(cx) {
-                    return Poll::Ready(*n);
-                }
-            }
-            Poll::Pending
-        })
-        .await;
+        let sig = caught.next().await;
         let _ = control.kill(sig).await;
     }
 }
