@@ -59,10 +59,8 @@ export declare class Manager {
    * Every known container, oldest first; a "running" one whose process
    * is gone is reported (and recorded) as stopped.
    *
-   * The list crosses into JS as one JSON string that index.js parses
-   * (turning the times into `Date`s): one native call and one
-   * `JSON.parse` instead of a property write per field, which is what
-   * keeps a long list close to the Rust call's speed.
+   * The list crosses into JS packed (see `PackedContainers`), and
+   * index.js unpacks it into the same objects `get` returns.
    */
   list(): Promise<Array<Container>>
   /**
@@ -423,6 +421,21 @@ export interface ManagerOptions {
   home?: string
   /** `'qemu'` or `'hyperkit'` (any case); default: the best one available. */
   hypervisor?: string
+}
+
+/**
+ * A list of containers packed for `Manager.list`: every string field in
+ * one string, every number (and each string's end offset in `text`, in
+ * UTF-16 units as JS counts) in one array, in the field order index.js
+ * unpacks (`unpackContainers`). Two values cross into JS instead of a
+ * property write per field, and JS builds the objects with literals of
+ * one shape, without parsing: what keeps `list()` near the Rust call.
+ */
+export interface PackedContainers {
+  /** The string fields, back to back. */
+  text: string
+  /** Counts, numbers and string ends (-1: absent; NaN: absent number). */
+  nums: Float64Array
 }
 
 /** An image in the home's store of pulled images. */

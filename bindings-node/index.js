@@ -62,19 +62,83 @@ function load() {
   return require(pkg)
 }
 
-// `Manager.list` gets the list from the native module as one JSON string
-// (one call, one JSON.parse: much cheaper than building each object field
-// by field through N-API); here its times become Dates, so the objects are
-// the same as those of `get`.
+// `Manager.list` gets the list from the native module packed: the string
+// fields back to back in one string, the numbers (and where each string
+// ends) in one Float64Array (see PackedContainers in src/types.rs, which
+// writes them in this order). Unpacking builds each object with one
+// literal, so all share one shape and nothing is parsed; the objects are
+// the same as those `get` returns (absent optional fields left out).
+function unpackContainers({ text, nums }) {
+  let i = 0
+  let at = 0
+  const str = () => {
+    const end = nums[i++]
+    const s = text.slice(at, end)
+    at = end
+    return s
+  }
+  const optStr = () => (nums[i] < 0 ? (i++, undefined) : str())
+  const num = () => nums[i++]
+  const n = num()
+  const all = new Array(n)
+  for (let k = 0; k < n; k++) {
+    const id = str()
+    const name = str()
+    const image = str()
+    const status = str()
+    const statusText = str()
+    const pid = num()
+    const startedAt = new Date(num())
+    const ports = {}
+    for (let p = num(); p > 0; p--) {
+      const host = num()
+      ports[host] = num()
+    }
+    const memory = num()
+    const cpus = num()
+    const sshPort = num()
+    const sshKey = optStr()
+    const volumes = {}
+    for (let v = num(); v > 0; v--) {
+      const host = str()
+      volumes[host] = str()
+    }
+    const hypervisor = optStr()
+    const accel = optStr()
+    const format = optStr()
+    const bindAddress = optStr()
+    const bindAddresses = {}
+    for (let b = num(); b > 0; b--) {
+      const host = num()
+      bindAddresses[host] = str()
+    }
+    const exitCode = num()
+    const exitSignal = num()
+    const exitReason = optStr()
+    const stoppedAt = num()
+    const snapshot = optStr()
+    const c = { id, name, image, status, statusText, pid, startedAt, ports, memory, cpus, sshPort }
+    if (sshKey !== undefined) c.sshKey = sshKey
+    c.volumes = volumes
+    if (hypervisor !== undefined) c.hypervisor = hypervisor
+    if (accel !== undefined) c.accel = accel
+    if (format !== undefined) c.format = format
+    if (bindAddress !== undefined) c.bindAddress = bindAddress
+    c.bindAddresses = bindAddresses
+    if (!Number.isNaN(exitCode)) c.exitCode = exitCode
+    if (!Number.isNaN(exitSignal)) c.exitSignal = exitSignal
+    if (exitReason !== undefined) c.exitReason = exitReason
+    if (!Number.isNaN(stoppedAt)) c.stoppedAt = new Date(stoppedAt)
+    if (snapshot !== undefined) c.snapshot = snapshot
+    all[k] = c
+  }
+  return all
+}
+
 function wrapList(Manager) {
   const native = Manager.prototype.list
   Manager.prototype.list = async function list() {
-    const all = JSON.parse(await native.call(this))
-    for (const c of all) {
-      c.startedAt = new Date(c.startedAt)
-      if (c.stoppedAt !== undefined) c.stoppedAt = new Date(c.stoppedAt)
-    }
-    return all
+    return unpackContainers(await native.call(this))
   }
 }
 

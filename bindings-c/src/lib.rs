@@ -110,3 +110,7 @@ mod tests {
         assert_eq!(loaded.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
     }
 }
+
+/// See the `mimalloc` line of the workspace Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -43,3 +43,7 @@ pub use error::ErrorCode;
 pub use follow::{LogLine, LogStream};
 pub use manager::Manager;
 pub use process::Process;
+
+/// See the `mimalloc` line of the workspace Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -17,8 +17,8 @@ use crate::follow::LogStream;
 use crate::process::{spawn_options, Process, SpawnOptions};
 use crate::promise::{blocking, spawn};
 use crate::types::{
-    containers_json, copy_options, snapshots, Container, ContainerDetails, CopyOptions,
-    ExecOptions, ExecResult, HypervisorName, ManagerOptions, OutputCallback, RemoveOptions,
+    copy_options, snapshots, Container, ContainerDetails, CopyOptions, ExecOptions, ExecResult,
+    HypervisorName, ManagerOptions, OutputCallback, PackedContainers, Packer, RemoveOptions,
     RunOptions, RunTemplateOptions, Snapshot, StopOptions, TemplateOptions, WaitOptions,
 };
 
@@ -154,18 +154,16 @@ impl Manager {
     /// Every known container, oldest first; a "running" one whose process
     /// is gone is reported (and recorded) as stopped.
     ///
-    /// The list crosses into JS as one JSON string that index.js parses
-    /// (turning the times into `Date`s): one native call and one
-    /// `JSON.parse` instead of a property write per field, which is what
-    /// keeps a long list close to the Rust call's speed.
+    /// The list crosses into JS packed (see `PackedContainers`), and
+    /// index.js unpacks it into the same objects `get` returns.
     #[napi(ts_return_type = "Promise<Array<Container>>")]
-    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
+    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, PackedContainers>> {
         let m = self.inner.clone();
-        // Serialised off the event loop, on the blocking pool.
+        // Packed off the event loop, on the blocking pool.
         spawn(
             env,
-            blocking(move || m.list().map(containers_json)),
-            |json| json,
+            blocking(move || m.list().map(Packer::pack)),
+            Packer::into_js,
         )
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use napi::bindgen_prelude::{Buffer, Unknown};
+use napi::bindgen_prelude::{Buffer, Float64Array, Unknown};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status as NapiStatus;
 use napi_derive::napi;
@@ -193,86 +193,108 @@ impl From<vmcontainer::Container> for Container {
     }
 }
 
-/// A container as JSON with the same shape as [`Container`]: camelCase
-/// names, absent optional fields left out, times as epoch milliseconds
-/// (index.js makes them `Date`s).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ContainerJson<'a> {
-    id: &'a str,
-    name: &'a str,
-    image: &'a str,
-    status: &'a str,
-    status_text: &'a str,
-    pid: i32,
-    started_at: i64,
-    ports: &'a BTreeMap<u16, u16>,
-    bind_addresses: BTreeMap<u16, String>,
-    memory: u32,
-    cpus: u32,
-    ssh_port: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ssh_key: Option<&'a str>,
-    volumes: &'a BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hypervisor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    accel: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    format: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bind_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exit_code: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exit_signal: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exit_reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stopped_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    snapshot: Option<&'a str>,
+/// A list of containers packed for `Manager.list`: every string field in
+/// one string, every number (and each string's end offset in `text`, in
+/// UTF-16 units as JS counts) in one array, in the field order index.js
+/// unpacks (`unpackContainers`). Two values cross into JS instead of a
+/// property write per field, and JS builds the objects with literals of
+/// one shape, without parsing: what keeps `list()` near the Rust call.
+#[napi(object, object_from_js = false)]
+pub struct PackedContainers {
+    /// The string fields, back to back.
+    pub text: String,
+    /// Counts, numbers and string ends (-1: absent; NaN: absent number).
+    pub nums: Float64Array,
 }
 
-/// A list of core containers as one JSON array (see `Manager.list`).
-pub fn containers_json(v: Vec<vmcontainer::Container>) -> String {
-    let items: Vec<ContainerJson<'_>> = v
-        .iter()
-        .map(|c| ContainerJson {
-            id: &c.id,
-            name: &c.name,
-            image: &c.image,
-            status: match c.status {
+/// Packs `v` (see [`PackedContainers`]); built off the event loop.
+pub struct Packer {
+    text: String,
+    nums: Vec<f64>,
+    /// Length of `text` in UTF-16 units.
+    end: usize,
+}
+
+impl Packer {
+    fn str(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end += if s.is_ascii() {
+            s.len()
+        } else {
+            s.encode_utf16().count()
+        };
+        self.nums.push(self.end as f64);
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.nums.push(-1.0),
+        }
+    }
+
+    fn num(&mut self, n: Option<f64>) {
+        self.nums.push(n.unwrap_or(f64::NAN));
+    }
+
+    /// Packs the containers in the order `Container` lists its fields.
+    pub fn pack(v: Vec<vmcontainer::Container>) -> Packer {
+        let mut p = Packer {
+            text: String::with_capacity(v.len() * 96),
+            nums: Vec::with_capacity(v.len() * 32),
+            end: 0,
+        };
+        p.nums.push(v.len() as f64);
+        for c in &v {
+            p.str(&c.id);
+            p.str(&c.name);
+            p.str(&c.image);
+            p.str(match c.status {
                 vmcontainer::Status::Unknown(_) => "unknown",
                 ref s => s.as_str(),
-            },
-            status_text: c.status.as_str(),
-            pid: c.pid,
-            started_at: c.started_at.timestamp_millis(),
-            ports: &c.ports,
-            bind_addresses: c
-                .wide_forwards()
-                .into_iter()
-                .map(|(h, a)| (h, a.to_string()))
-                .collect(),
-            memory: c.memory,
-            cpus: c.cpus,
-            ssh_port: c.ssh_port,
-            ssh_key: c.ssh_key.as_deref(),
-            volumes: &c.volumes,
-            hypervisor: c.hypervisor.as_deref(),
-            accel: c.accel.as_deref(),
-            format: c.format.map(|f| f.as_str()),
-            bind_address: c.bind_address.map(|a| a.to_string()),
-            exit_code: c.exit_code,
-            exit_signal: c.exit_signal,
-            exit_reason: c.exit_reason.as_deref(),
-            stopped_at: c.stopped_at.map(|t| t.timestamp_millis()),
-            snapshot: c.snapshot.as_deref(),
-        })
-        .collect();
-    // Plain data of known shape: serialising it cannot fail.
-    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+            });
+            p.str(c.status.as_str());
+            p.num(Some(f64::from(c.pid)));
+            p.num(Some(c.started_at.timestamp_millis() as f64));
+            p.nums.push(c.ports.len() as f64);
+            for (h, g) in &c.ports {
+                p.nums.extend([f64::from(*h), f64::from(*g)]);
+            }
+            p.num(Some(f64::from(c.memory)));
+            p.num(Some(f64::from(c.cpus)));
+            p.num(Some(f64::from(c.ssh_port)));
+            p.opt_str(c.ssh_key.as_deref());
+            p.nums.push(c.volumes.len() as f64);
+            for (h, g) in &c.volumes {
+                p.str(h);
+                p.str(g);
+            }
+            p.opt_str(c.hypervisor.as_deref());
+            p.opt_str(c.accel.as_deref());
+            p.opt_str(c.format.map(|f| f.as_str()));
+            p.opt_str(c.bind_address.map(|a| a.to_string()).as_deref());
+            let wide = c.wide_forwards();
+            p.nums.push(wide.len() as f64);
+            for (h, a) in wide {
+                p.nums.push(f64::from(h));
+                p.str(&a.to_string());
+            }
+            p.num(c.exit_code.map(f64::from));
+            p.num(c.exit_signal.map(f64::from));
+            p.opt_str(c.exit_reason.as_deref());
+            p.num(c.stopped_at.map(|t| t.timestamp_millis() as f64));
+            p.opt_str(c.snapshot.as_deref());
+        }
+        p
+    }
+
+    /// The JS value (on the JS thread).
+    pub fn into_js(self) -> PackedContainers {
+        PackedContainers {
+            text: self.text,
+            nums: Float64Array::new(self.nums),
+        }
+    }
 }
 
 /// A container's record plus where its files are.

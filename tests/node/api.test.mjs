@@ -78,6 +78,13 @@ describe('values', () => {
       // A "running" record whose process is gone is reconciled to stopped.
       record('def00002', { name: 'db', status: 'running', pid: 2147483646, started_at: '2025-01-03T00:00:00Z' }),
       record('fff00003', { name: 'old', status: 'killed', started_at: '2025-01-04T00:00:00Z', unknown_field: { kept: true } }),
+      // Strings beyond ASCII (list() packs them with UTF-16 offsets).
+      record('aaa00004', {
+        name: 'café-日本-🚀',
+        image: '/images/ünï.qcow2',
+        volumes: { '/hôst/dïr': '/mnt/ø', '/plain': '/data' },
+        started_at: '2025-01-05T00:00:00Z',
+      }),
     ])
     const m = new Manager({ home: h })
     const list = await m.list()
@@ -85,8 +92,11 @@ describe('values', () => {
       ['abc00001', 'stopped'],
       ['def00002', 'stopped'],
       ['fff00003', 'killed'],
+      ['aaa00004', 'stopped'],
     ])
-    // list() crosses as JSON, get() as native objects: the same values.
+    assert.equal(list[3].name, 'café-日本-🚀')
+    assert.deepEqual(list[3].volumes, { '/hôst/dïr': '/mnt/ø', '/plain': '/data' })
+    // list() crosses packed, get() as native objects: the same values.
     for (const c of list) assert.deepEqual(c, await m.get(c.id))
     const web = list[0]
     assert.ok(web.startedAt instanceof Date)
