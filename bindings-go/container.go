@@ -118,27 +118,46 @@ type Container struct {
 // the one view (no call into the library per field, which would make the
 // library build every field's C string for every container of a list).
 func fromView(v *C.vmc_container_view_t) Container {
-	text := goStrN(v.status_text, v.status_text_len)
+	// The container's strings share one allocation (a list of 1,000 makes
+	// 9,000 strings otherwise): each field is a slice of it.
+	var a arena
+	a.b = make([]byte, 0, int(v.status_text_len+v.id_len+v.name_len+v.image_len+
+		v.snapshot_len+v.ssh_key_len+v.hypervisor_len+v.accel_len+v.exit_reason_len))
+	spans := [...][2]int{
+		a.add(v.status_text, v.status_text_len),
+		a.add(v.id, v.id_len),
+		a.add(v.name, v.name_len),
+		a.add(v.image, v.image_len),
+		a.add(v.snapshot, v.snapshot_len),
+		a.add(v.ssh_key, v.ssh_key_len),
+		a.add(v.hypervisor, v.hypervisor_len),
+		a.add(v.accel, v.accel_len),
+		a.add(v.exit_reason, v.exit_reason_len),
+	}
+	all := a.string()
+	str := func(i int) string { return all[spans[i][0]:spans[i][1]] }
+	text := str(0)
 	status := Status(text)
 	if !status.known() {
 		status = StatusUnknown
 	}
 	c := Container{
-		ID:         goStrN(v.id, v.id_len),
-		Name:       goStrN(v.name, v.name_len),
-		Image:      goStrN(v.image, v.image_len),
+		ID:         str(1),
+		Name:       str(2),
+		Image:      str(3),
 		Status:     status,
 		StatusText: text,
-		Snapshot:   goStrN(v.snapshot, v.snapshot_len),
+		Snapshot:   str(4),
 		PID:        int(v.pid),
 		StartedAt:  time.Unix(0, int64(v.started_at_unix_nanos)).UTC(),
 		MemoryMB:   uint32(v.memory_mb),
 		CPUs:       uint32(v.cpus),
 		SSHPort:    uint16(v.ssh_port),
-		SSHKey:     goStrN(v.ssh_key, v.ssh_key_len),
-		Hypervisor: goStrN(v.hypervisor, v.hypervisor_len),
-		Accel:      goStrN(v.accel, v.accel_len),
+		SSHKey:     str(5),
+		Hypervisor: str(6),
+		Accel:      str(7),
 		Format:     formatName(v.format),
+		ExitReason: str(8),
 	}
 	if bool(v.has_stopped_at) {
 		c.StoppedAt = time.Unix(0, int64(v.stopped_at_unix_nanos)).UTC()
@@ -151,7 +170,6 @@ func fromView(v *C.vmc_container_view_t) Container {
 		sig := int(v.exit_signal)
 		c.ExitSignal = &sig
 	}
-	c.ExitReason = goStrN(v.exit_reason, v.exit_reason_len)
 	c.BindAddress, _ = fromAddress(v.bind_family, &v.bind_address)
 	if v.port_count > 0 {
 		ports := unsafe.Slice(v.ports, int(v.port_count))
@@ -168,6 +186,24 @@ func fromView(v *C.vmc_container_view_t) Container {
 		}
 	}
 	return c
+}
+
+// arena gathers the strings of one container in one buffer.
+type arena struct{ b []byte }
+
+// add copies n bytes at p and returns where they are.
+func (a *arena) add(p *C.char, n C.size_t) [2]int {
+	start := len(a.b)
+	if p != nil && n > 0 {
+		a.b = append(a.b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))...)
+	}
+	return [2]int{start, len(a.b)}
+}
+
+// string is the buffer as a string, without a copy: the buffer is never
+// written again (as strings.Builder does it).
+func (a *arena) string() string {
+	return *(*string)(unsafe.Pointer(&a.b))
 }
 
 // addVolumes copies the shared directories of a snapshot with n of them.
