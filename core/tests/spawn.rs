@@ -350,6 +350,59 @@ async fn attached_sessions(m: &LinuxKitManager, id: &str) {
     assert!(shown.contains("37 111"), "{shown:?}");
     assert!(shown.contains("/dev/pts/"), "{shown:?}");
 
+    // Ctrl-C typed at that terminal is a key the guest's terminal turns
+    // into SIGINT for the command (the guest terminal has the usual modes,
+    // not the raw ones ssh leaves without a local terminal).
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let io = SessionIo::new(
+        Some(pty.slave.try_clone().unwrap()),
+        Some(pty.slave.try_clone().unwrap()),
+        Some(pty.slave.try_clone().unwrap()),
+    );
+    let mut keys = std::fs::File::from(pty.master.try_clone().unwrap());
+    let typed = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut master = std::fs::File::from(pty.master);
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut sent = false;
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if !sent && String::from_utf8_lossy(&all).contains("READY") {
+                // While it sleeps, not before.
+                std::thread::sleep(Duration::from_millis(300));
+                keys.write_all(b"\x03").unwrap();
+                sent = true;
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let opts = SpawnOptions {
+        tty: true,
+        pty_size: io.terminal_size(),
+        ..Default::default()
+    };
+    let mut p = m
+        .spawn(
+            id,
+            &sh("trap 'echo TRAPPED; exit 3' INT; echo READY; while :; do sleep 1; done"),
+            &opts,
+        )
+        .await
+        .unwrap();
+    let st = tokio::time::timeout(Duration::from_secs(60), p.attach(&io))
+        .await
+        .expect("Ctrl-C never reached the command")
+        .unwrap();
+    assert_eq!(st, ExitStatus::Code(3));
+    drop(io);
+    drop(pty.slave);
+    let typed = typed.join().unwrap();
+    assert!(typed.contains("TRAPPED"), "{typed:?}");
+
     // Signals this process gets reach the command when asked for: SIGINT
     // runs the command's trap, not the end of this side.
     let (out_r, out_w) = std::io::pipe().unwrap();

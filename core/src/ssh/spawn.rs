@@ -81,8 +81,15 @@ pub(crate) fn wrapper(cmd: &[String], s: Setting<'_>) -> String {
         "set -- {}; g=; read -r _ _ _ _ g _ < /proc/$$/stat 2>/dev/null; ",
         quote_remote(&argv)
     );
-    if let (true, Some((cols, rows))) = (s.tty, s.size) {
-        line.push_str(&format!("stty cols {cols} rows {rows} 2>/dev/null; "));
+    if s.tty {
+        // ssh, whose own stdin is a pipe here, asks for the terminal with
+        // no modes, and the server leaves it raw (no echo, no Ctrl-C):
+        // the usual modes first, as `ssh -t` from a terminal would copy.
+        line.push_str("stty sane");
+        if let Some((cols, rows)) = s.size {
+            line.push_str(&format!(" cols {cols} rows {rows}"));
+        }
+        line.push_str(" 2>/dev/null; ");
     }
     line.push_str(&format!(
         r#"printf '\036vmcontainer-spawn %s %s\n' "$$" {tty} >&2 && "#
