@@ -87,20 +87,7 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     let out = home.run(&["exec", "-e", "A B=1", &id, "true"]);
     assert!(stderr(&out).contains("\"A B\""), "{}", stderr(&out));
     // Output is streamed over SSH: the first line arrives before the sleep ends.
-    let mut child = home
-        .cmd(&[
-            "exec",
-            "--transport",
-            "ssh",
-            &id,
-            "sh",
-            "-c",
-            "echo first; sleep 3; echo second",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (mut child, mut lines) = ssh_exec_lines(&home, &id, "echo first; sleep 3; echo second");
     assert_eq!(lines.next().unwrap().unwrap(), "first");
     let first_at = std::time::Instant::now();
     assert_eq!(lines.next().unwrap().unwrap(), "second");
@@ -111,20 +98,11 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     assert!(child.wait().unwrap().success());
     // Ctrl-C of the CLI reaches the command (its trap runs), instead of
     // ending the CLI and leaving the command running in the guest.
-    let mut child = home
-        .cmd(&[
-            "exec",
-            "--transport",
-            "ssh",
-            &id,
-            "sh",
-            "-c",
-            "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 1; done",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (mut child, mut lines) = ssh_exec_lines(
+        &home,
+        &id,
+        "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 1; done",
+    );
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -211,6 +189,25 @@ fn kernel_initrd_guest_exec_ports_volume_follow_and_acpi_stop() {
     assert_eq!(c["accel"], "tcg");
     let pid = c["pid"].as_i64().unwrap() as i32;
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || !is_qemu(pid));
+}
+
+/// `vmcontainer exec --transport ssh ID sh -c SCRIPT`, running, with its
+/// stdout read line by line.
+fn ssh_exec_lines(
+    home: &TestHome,
+    id: &str,
+    script: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = home
+        .cmd(&["exec", "--transport", "ssh", id, "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    (child, std::io::BufRead::lines(out))
 }
 
 fn is_qemu(pid: i32) -> bool {

@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,34 +72,6 @@ impl SessionIo {
         };
         term(&self.stdin, std::io::stdin().is_terminal())
             && term(&self.stdout, std::io::stdout().is_terminal())
-    }
-
-    /// A child's stdin, stdout and stderr for this session (duplicates of
-    /// the descriptors, so the session's own stay open).
-    pub fn stdio(&self) -> std::io::Result<(Stdio, Stdio, Stdio)> {
-        let one = |f: &Option<Arc<OwnedFd>>| -> std::io::Result<Stdio> {
-            Ok(match f {
-                Some(fd) => Stdio::from(fd.try_clone()?),
-                None => Stdio::inherit(),
-            })
-        };
-        Ok((one(&self.stdin)?, one(&self.stdout)?, one(&self.stderr)?))
-    }
-
-    /// A readable duplicate of stdin, or `None` for this process's own.
-    pub fn input(&self) -> std::io::Result<Option<std::fs::File>> {
-        self.stdin
-            .as_ref()
-            .map(|fd| fd.try_clone().map(std::fs::File::from))
-            .transpose()
-    }
-
-    /// A writable duplicate of stdout, or `None` for this process's own.
-    pub fn output(&self) -> std::io::Result<Option<std::fs::File>> {
-        self.stdout
-            .as_ref()
-            .map(|fd| fd.try_clone().map(std::fs::File::from))
-            .transpose()
     }
 }
 
@@ -272,7 +243,7 @@ mod tests {
         assert!(!io.is_terminal());
         assert_eq!(io, io.clone());
         assert_ne!(io, SessionIo::inherit());
-        let mut out = io.output().unwrap().unwrap();
+        let (_, mut out, _) = io.files().unwrap();
         out.write_all(b"hi").unwrap();
         drop(out);
         drop(io);

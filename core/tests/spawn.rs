@@ -278,6 +278,17 @@ fn read_all_later(mut r: std::fs::File) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// A new pty of `size`, and a session with its terminal side on stdin,
+/// stdout and stderr.
+fn pty_session(
+    size: &nix::pty::Winsize,
+) -> (nix::pty::OpenptyResult, vmcontainer::session::SessionIo) {
+    let pty = nix::pty::openpty(Some(size), None).unwrap();
+    let side = || Some(pty.slave.try_clone().unwrap());
+    let io = vmcontainer::session::SessionIo::new(side(), side(), side());
+    (pty, io)
+}
+
 /// `Process::attach`: a session's descriptors wired to a process, as the
 /// CLI's `exec`, `dev shell`, `dev test` and `dev claude` use it.
 async fn attached_sessions(m: &LinuxKitManager, id: &str) {
@@ -320,13 +331,8 @@ async fn attached_sessions(m: &LinuxKitManager, id: &str) {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let (pty, io) = pty_session(&size);
     let before = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
-    let io = SessionIo::new(
-        Some(pty.slave.try_clone().unwrap()),
-        Some(pty.slave.try_clone().unwrap()),
-        Some(pty.slave.try_clone().unwrap()),
-    );
     let shown = read_all_later(std::fs::File::from(pty.master));
     let opts = SpawnOptions {
         tty: true,
@@ -353,12 +359,7 @@ async fn attached_sessions(m: &LinuxKitManager, id: &str) {
     // Ctrl-C typed at that terminal is a key the guest's terminal turns
     // into SIGINT for the command (the guest terminal has the usual modes,
     // not the raw ones ssh leaves without a local terminal).
-    let pty = nix::pty::openpty(Some(&size), None).unwrap();
-    let io = SessionIo::new(
-        Some(pty.slave.try_clone().unwrap()),
-        Some(pty.slave.try_clone().unwrap()),
-        Some(pty.slave.try_clone().unwrap()),
-    );
+    let (pty, io) = pty_session(&size);
     let mut keys = std::fs::File::from(pty.master.try_clone().unwrap());
     let typed = std::thread::spawn(move || {
         use std::io::Read;
