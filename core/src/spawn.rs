@@ -295,11 +295,6 @@ impl ProcessControl {
         Ok(())
     }
 
-    /// Whether the process has ended (as far as a wait has seen).
-    pub fn has_ended(&self) -> bool {
-        self.ended.load(Ordering::SeqCst)
-    }
-
     /// Sets the size of the process's terminal (it gets SIGWINCH). Only for
     /// a process started with a PTY.
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {

@@ -130,17 +130,20 @@ impl DevOps {
         let result = match self.manager().spawn(&c.id, &argv, &spawn).await {
             Ok(mut p) => {
                 let control = p.control();
-                let r = tokio::select! {
-                    r = p.attach(&opts.io) => r.map(ExitStatus::shell_code),
-                    _ = stop => Ok(130),
+                let ended = tokio::select! {
+                    r = p.attach(&opts.io) => Some(r),
+                    _ = stop => None,
                 };
-                if r.as_ref().is_ok_and(|c| *c == 130) && !control.has_ended() {
-                    // The server and everything it started (its process
-                    // group): SIGTERM, then SIGKILL when `p` is dropped.
-                    let _ = control.kill(15).await;
-                    let _ = tokio::time::timeout(STOP_GRACE, p.wait()).await;
+                match ended {
+                    Some(r) => r.map(ExitStatus::shell_code),
+                    None => {
+                        // The server and everything it started (its process
+                        // group): SIGTERM, then SIGKILL when `p` is dropped.
+                        let _ = control.kill(15).await;
+                        let _ = tokio::time::timeout(STOP_GRACE, p.wait()).await;
+                        Ok(130)
+                    }
                 }
-                r
             }
             Err(e) => Err(e),
         };

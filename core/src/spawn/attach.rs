@@ -31,7 +31,7 @@ impl Process {
     /// returned future stops the copying; the process keeps running until
     /// it is waited for, killed, or dropped.
     pub async fn attach(&mut self, io: &SessionIo) -> Result<ExitStatus> {
-        let (input, mut out, mut err) = io
+        let (input, out, err) = io
             .files()
             .map_err(|e| Error::io("duplicate a session descriptor", "stdin/stdout/stderr", e))?;
         let caught = CaughtSignals::catch(io.forward_signals);
@@ -73,8 +73,8 @@ impl Process {
         };
         let ended = async {
             let (_, _, status) = tokio::join!(
-                copy_as_it_comes(stdout, &mut out),
-                copy_as_it_comes(stderr, &mut err),
+                copy_as_it_comes(stdout, out),
+                copy_as_it_comes(stderr, err),
                 self.wait()
             );
             status
@@ -98,12 +98,9 @@ impl Drop for StopOnDrop {
 /// Copies `from` to `to`, flushing each chunk (a prompt without a newline
 /// must show), until the end of `from` or a write error (the reader went
 /// away: the rest is discarded so the process is never held up).
-async fn copy_as_it_comes(from: Option<impl AsyncRead + Unpin>, to: &mut std::fs::File) {
+async fn copy_as_it_comes(from: Option<impl AsyncRead + Unpin>, to: std::fs::File) {
     let Some(mut from) = from else { return };
-    let mut to = tokio::fs::File::from_std(match to.try_clone() {
-        Ok(f) => f,
-        Err(_) => return,
-    });
+    let mut to = tokio::fs::File::from_std(to);
     let mut buf = vec![0u8; 32 * 1024];
     let mut writing = true;
     loop {
