@@ -307,28 +307,32 @@ FORK_SCRIPT = """
 import os, sys, time, vmcontainer
 m = vmcontainer.Manager()
 ID = sys.argv[1]
-assert m.exec(ID, ["true"]).exit_code == 0   # the parent's runtime is busy before fork
-pid = os.fork()
-if pid == 0:
-    code = 1
-    try:
-        fresh = vmcontainer.Manager()
-        a = fresh.exec(ID, ["echo", "from-child"]).stdout
-        b = m.exec(ID, ["echo", "inherited"]).stdout   # the parent's object works too
-        listed = [c.id for c in fresh.list()]
-        code = 0 if (a, b, listed) == (b"from-child\\n", b"inherited\\n", [ID]) else 2
-    finally:
-        os._exit(code)
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        break
-    time.sleep(0.1)
-else:
-    os.kill(pid, 9)
-    sys.exit("the forked child hung using vmcontainer")
-assert os.waitstatus_to_exitcode(status) == 0, f"child failed: {status}"
+# Eight forks: a lock a runtime thread holds at fork() time stays held in
+# the child only if the fork lands at that moment, so one fork can miss it
+# (a process-global parking_lot table hung about 4 children in 10).
+for round in range(8):
+    assert m.exec(ID, ["true"]).exit_code == 0   # the parent's runtime is busy before fork
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fresh = vmcontainer.Manager()
+            a = fresh.exec(ID, ["echo", "from-child"]).stdout
+            b = m.exec(ID, ["echo", "inherited"]).stdout   # the parent's object works too
+            listed = [c.id for c in fresh.list()]
+            code = 0 if (a, b, listed) == (b"from-child\\n", b"inherited\\n", [ID]) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        sys.exit(f"the forked child of round {round} hung using vmcontainer")
+    assert os.waitstatus_to_exitcode(status) == 0, f"child of round {round} failed: {status}"
 assert m.exec(ID, ["echo", "parent"]).stdout == b"parent\\n"   # and the parent still works
 print("fork ok")
 """
