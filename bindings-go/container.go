@@ -1,6 +1,7 @@
 package vmcontainer
 
 /*
+#include <stdlib.h>
 #include <vmcontainer.h>
 */
 import "C"
@@ -113,51 +114,35 @@ type Container struct {
 	Snapshot string `json:"snapshot"`
 }
 
-// fromView copies the fields of a snapshot's view v; volumes, which the
-// view does not carry, are added by addVolumes. Everything here comes from
-// the one view (no call into the library per field, which would make the
-// library build every field's C string for every container of a list).
-func fromView(v *C.vmc_container_view_t) Container {
-	// The container's strings share one allocation (a list of 1,000 makes
-	// 9,000 strings otherwise): each field is a slice of it.
-	var a arena
-	a.b = make([]byte, 0, int(v.status_text_len+v.id_len+v.name_len+v.image_len+
-		v.snapshot_len+v.ssh_key_len+v.hypervisor_len+v.accel_len+v.exit_reason_len))
-	spans := [...][2]int{
-		a.add(v.status_text, v.status_text_len),
-		a.add(v.id, v.id_len),
-		a.add(v.name, v.name_len),
-		a.add(v.image, v.image_len),
-		a.add(v.snapshot, v.snapshot_len),
-		a.add(v.ssh_key, v.ssh_key_len),
-		a.add(v.hypervisor, v.hypervisor_len),
-		a.add(v.accel, v.accel_len),
-		a.add(v.exit_reason, v.exit_reason_len),
-	}
-	all := a.string()
-	str := func(i int) string { return all[spans[i][0]:spans[i][1]] }
-	text := str(0)
+// fromView sets c to the fields of a snapshot's view v (in place: a list's
+// containers are built where they stay), taking its strings
+// from strs (see stringArena); volumes, which the view does not carry, are
+// added by addVolumes. Everything here comes from the one view (no call
+// into the library per field, which would make the library build every
+// field's C string for every container of a list).
+func fromView(c *Container, v *C.vmc_container_view_t, strs *stringArena) {
+	text := strs.next(v.status_text_len)
 	status := Status(text)
 	if !status.known() {
 		status = StatusUnknown
 	}
-	c := Container{
-		ID:         str(1),
-		Name:       str(2),
-		Image:      str(3),
-		Status:     status,
+	*c = Container{
 		StatusText: text,
-		Snapshot:   str(4),
+		Status:     status,
+		ID:         strs.next(v.id_len),
+		Name:       strs.next(v.name_len),
+		Image:      strs.next(v.image_len),
+		Snapshot:   strs.next(v.snapshot_len),
+		SSHKey:     strs.next(v.ssh_key_len),
+		Hypervisor: strs.next(v.hypervisor_len),
+		Accel:      strs.next(v.accel_len),
+		ExitReason: strs.next(v.exit_reason_len),
 		PID:        int(v.pid),
 		StartedAt:  time.Unix(0, int64(v.started_at_unix_nanos)).UTC(),
 		MemoryMB:   uint32(v.memory_mb),
 		CPUs:       uint32(v.cpus),
 		SSHPort:    uint16(v.ssh_port),
-		SSHKey:     str(5),
-		Hypervisor: str(6),
-		Accel:      str(7),
 		Format:     formatName(v.format),
-		ExitReason: str(8),
 	}
 	if bool(v.has_stopped_at) {
 		c.StoppedAt = time.Unix(0, int64(v.stopped_at_unix_nanos)).UTC()
@@ -185,25 +170,54 @@ func fromView(v *C.vmc_container_view_t) Container {
 			}
 		}
 	}
-	return c
 }
 
-// arena gathers the strings of one container in one buffer.
-type arena struct{ b []byte }
+// stringArena holds the strings of a list's views in one allocation (a
+// list of 1,000 containers makes 9,000 strings otherwise, and the garbage
+// of each List() call sets Go's collector running beside the next call
+// into the library): every field is a slice of it. A Container kept alone
+// keeps the whole buffer alive, some 60 bytes per container listed.
+type stringArena struct {
+	all string
+	at  int
+}
 
-// add copies n bytes at p and returns where they are.
-func (a *arena) add(p *C.char, n C.size_t) [2]int {
-	start := len(a.b)
-	if p != nil && n > 0 {
-		a.b = append(a.b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))...)
+// newStringArena copies the strings of views, in the order fromView takes
+// them.
+func newStringArena(views []C.vmc_container_view_t) *stringArena {
+	total := 0
+	for i := range views {
+		v := &views[i]
+		total += int(v.status_text_len + v.id_len + v.name_len + v.image_len + v.snapshot_len +
+			v.ssh_key_len + v.hypervisor_len + v.accel_len + v.exit_reason_len)
 	}
-	return [2]int{start, len(a.b)}
+	b := make([]byte, 0, total)
+	add := func(p *C.char, n C.size_t) {
+		if p != nil && n > 0 {
+			b = append(b, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))...)
+		}
+	}
+	for i := range views {
+		v := &views[i]
+		add(v.status_text, v.status_text_len)
+		add(v.id, v.id_len)
+		add(v.name, v.name_len)
+		add(v.image, v.image_len)
+		add(v.snapshot, v.snapshot_len)
+		add(v.ssh_key, v.ssh_key_len)
+		add(v.hypervisor, v.hypervisor_len)
+		add(v.accel, v.accel_len)
+		add(v.exit_reason, v.exit_reason_len)
+	}
+	// The buffer is never written again (as strings.Builder does it).
+	return &stringArena{all: *(*string)(unsafe.Pointer(&b))}
 }
 
-// string is the buffer as a string, without a copy: the buffer is never
-// written again (as strings.Builder does it).
-func (a *arena) string() string {
-	return *(*string)(unsafe.Pointer(&a.b))
+// next is the following n bytes as a string (a NULL field has length 0).
+func (a *stringArena) next(n C.size_t) string {
+	s := a.all[a.at : a.at+int(n)]
+	a.at += int(n)
+	return s
 }
 
 // addVolumes copies the shared directories of a snapshot with n of them.
@@ -250,10 +264,11 @@ func formatName(f C.vmc_image_format_t) ImageFormat {
 
 // copyContainer copies a borrowed snapshot.
 func copyContainer(snapshot *C.vmc_container_t) Container {
-	var v C.vmc_container_view_t
-	C.vmc_container_view(snapshot, &v)
-	c := fromView(&v)
-	addVolumes(&c, snapshot, v.volume_count)
+	var v [1]C.vmc_container_view_t
+	C.vmc_container_view(snapshot, &v[0])
+	var c Container
+	fromView(&c, &v[0], newStringArena(v[:]))
+	addVolumes(&c, snapshot, v[0].volume_count)
 	return c
 }
 
@@ -275,11 +290,21 @@ func takeList(list *C.vmc_container_list_t) []Container {
 	if n == 0 {
 		return []Container{}
 	}
-	views := make([]C.vmc_container_view_t, n)
+	// In C memory: a Go buffer of 1,000 views is 250 kB of garbage per
+	// call, to be zeroed and then scanned by the collector.
+	size := C.size_t(n) * C.size_t(unsafe.Sizeof(C.vmc_container_view_t{}))
+	buf := C.malloc(size)
+	if buf == nil {
+		panic("vmcontainer: out of memory for the list's views")
+	}
+	defer C.free(buf)
+	views := unsafe.Slice((*C.vmc_container_view_t)(buf), n)
 	n = int(C.vmc_container_list_views(list, &views[0], C.size_t(n)))
+	views = views[:n]
+	strs := newStringArena(views)
 	out := make([]Container, n)
 	for i := range out {
-		out[i] = fromView(&views[i])
+		fromView(&out[i], &views[i], strs)
 		if views[i].volume_count > 0 {
 			addVolumes(&out[i], C.vmc_container_list_get(list, C.size_t(i)), views[i].volume_count)
 		}

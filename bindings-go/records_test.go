@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -64,5 +65,48 @@ func TestRecordFromANewerVersion(t *testing.T) {
 	}
 	if _, _, err := m.WaitReadyVia(ctx, "future", "vsock"); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("WaitReadyVia(transport vsock) = %v", err)
+	}
+}
+
+// List reads every container's strings from one buffer shared by the
+// whole list: each container's fields must come out as Get reads them
+// alone, with empty, absent and non-ASCII fields between them.
+func TestListMatchesGet(t *testing.T) {
+	home := t.TempDir()
+	state := `{"containers": {
+		"0b0b0b0b": {"id": "0b0b0b0b", "name": "één", "image": "/imágenes/a.iso", "status": "stopped",
+			"pid": 0, "started_at": "2025-01-01T00:00:00Z", "ports": {}, "ssh_key": "/k/ключ",
+			"exit_reason": "guest powered off"},
+		"0c0c0c0c": {"id": "0c0c0c0c", "name": "", "image": "/b.qcow2", "status": "error", "pid": 0,
+			"started_at": "2025-01-02T00:00:00Z", "ports": {"2222": 22}, "hypervisor": "qemu", "accel": "tcg"},
+		"0d0d0d0d": {"id": "0d0d0d0d", "name": "三", "image": "/c.raw", "status": "stopped", "pid": 0,
+			"started_at": "2025-01-03T00:00:00Z", "ports": {"80": 8080, "443": 8443}, "snapshot": "s1"}}}`
+	if err := os.WriteFile(filepath.Join(home, "containers.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(&ManagerOptions{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	all, err := m.List()
+	if err != nil || len(all) != 3 {
+		t.Fatalf("List = %+v, %v", all, err)
+	}
+	seen := map[string]bool{}
+	for i := range all {
+		one, err := m.Get(all[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&all[i], one) {
+			t.Errorf("List()[%d] = %+v\nGet(%s) = %+v", i, all[i], all[i].ID, one)
+		}
+		seen[all[i].ID+"/"+all[i].Name+"/"+all[i].Image+"/"+all[i].SSHKey+"/"+all[i].Snapshot] = true
+	}
+	for _, want := range []string{"0b0b0b0b/één//imágenes/a.iso//k/ключ/", "0c0c0c0c///b.qcow2//", "0d0d0d0d/三//c.raw//s1"} {
+		if !seen[want] {
+			t.Errorf("no container %q in %v", want, seen)
+		}
 	}
 }
