@@ -74,32 +74,38 @@ func main() {
 		panic("vmc_manager_new failed")
 	}
 	defer C.vmc_manager_free(cm)
-	// Interleaved, so both see the same load: the Go call, and the same
-	// list taken through the C ABI without converting it.
-	samples := make([]float64, *runs)
-	bare := make([]float64, *runs)
-	for i := range samples {
-		t := time.Now()
-		v, err := m.List()
-		samples[i] = float64(time.Since(t).Microseconds())
-		must(err)
-		if len(v) != *n {
-			panic("short list")
+	// Interleaved, so all see the same load: the Go call and the same list
+	// taken through the C ABI without converting it, call by call, and the
+	// Rust program between blocks of them (the machine is shared, and its
+	// load drifts within seconds).
+	const blocks = 5
+	per := (*runs + blocks - 1) / blocks
+	var samples, bare, rusts, rustWarms []float64
+	build := exec.Command("cargo", "build", "--quiet", "--release", "-p", "vmcontainer", "--example", "list_bench")
+	build.Dir, build.Stderr = *repo, os.Stderr
+	must(build.Run())
+	for b := 0; b < blocks; b++ {
+		for i := 0; i < per; i++ {
+			t := time.Now()
+			v, err := m.List()
+			samples = append(samples, float64(time.Since(t).Microseconds()))
+			must(err)
+			if len(v) != *n {
+				panic("short list")
+			}
+			t = time.Now()
+			if int(C.list_only(cm)) != *n {
+				panic("short C list")
+			}
+			bare = append(bare, float64(time.Since(t).Microseconds()))
 		}
-		t = time.Now()
-		if int(C.list_only(cm)) != *n {
-			panic("short C list")
-		}
-		bare[i] = float64(time.Since(t).Microseconds())
+		rusts = append(rusts, rustMedian(*repo, home, per, false))
+		rustWarms = append(rustWarms, rustMedian(*repo, home, per, true))
 	}
-	sort.Float64s(samples)
-	sort.Float64s(bare)
-	goMedian := samples[len(samples)/2]
-	bareMedian := bare[len(bare)/2]
+	goMedian, bareMedian := median(samples), median(bare)
+	rust, rustWarm := median(rusts), median(rustWarms)
 
-	rust := rustMedian(*repo, home, *runs, false)
-	rustWarm := rustMedian(*repo, home, *runs, true)
-	fmt.Printf("List() of %d containers, median of %d runs\n", *n, *runs)
+	fmt.Printf("List() of %d containers, median of %d runs (Rust: median of %d blocks' medians)\n", *n, len(samples), blocks)
 	fmt.Printf("rust   blocking::Manager::list()  %8.0f us  (warm heap %0.f us)\n", rust, rustWarm)
 	fmt.Printf("go     Manager.List()             %8.0f us\n", goMedian)
 	fmt.Printf("same list through the C ABI in this process, unconverted: %.0f us\n", bareMedian)
@@ -107,17 +113,20 @@ func main() {
 		goMedian/rust, goMedian/rustWarm, goMedian/bareMedian)
 }
 
-// rustMedian runs the Rust baseline; warmHeap raises glibc's trim and mmap
-// thresholds, as a long-running process's heap would be (see
-// tests/python/bench.py).
+// median of xs (sorted in place).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+// rustMedian runs the Rust baseline (built by main) for one block of
+// runs; warmHeap raises glibc's trim and mmap thresholds, as a
+// long-running process's heap would be (see tests/python/bench.py).
 func rustMedian(repo, home string, runs int, warmHeap bool) float64 {
 	target := os.Getenv("CARGO_TARGET_DIR")
 	if target == "" {
 		target = filepath.Join(repo, "target")
 	}
-	build := exec.Command("cargo", "build", "--quiet", "--release", "-p", "vmcontainer", "--example", "list_bench")
-	build.Dir, build.Stderr = repo, os.Stderr
-	must(build.Run())
 	cmd := exec.Command(filepath.Join(target, "release", "examples", "list_bench"), home, fmt.Sprint(runs))
 	if warmHeap {
 		cmd.Env = append(os.Environ(), "MALLOC_TRIM_THRESHOLD_=4000000000", "MALLOC_MMAP_THRESHOLD_=4000000000")
