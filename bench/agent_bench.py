@@ -188,17 +188,23 @@ def main():
                  "-o", "BatchMode=yes", "root@127.0.0.1"]
     vmc("exec", aid, "true")
     vmc("exec", sid, "true")
-    lat = {"agent": [], "fresh_ssh": [], "ssh_master": [], "raw": []}
-    for i in range(a.execs):
-        lat["agent"].append(timed([cli, "exec", aid, "true"], env=env))
-        if i % 2 == 0:
-            lat["fresh_ssh"].append(timed(fresh_ssh + ["true"]))
-        lat["ssh_master"].append(timed([cli, "exec", sid, "true"], env=env))
+    def agent_side(into):
+        into["agent"].append(timed([cli, "exec", aid, "true"], env=env))
         raw = RawAgent(rd)
         t0 = time.monotonic()
         raw.exec_true()
-        lat["raw"].append(time.monotonic() - t0)
+        into["raw"].append(time.monotonic() - t0)
         raw.close()
+
+    def ssh_side(into, fresh=True):
+        if fresh:
+            into["fresh_ssh"].append(timed(fresh_ssh + ["true"]))
+        into["ssh_master"].append(timed([cli, "exec", sid, "true"], env=env))
+
+    lat = {"agent": [], "fresh_ssh": [], "ssh_master": [], "raw": []}
+    for i in range(a.execs):
+        agent_side(lat)
+        ssh_side(lat, fresh=i % 2 == 0)
 
     # 3b. The same, each guest alone: the other VM's QEMU is paused with
     #     SIGSTOP, in blocks that alternate, so each figure is taken the
@@ -210,16 +216,10 @@ def main():
     for _ in range(3):
         with paused(pids[sid]):
             for _ in range(per_block):
-                alone["agent"].append(timed([cli, "exec", aid, "true"], env=env))
-                raw = RawAgent(rd)
-                t0 = time.monotonic()
-                raw.exec_true()
-                alone["raw"].append(time.monotonic() - t0)
-                raw.close()
+                agent_side(alone)
         with paused(pids[aid]):
             for _ in range(per_block):
-                alone["fresh_ssh"].append(timed(fresh_ssh + ["true"]))
-                alone["ssh_master"].append(timed([cli, "exec", sid, "true"], env=env))
+                ssh_side(alone)
 
     # 4. cp throughput, and the ssh cat stream as the baseline.
     work = tempfile.mkdtemp(prefix="vmabcp")

@@ -15,19 +15,11 @@ import (
 // List, Get and Inspect: StatusUnknown with the text kept, and each
 // port's own listen address.
 func TestRecordFromANewerVersion(t *testing.T) {
-	home := t.TempDir()
 	state := `{"containers": {"0a0a0a0a": {"id": "0a0a0a0a", "name": "future",
 		"image": "/i.iso", "status": "hibernating", "pid": 0,
 		"started_at": "2025-01-01T00:00:00Z", "ports": {"8080": 80, "8443": 443},
 		"bind_addresses": {"8443": "0.0.0.0"}, "snapshot": "warm"}}}`
-	if err := os.WriteFile(filepath.Join(home, "containers.json"), []byte(state), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewManager(&ManagerOptions{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, home := managerOver(t, state)
 	loop, wide := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("0.0.0.0")
 	check := func(how string, c *Container) {
 		t.Helper()
@@ -72,7 +64,6 @@ func TestRecordFromANewerVersion(t *testing.T) {
 // whole list: each container's fields must come out as Get reads them
 // alone, with empty, absent and non-ASCII fields between them.
 func TestListMatchesGet(t *testing.T) {
-	home := t.TempDir()
 	state := `{"containers": {
 		"0b0b0b0b": {"id": "0b0b0b0b", "name": "één", "image": "/imágenes/a.iso", "status": "stopped",
 			"pid": 0, "started_at": "2025-01-01T00:00:00Z", "ports": {}, "ssh_key": "/k/ключ",
@@ -81,14 +72,7 @@ func TestListMatchesGet(t *testing.T) {
 			"started_at": "2025-01-02T00:00:00Z", "ports": {"2222": 22}, "hypervisor": "qemu", "accel": "tcg"},
 		"0d0d0d0d": {"id": "0d0d0d0d", "name": "三", "image": "/c.raw", "status": "stopped", "pid": 0,
 			"started_at": "2025-01-03T00:00:00Z", "ports": {"80": 8080, "443": 8443}, "snapshot": "s1"}}}`
-	if err := os.WriteFile(filepath.Join(home, "containers.json"), []byte(state), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewManager(&ManagerOptions{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := managerOver(t, state)
 	all, err := m.List()
 	if err != nil || len(all) != 3 {
 		t.Fatalf("List = %+v, %v", all, err)
@@ -109,4 +93,19 @@ func TestListMatchesGet(t *testing.T) {
 			t.Errorf("no container %q in %v", want, seen)
 		}
 	}
+}
+
+// managerOver opens a manager on a new home whose state file is state.
+func managerOver(t *testing.T, state string) (*Manager, string) {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "containers.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(&ManagerOptions{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, home
 }
