@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
@@ -12,7 +12,7 @@ use vmcontainer::{LinuxKitManager, DEFAULT_STOP_TIMEOUT};
 
 use crate::callback::report_callback_error;
 use crate::convert::{millis, run_options, template_dirs};
-use crate::error::{sync, to_napi};
+use crate::error::sync;
 use crate::follow::LogStream;
 use crate::process::{spawn_options, Process, SpawnOptions};
 use crate::promise::{blocking, spawn};
@@ -157,8 +157,14 @@ impl Manager {
     /// The list crosses into JS packed (see `PackedContainers`), and
     /// index.js unpacks it into the same objects `get` returns.
     #[napi(ts_return_type = "Promise<Array<Container>>")]
-    pub fn list(&self) -> AsyncTask<ListTask> {
-        AsyncTask::new(ListTask(self.inner.clone()))
+    pub fn list<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, PackedContainers>> {
+        let m = self.inner.clone();
+        // Packed off the event loop, on the blocking pool.
+        spawn(
+            env,
+            blocking(move || m.list().map(Packer::pack)),
+            Packer::into_js,
+        )
     }
 
     /// Runs a container from LinuxKit template `name` (built-in, then
@@ -472,28 +478,5 @@ impl Manager {
             async move { m.copy_from(&id, &guest, Path::new(&host), &opts).await },
             |()| (),
         )
-    }
-}
-
-/// `list()` as libuv work: read and packed on a threadpool thread (a
-/// synchronous read, as `fs` does there), then resolved on the JS thread.
-/// One thread hop each way; through the tokio runtime and its blocking
-/// pool it was two each way, each a wake-up on a busy machine, for a call
-/// of about 2 ms (1,000 containers).
-pub struct ListTask(LinuxKitManager);
-
-impl napi::Task for ListTask {
-    type Output = vmcontainer::Result<Packer>;
-    type JsValue = PackedContainers;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        // No panic may unwind into libuv (napi-rs does not catch one here).
-        let m = &self.0;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.list().map(Packer::pack)))
-            .map_err(|_| napi::Error::from_reason("list(): the runtime panicked"))
-    }
-
-    fn resolve(&mut self, env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        out.map(Packer::into_js).map_err(|e| to_napi(&env, &e))
     }
 }

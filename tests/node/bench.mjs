@@ -64,11 +64,10 @@ try {
     rusts.push(JSON.parse(out.trim().split('\n').pop()))
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
-  us.sort((a, b) => a - b)
   const node = {
-    median_us: us[us.length >> 1],
+    median_us: median(us),
     mean_us: us.reduce((a, b) => a + b, 0) / us.length,
-    min_us: us[0],
+    min_us: Math.min(...us),
   }
   const rust = {
     median_us: median(rusts.map((r) => r.median_us)),
