@@ -338,3 +338,34 @@ impl Serialize for StateFile {
         m.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The usable records come back in the parse's own vector: a copy
+    /// grown by doubling (as `flatten` made) costs 100,000 records ~50 MB
+    /// several times over and leaves a capacity other than the record
+    /// count.
+    #[test]
+    fn usable_records_reuse_the_parsed_vector() {
+        let n = 1000;
+        let records: Vec<String> = (0..n)
+            .map(|i| {
+                let key = format!("{i:08x}");
+                // Every 100th record's id differs from its key: damaged.
+                let id = if i % 100 == 7 { "ffffffff".to_string() } else { key.clone() };
+                format!(
+                    r#""{key}": {{"id": "{id}", "image": "/i.iso", "status": "stopped", "pid": 0, "started_at": "2025-01-01T00:00:00Z"}}"#
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"containers": {{{}}}}}"#, records.join(","));
+        let (containers, damaged, _) = Split::checked(text.as_bytes()).unwrap().into_records();
+        assert_eq!(damaged.len(), 10);
+        assert_eq!(containers.len(), n - 10);
+        assert_eq!(containers.capacity(), n);
+        assert_eq!(containers[0].id, "00000000");
+        assert_eq!(containers[7].id, "00000008");
+    }
+}
