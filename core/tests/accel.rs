@@ -1,14 +1,23 @@
-//! The accelerator probe boots real guest code under QEMU and never hangs.
+//! The accelerator probe boots real guest code under QEMU and never hangs,
+//! and detection never picks an accelerator that cannot run Linux guests.
 
 use std::time::{Duration, Instant};
 
-use vmcontainer::hypervisor::{probe_accel, Accel, QemuHypervisor};
+use vmcontainer::hypervisor::{detect_accel, probe_accel, Accel, QemuHypervisor};
 
 fn qemu() -> std::path::PathBuf {
     QemuHypervisor::new()
         .binary()
         .expect("qemu-system binary must be installed for this test")
         .to_path_buf()
+}
+
+fn host_has_virt() -> bool {
+    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    flags
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
 }
 
 #[test]
@@ -19,31 +28,44 @@ fn tcg_probe_runs_guest_code_and_exits() {
 }
 
 #[test]
-fn broken_kvm_is_detected_within_the_deadline() {
-    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap();
-    let has_virt = flags.split_whitespace().any(|f| f == "vmx" || f == "svm");
+fn kvm_probe_ends_within_its_deadline() {
     let started = Instant::now();
     let tcg = probe_accel(&qemu(), Accel::Tcg, Duration::from_secs(30)).unwrap();
-    let res = probe_accel(&qemu(), Accel::Kvm, Duration::from_secs(2) + tcg * 2);
+    // Pass or fail, the probe returns: a KVM that hangs is killed at the
+    // deadline. Whether it passes depends on the host (on a kvm-pvm host
+    // without vmx/svm the boot sector runs under KVM although a Linux
+    // kernel hangs there), which is why detection checks the CPU flags
+    // first; the test below holds detection to that.
+    let _ = probe_accel(&qemu(), Accel::Kvm, Duration::from_secs(2) + tcg * 2);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "probe hung: {:?}",
         started.elapsed()
     );
-    if !has_virt {
-        // This build machine: /dev/kvm exists but cannot run guests.
-        assert!(res.is_err(), "KVM probe passed on a host without vmx/svm");
-    }
 }
 
+/// One test for everything that reads `VMCONTAINER_ACCEL`: the test threads
+/// share the environment.
 #[test]
-fn forced_accelerator_is_reported() {
+fn detection_and_forced_accelerator() {
+    std::env::remove_var("VMCONTAINER_ACCEL");
+    let auto = detect_accel(&qemu()).unwrap();
+    if !host_has_virt() {
+        // This build machine: /dev/kvm exists but cannot run Linux guests.
+        assert_eq!(
+            auto.accel,
+            Accel::Tcg,
+            "chose {auto:?} on a host without vmx/svm"
+        );
+        assert!(auto.reason.contains("tcg"), "{}", auto.reason);
+    }
+
     std::env::set_var("VMCONTAINER_ACCEL", "tcg");
-    let c = vmcontainer::hypervisor::detect_accel(&qemu()).unwrap();
+    let c = detect_accel(&qemu()).unwrap();
     assert_eq!(c.accel, Accel::Tcg);
     assert!(c.reason.contains("VMCONTAINER_ACCEL"));
     std::env::set_var("VMCONTAINER_ACCEL", "bogus");
-    let e = vmcontainer::hypervisor::detect_accel(&qemu()).unwrap_err();
+    let e = detect_accel(&qemu()).unwrap_err();
     assert!(e.to_string().contains("bogus"));
     std::env::remove_var("VMCONTAINER_ACCEL");
 }
