@@ -9,8 +9,9 @@ Prints:
     the agent channel, all interleaved; then again with each guest alone
     (the other VM's QEMU paused with SIGSTOP)
   - readiness: `run -d` to `wait` returning, agent guest vs SSH guest
-  - the cost of the agent's virtio-serial port: QEMU start to the guest's
-    ready line with and without the port (the SSH guest, command replayed)
+  - the cost of the virtio-serial ports (agent and data): QEMU start to the
+    guest's ready line with and without them (the SSH guest, command
+    replayed)
   - `cp` throughput in and out, agent and SSH, vs a plain `ssh cat` stream
     (the guest's dropbear has no scp or sftp server)
   - peak RSS of `vmcontainer cp` for a small and a large file (flat memory)
@@ -148,7 +149,8 @@ def main():
             vmc("rm", "-f", cid)
 
     # 2. The agent port's boot cost: replay the SSH guest's QEMU command
-    #    with and without the three agent arguments, to its ready line.
+    #    with and without the agent's and the data port's arguments, to its
+    #    ready line.
     cid = vmc("run", "-d", "--ssh-key", key, ssh_img)
     c = json.loads(vmc("inspect", cid))[0]
     cmdline = open(f"/proc/{c['pid']}/cmdline", "rb").read().split(b"\0")[:-1]
@@ -156,7 +158,7 @@ def main():
     log = os.path.join(home, "logs", f"{cid}.log")
     without = []
     for i, arg in enumerate(cmdline):
-        if arg.startswith(b"pipe,id=qga0") or arg.startswith(b"virtio-serial-pci") or arg.startswith(b"virtserialport"):
+        if arg.startswith((b"pipe,id=qga0", b"pipe,id=data0", b"virtio-serial-pci", b"virtserialport")):
             without.pop()  # its -chardev/-device flag
             continue
         without.append(arg)

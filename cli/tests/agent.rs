@@ -202,6 +202,64 @@ fn copies_both_ways(home: &TestHome, id: &str, transport: &str) {
     );
 }
 
+/// Copies into the agent guest go through the data port: the port's own
+/// call reports it, a receiver a dead copy left holding the port is
+/// replaced, a receiver's error is reported, and a VM without the port
+/// (its FIFO gone, as in a VM an older version started) still gets the
+/// file through agent calls.
+fn data_port_takes_bulk_data(home: &TestHome, id: &str) {
+    use vmcontainer::qga::data_port::Put;
+    let rd = PathBuf::from(home.inspect(id)["runtime_dir"].as_str().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = random_bytes(1 << 20 | 777);
+    let agent = vmcontainer::qga::Agent::new(&rd);
+    let put = |dest: &str| {
+        let mut src: &[u8] = &data;
+        rt.block_on(agent.put_file(&mut src, data.len() as u64, dest, Duration::from_secs(60)))
+            .unwrap()
+    };
+    assert_eq!(put("/tmp/direct.bin"), Put::Done);
+    let sum = home.ok(&["exec", id, "sha256sum", "/tmp/direct.bin"]);
+    assert!(sum.starts_with(&sha256_hex(&data)), "{sum}");
+    match put("/no/such/dir/x") {
+        Put::Failed { stderr, .. } => assert!(stderr.contains("/no/such/dir/x"), "{stderr}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A reader left holding the port (as by a copy whose host died).
+    home.ok(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = org.vmcontainer.data.0 ] && d=/dev/${p##*/}; done; \
+         (head -c 100 <$d >/dev/null) </dev/null >/dev/null 2>&1 & sleep 0.5; kill -0 $!",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("after-stale.bin");
+    std::fs::write(&file, &data).unwrap();
+    home.ok(&["cp", file.to_str().unwrap(), &format!("{id}:/tmp/")]);
+    let sum = home.ok(&["exec", id, "sha256sum", "/tmp/after-stale.bin"]);
+    assert!(sum.starts_with(&sha256_hex(&data)), "{sum}");
+    let left = home.run(&["exec", id, "pidof", "head"]);
+    assert_eq!(left.status.code(), Some(1), "{}", stdout(&left));
+
+    let fifo = rd.join("data.in");
+    std::fs::rename(&fifo, rd.join("data.in.away")).unwrap();
+    assert_eq!(put("/tmp/unused"), Put::Unavailable);
+    home.ok(&[
+        "cp",
+        file.to_str().unwrap(),
+        &format!("{id}:/tmp/old-vm.bin"),
+    ]);
+    std::fs::rename(rd.join("data.in.away"), &fifo).unwrap();
+    let sum = home.ok(&["exec", id, "sha256sum", "/tmp/old-vm.bin"]);
+    assert!(sum.starts_with(&sha256_hex(&data)), "{sum}");
+}
+
 #[test]
 fn agent_only_guest_waits_execs_copies_and_stops_without_a_key() {
     let _slots = vm_slots(1);
@@ -297,6 +355,7 @@ fn agent_only_guest_waits_execs_copies_and_stops_without_a_key() {
     assert!(took < Duration::from_secs(90), "took {took:?}");
 
     copies_both_ways(&home, &id, "auto");
+    data_port_takes_bulk_data(&home, &id);
 
     // A hung agent call times out, and the next call resynchronises: the
     // agent is stopped (SIGSTOP) for 5 s, from 1 s after this exec.

@@ -97,6 +97,10 @@ impl VmSpec {
     pub fn agent_channel(&self) -> PathBuf {
         crate::qga::channel_prefix(&self.runtime_dir)
     }
+    /// Prefix of the data port's FIFO pair (see [`crate::qga::data_port`]).
+    pub fn data_channel(&self) -> PathBuf {
+        crate::qga::data_port::channel_prefix(&self.runtime_dir)
+    }
     /// The hypervisor's own messages once it runs detached.
     pub fn hypervisor_log(&self) -> PathBuf {
         hypervisor_log(&self.runtime_dir)

@@ -172,6 +172,19 @@ impl Hypervisor for QemuHypervisor {
             )
             .into(),
         );
+        // Bulk data into the guest, beside the agent (see data_port).
+        let data = path_value("data port channel", &spec.data_channel())?;
+        a.push("-chardev".into());
+        a.push(format!("pipe,id={},path={data}", crate::qga::data_port::CHARDEV_ID).into());
+        a.push("-device".into());
+        a.push(
+            format!(
+                "virtserialport,bus=vser0.0,chardev={},name={}",
+                crate::qga::data_port::CHARDEV_ID,
+                crate::qga::data_port::PORT_NAME
+            )
+            .into(),
+        );
 
         let mut netdev = String::from("user,id=net0");
         for p in &spec.ports {
@@ -383,6 +396,15 @@ mod tests {
         assert!(dev.contains(&"virtio-serial-pci,id=vser0"), "{dev:?}");
         assert!(
             dev.contains(&"virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"),
+            "{dev:?}"
+        );
+        // And the data port beside it, its path escaped the same way.
+        assert_eq!(
+            after(&a, "-chardev")[2],
+            "pipe,id=data0,path=/r,,un/0a1b2c3d/data"
+        );
+        assert!(
+            dev.contains(&"virtserialport,bus=vser0.0,chardev=data0,name=org.vmcontainer.data.0"),
             "{dev:?}"
         );
     }

@@ -15,6 +15,7 @@ use crate::copy::chunks::{chunk_reader, chunk_writer};
 use crate::copy::probe::{GuestStat, SCRIPT};
 use crate::copy::{self, build_archive, extract_archive, CopyError, CopyOptions, Kind, Placement};
 use crate::error::{Error, Result};
+use crate::qga::data_port::{Put, PutError};
 use crate::qga::{Agent, ExecRequest, QgaError, Session};
 use crate::ssh::{ExecOutput, SshTarget};
 use crate::transport::Transport;
@@ -450,6 +451,9 @@ async fn agent_put_file(
         let mut f = tokio::fs::File::open(src)
             .await
             .map_err(|e| host_error(src, e))?;
+        if through_data_port(agent, &mut f, meta.len(), src, &tmp, at).await? {
+            return Ok(());
+        }
         let mut conn = AgentConn::new(agent);
         let h = conn
             .get()
@@ -499,8 +503,59 @@ async fn agent_put_file(
         .map(drop)
 }
 
+/// Sends `len` bytes of `f` to the guest file `tmp` through the data port
+/// ([`crate::qga::data_port`]); `false` when the VM or guest has none and
+/// nothing was written.
+async fn through_data_port(
+    agent: &Agent,
+    f: &mut tokio::fs::File,
+    len: u64,
+    src: &Path,
+    tmp: &str,
+    at: &str,
+) -> Result<bool> {
+    match agent.put_file(f, len, tmp, FILE_CALL_TIMEOUT).await {
+        Ok(Put::Done) => Ok(true),
+        Ok(Put::Unavailable) => Ok(false),
+        Ok(Put::Failed { exit_code, stderr }) => Err(CopyError::Guest {
+            location: at.into(),
+            message: format!("{stderr} (exit code {exit_code})"),
+        }
+        .into()),
+        Err(PutError::Source(e)) => Err(host_error(src, e)),
+        Err(PutError::Agent(e)) => Err(e.into()),
+    }
+}
+
+/// The archive of `src` in an unnamed host temporary file, and its length.
+async fn spool_archive(
+    src: &Path,
+    name: Option<String>,
+    owners: bool,
+) -> Result<(tokio::fs::File, u64)> {
+    let from = src.to_path_buf();
+    let spooled = tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, u64)> {
+        use std::io::{Seek, Write};
+        let mut f = tempfile::tempfile()?;
+        let mut w = std::io::BufWriter::with_capacity(CHUNK, &mut f);
+        build_archive(&from, name.as_deref(), owners, &mut w)?;
+        w.flush()?;
+        drop(w);
+        let len = f.stream_position()?;
+        f.rewind()?;
+        Ok((f, len))
+    })
+    .await
+    .map_err(|e| host_error(src, std::io::Error::other(e.to_string())))?
+    .map_err(|e| host_error(src, e))?;
+    Ok((tokio::fs::File::from_std(spooled.0), spooled.1))
+}
+
 /// Anything else into the guest: a tar archive written to a temporary
-/// guest file, then unpacked there by the guest's `tar`.
+/// guest file, then unpacked there by the guest's `tar`. Through the data
+/// port the archive is built on the host first (in an unnamed temporary
+/// file: the receiver takes an exact length); through agent calls it
+/// streams.
 async fn agent_put_archive(
     guest: &Guest,
     agent: &Agent,
@@ -510,6 +565,25 @@ async fn agent_put_archive(
     at: &str,
 ) -> Result<()> {
     let tmp = guest_join(&placement.dir, &format!("{}.tar", temp_name()));
+    let unpack = || async {
+        guest
+            .sh(
+                r#"tar -x -f "$1" -C "$2"; s=$?; rm -f "$1"; exit $s"#,
+                &[&tmp, &placement.dir],
+                at,
+            )
+            .await
+    };
+    let (mut spooled, len) = spool_archive(src, placement.name.clone(), owners).await?;
+    match through_data_port(agent, &mut spooled, len, src, &tmp, at).await {
+        Ok(true) => return unpack().await.map(drop),
+        Ok(false) => {}
+        Err(e) => {
+            guest.remove(&tmp).await;
+            return Err(e);
+        }
+    }
+    drop(spooled);
     let (mut w, mut rx) = chunk_writer(CHUNK);
     let (from, name) = (src.to_path_buf(), placement.name.clone());
     let builder = tokio::task::spawn_blocking(move || {
@@ -549,14 +623,7 @@ async fn agent_put_archive(
         guest.remove(&tmp).await;
         return Err(e);
     }
-    guest
-        .sh(
-            r#"tar -x -f "$1" -C "$2"; s=$?; rm -f "$1"; exit $s"#,
-            &[&tmp, &placement.dir],
-            at,
-        )
-        .await
-        .map(drop)
+    unpack().await.map(drop)
 }
 
 /// One regular file from the guest: read in chunks into a temporary file

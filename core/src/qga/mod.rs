@@ -22,6 +22,7 @@
 //! before it sends anything.
 
 mod commands;
+pub mod data_port;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -153,10 +154,16 @@ pub fn channel_out(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("qga.out")
 }
 
-/// Creates the two channel FIFOs (mode 0600), replacing stale ones, before
-/// QEMU starts.
+/// Creates the channel FIFOs (mode 0600) of the agent and of the
+/// [`data_port`], replacing stale ones, before QEMU starts.
 pub fn create_channel(runtime_dir: &Path) -> std::io::Result<()> {
-    for p in [channel_in(runtime_dir), channel_out(runtime_dir)] {
+    let [data_in, data_out] = data_port::fifos(runtime_dir);
+    for p in [
+        channel_in(runtime_dir),
+        channel_out(runtime_dir),
+        data_in,
+        data_out,
+    ] {
         match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -145,7 +145,11 @@ fn set_handoff(lock: &File, b: u8) {
 }
 
 /// Polls for an exclusive `flock` on `lock_path` until `deadline`.
-async fn lock_until(lock_path: &Path, channel: &Path, deadline: Instant) -> Result<File, QgaError> {
+pub(super) async fn lock_until(
+    lock_path: &Path,
+    channel: &Path,
+    deadline: Instant,
+) -> Result<File, QgaError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| QgaError::Io {
         path: lock_path.to_path_buf(),
@@ -180,7 +184,7 @@ async fn lock_until(lock_path: &Path, channel: &Path, deadline: Instant) -> Resu
 
 /// Discards requests waiting in the `qga.in` FIFO. Only the lock holder
 /// writes there, so nothing of another live client is lost.
-fn drain(input: &Path) {
+pub(super) fn drain(input: &Path) {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let Ok(mut f) = std::fs::OpenOptions::new()
