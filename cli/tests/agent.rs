@@ -204,7 +204,8 @@ fn copies_both_ways(home: &TestHome, id: &str, transport: &str) {
 
 /// Copies into the agent guest go through the data port: the port's own
 /// call reports it, a receiver a dead copy left holding the port is
-/// replaced, a receiver's error is reported, and a VM without the port
+/// replaced, a receiver's error is reported, a busy port is not waited
+/// for, and a VM without the port
 /// (its FIFO gone, as in a VM an older version started) still gets the
 /// file through agent calls.
 fn data_port_takes_bulk_data(home: &TestHome, id: &str) {
@@ -246,6 +247,18 @@ fn data_port_takes_bulk_data(home: &TestHome, id: &str) {
     assert!(sum.starts_with(&sha256_hex(&data)), "{sum}");
     let left = home.run(&["exec", id, "pidof", "head"]);
     assert_eq!(left.status.code(), Some(1), "{}", stdout(&left));
+
+    // Another copy holds the port: this one does not wait for it.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(rd.join("data.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let t = Instant::now();
+    assert_eq!(put("/tmp/unused"), Put::Unavailable);
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    drop(lock);
 
     let fifo = rd.join("data.in");
     std::fs::rename(&fifo, rd.join("data.in.away")).unwrap();

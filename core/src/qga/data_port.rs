@@ -19,7 +19,8 @@
 //! discards what a port held when its reader closes it.
 //!
 //! A guest without the port (a VM started by an older version), without
-//! `/sys` or without `head -c` makes [`Agent::put_file`] answer
+//! `/sys` or without `head -c`, or a port busy with another copy, makes
+//! [`Agent::put_file`] answer
 //! [`Put::Unavailable`], and the caller writes through the agent instead.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ const READY: u8 = b'R';
 /// How long a write may wait for the guest before the receiver is asked
 /// whether it still runs.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How long a copy waits for another one to finish with the port.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Bytes per write into the FIFO.
 const CHUNK: usize = 64 << 10;
 
@@ -114,8 +117,8 @@ pub enum Put {
 impl Agent {
     /// Writes `len` bytes of `src` into the guest file `dest` (created or
     /// truncated) through the data port. Every agent call has
-    /// `call_timeout`, and so has a write the guest does not take; waiting
-    /// for the lock longer than that is [`QgaError::Busy`].
+    /// `call_timeout`, and so has a write the guest does not take. A port
+    /// another copy holds for more than 2 s is [`Put::Unavailable`] too.
     pub async fn put_file(
         &self,
         src: &mut (impl AsyncRead + Unpin),
@@ -127,12 +130,19 @@ impl Agent {
         if !input.exists() {
             return Ok(Put::Unavailable);
         }
-        let _lock = lock_until(
+        // Another copy has the port: this one goes through agent calls
+        // rather than wait for a transfer of unknown length.
+        let _lock = match lock_until(
             &self.dir.join("data.lock"),
             &input,
-            Instant::now() + call_timeout,
+            Instant::now() + LOCK_WAIT,
         )
-        .await?;
+        .await
+        {
+            Ok(l) => l,
+            Err(QgaError::Busy { .. }) => return Ok(Put::Unavailable),
+            Err(e) => return Err(e.into()),
+        };
         drain(&input);
         drain(&channel_out(&self.dir));
         let io = |source| QgaError::Io {
