@@ -521,7 +521,9 @@ proptest! {
         }
         let mut want = vec!["-name", "-accel", "-m", "-smp", "-display"];
         want.extend(if kind == 2 { vec!["-kernel", "-initrd", "-append"] } else { vec!["-drive", "-boot"] });
-        want.extend(["-chardev", "-serial", "-qmp", "-chardev", "-device", "-device", "-netdev", "-device"]);
+        // console, QMP, the agent's port and bus, the data port
+        want.extend(["-chardev", "-serial", "-qmp", "-chardev", "-device", "-device", "-chardev", "-device"]);
+        want.extend(["-netdev", "-device"]);
         for _ in &shares {
             want.extend(["-fsdev", "-device"]);
         }
