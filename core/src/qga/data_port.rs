@@ -173,7 +173,8 @@ impl Agent {
         let sent = self
             .send(&mut tx, &mut rx, src, len, pid, call_timeout)
             .await;
-        // Unavailable after the start: the port could not be opened.
+        // `Some`: the receiver ended early (exit 3 before its ready byte:
+        // no port here after all).
         match sent {
             Ok(None) => {}
             Ok(Some(ended)) => {
@@ -216,12 +217,11 @@ impl Agent {
                 Ok(Ok(_)) => continue,
                 Ok(Err(e)) => return Err(io(e).into()),
                 Err(_) => {
-                    if let Some(ended) = self.ended(pid, call_timeout).await? {
+                    if let Some(ended) = self
+                        .stalled(pid, &mut waited, "start", call_timeout)
+                        .await?
+                    {
                         return Ok(Some(ended));
-                    }
-                    waited += LOOK_EVERY;
-                    if waited >= call_timeout {
-                        return Err(self.stalled("start", call_timeout).into());
                     }
                 }
             }
@@ -249,12 +249,11 @@ impl Agent {
                     }
                     Ok(Err(e)) => return Err(io(e).into()),
                     Err(_) => {
-                        if let Some(ended) = self.ended(pid, call_timeout).await? {
+                        if let Some(ended) = self
+                            .stalled(pid, &mut waited, "take data", call_timeout)
+                            .await?
+                        {
                             return Ok(Some(ended));
-                        }
-                        waited += LOOK_EVERY;
-                        if waited >= call_timeout {
-                            return Err(self.stalled("take data", call_timeout).into());
                         }
                     }
                 }
@@ -265,19 +264,29 @@ impl Agent {
         Ok(None)
     }
 
-    /// The receiver's end, if it has ended.
-    async fn ended(&self, pid: i64, call_timeout: Duration) -> Result<Option<Put>, QgaError> {
+    /// After [`LOOK_EVERY`] without progress: the receiver's end if it has
+    /// ended, an error once it has kept still for `call_timeout` in all.
+    async fn stalled(
+        &self,
+        pid: i64,
+        waited: &mut Duration,
+        what: &str,
+        call_timeout: Duration,
+    ) -> Result<Option<Put>, QgaError> {
         let mut s = self.connect(Instant::now() + call_timeout).await?;
         let st = s.exec_status(pid, call_timeout).await?;
-        Ok(st.exited.then(|| outcome(&st)))
-    }
-
-    fn stalled(&self, what: &str, call_timeout: Duration) -> QgaError {
-        QgaError::Timeout {
-            path: channel_in(&self.dir),
-            command: format!("the data port's receiver to {what}"),
-            secs: call_timeout.as_secs_f64(),
+        if st.exited {
+            return Ok(Some(outcome(&st)));
         }
+        *waited += LOOK_EVERY;
+        if *waited >= call_timeout {
+            return Err(QgaError::Timeout {
+                path: channel_in(&self.dir),
+                command: format!("the data port's receiver to {what}"),
+                secs: call_timeout.as_secs_f64(),
+            });
+        }
+        Ok(None)
     }
 
     /// Best effort: the receiver must not hold the port, nor take bytes
