@@ -295,6 +295,21 @@ impl ProcessControl {
         Ok(())
     }
 
+    /// Why the guest no longer answers over SSH, or `None` when it does.
+    /// ssh exits 255 without a word both when the command did and when
+    /// the shared connection's master died with the guest (a VM killed or
+    /// powered off mid-stream): one more connection tells them apart,
+    /// bounded so that a frozen guest does not hold the caller.
+    async fn guest_lost(&self) -> Option<String> {
+        const LOOK: Duration = Duration::from_secs(15);
+        let cmd = ["true".to_string()];
+        match tokio::time::timeout(LOOK, self.target.exec(&cmd)).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("it did not answer within {} s", LOOK.as_secs())),
+        }
+    }
+
     /// Sets the size of the process's terminal (it gets SIGWINCH). Only for
     /// a process started with a PTY.
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
@@ -437,7 +452,9 @@ impl Process {
     /// Waits for it to end. Standard input not taken is closed first (so a
     /// command reading it sees the end); output not taken is discarded.
     /// Fails with [`Error::Timeout`] when the timeout killed it, and with
-    /// an SSH error when the connection broke (the guest went away).
+    /// an SSH error when the connection broke (the guest went away: ssh's
+    /// silent exit 255 is then told from the command's own by one more
+    /// connection to the guest).
     /// Later calls return the same status.
     pub async fn wait(&mut self) -> Result<ExitStatus> {
         if let Some(s) = self.status {
@@ -487,6 +504,17 @@ impl Process {
             // command (it does not report which); the one we sent did.
             if sent != 0 {
                 ExitStatus::Signal(sent)
+            } else if let Some(why) = self.control.guest_lost().await {
+                return Err(SshError::Failed {
+                    port: self.control.target.port,
+                    route: format!(
+                        "{} while running {}",
+                        l.route.describe(&self.control.target),
+                        self.what
+                    ),
+                    detail: format!("the connection to the guest was lost: {why}"),
+                }
+                .into());
             } else {
                 ExitStatus::Code(255)
             }

@@ -44,6 +44,7 @@ impl Drop for Cleanup {
 async fn spawned_processes_stream_signal_and_run_side_by_side() {
     let tmp = tempfile::tempdir().unwrap();
     let reuse = std::env::var("VMCONTAINER_SPAWN_TEST_HOME").ok();
+    let reused = reuse.is_some();
     let (m, id, _cleanup) = match reuse {
         Some(h) => {
             let m = LinuxKitManager::new(Home::new(PathBuf::from(h))).unwrap();
@@ -259,6 +260,65 @@ async fn spawned_processes_stream_signal_and_run_side_by_side() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no-such-container"), "{e}");
+
+    // Writing to a process that has ended (its stdin closed in the guest)
+    // is an error, not a hang.
+    let mut p = m.spawn(&id, &argv(&["true"]), &none).await.unwrap();
+    let mut stdin = p.take_stdin().unwrap();
+    assert_eq!(p.wait().await.unwrap(), ExitStatus::Code(0));
+    let chunk = vec![b'x'; 64 * 1024];
+    let write = async {
+        for _ in 0..64 {
+            stdin.write_all(&chunk).await?;
+            stdin.flush().await?;
+        }
+        std::io::Result::Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(60), write).await {
+        Ok(Err(_)) => {}
+        Ok(Ok(())) => panic!("4 MiB written to a process that had ended"),
+        Err(_) => panic!("a write to an ended process hung"),
+    }
+
+    if !reused {
+        guest_gone_mid_stream(&m, &id).await;
+    }
+}
+
+/// The last case, as it kills the VM: a guest that goes away while a
+/// process streams ends the stream and makes `wait` an error naming the
+/// command, within seconds, never a hang.
+async fn guest_gone_mid_stream(m: &LinuxKitManager, id: &str) {
+    let mut p = m
+        .spawn(
+            id,
+            &sh("while :; do echo tick; sleep 0.2; done"),
+            &SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut out = p.take_stdout().unwrap();
+    let mut buf = [0u8; 64];
+    let n = out.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("tick"));
+    let pid = m.get(id).unwrap().pid;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let gone = Instant::now();
+    let drain = async {
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest).await;
+        p.wait().await
+    };
+    match tokio::time::timeout(Duration::from_secs(60), drain).await {
+        Ok(Err(e)) => assert!(e.to_string().contains("while :"), "{e}"),
+        Ok(Ok(st)) => panic!("the guest went away and wait said {st:?}"),
+        Err(_) => panic!("the guest went away and the process handle hung"),
+    }
+    eprintln!("guest gone: handle ended after {:?}", gone.elapsed());
 }
 
 /// Reads `r` to its end on a thread (a pty master ends with EIO once the
