@@ -12,8 +12,9 @@ Prints:
   - the cost of the virtio-serial ports (agent and data): QEMU start to the
     guest's ready line with and without them (the SSH guest, command
     replayed)
-  - `cp` throughput in and out, agent and SSH, vs a plain `ssh cat` stream
-    (the guest's dropbear has no scp or sftp server)
+  - `cp` throughput in and out, agent and SSH, vs `scp -O` (the classic
+    protocol: dropbear has no sftp server; the test guest carries scp) and
+    a plain `ssh cat` stream
   - peak RSS of `vmcontainer cp` for a small and a large file (flat memory)
 
 Usage: bench/agent_bench.py [--rounds N] [--cli PATH] [--big-mib N]
@@ -247,6 +248,14 @@ def main():
     assert len(got) == mid << 20
     thr["ssh_cat"] = (mid / t_in, mid / t_out)
     vmc("exec", sid, "rm", "-f", "/tmp/c.bin")
+    scp = ["scp", "-O", "-q"] + fresh_ssh[1:fresh_ssh.index("-p")] + ["-P", str(port)] + \
+        fresh_ssh[fresh_ssh.index("-p") + 2:-1]
+    t_in = timed(scp + [src, "root@127.0.0.1:/tmp/p.bin"])
+    back = os.path.join(work, "back-scp.bin")
+    t_out = timed(scp + ["root@127.0.0.1:/tmp/p.bin", back])
+    assert open(back, "rb").read() == open(src, "rb").read(), "scp"
+    thr["scp"] = (mid / t_in, mid / t_out)
+    vmc("exec", sid, "rm", "-f", "/tmp/p.bin")
 
     # 5. Memory stays flat: peak RSS of cp for a small and a large file.
     big = os.path.join(work, "big.bin")
@@ -277,7 +286,7 @@ def main():
     w, wo = statistics.median(boot["with"]), statistics.median(boot["without"])
     print(f"boot to ready line with the agent port {w:.2f} s, without {wo:.2f} s (ratio {w / wo:.3f})")
     print(f"cp {mid} MiB, MiB/s in / out:")
-    for k in ("agent", "ssh", "ssh_cat"):
+    for k in ("agent", "ssh", "scp", "ssh_cat"):
         print(f"  {k:8} {thr[k][0]:6.2f} / {thr[k][1]:6.2f}")
     print("peak RSS of cp (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()) + f"  (big = {a.big_mib} MiB)")
     print(f"load average at end: {os.getloadavg()}")

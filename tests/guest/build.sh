@@ -192,6 +192,9 @@ aroot=$work/agent-root
 cp -a "$root" "$aroot"
 
 install_bin "$x/usr/sbin/dropbear" usr/sbin/dropbear "$root"
+# scp (the host's, from openssh-client; it needs only libc) so that `cp`
+# can be measured against `scp -O`: dropbear runs `scp -t|-f` for it.
+install_bin /usr/bin/scp usr/bin/scp "$root"
 # Test key pair: kept across rebuilds so a regenerated guest accepts old keys.
 if [[ ! -f $out/id_ed25519 || ! -f $out/id_ed25519.pub ]]; then
 	rm -f "$out/id_ed25519" "$out/id_ed25519.pub"
