@@ -488,33 +488,29 @@ impl Process {
             let detail = std::fs::read_to_string(l.log.path()).unwrap_or_default();
             let detail = detail.trim();
             let sent = self.control.sent.load(Ordering::SeqCst);
-            if !detail.is_empty() && sent == 0 {
-                return Err(SshError::Failed {
+            let failed = |detail: String| -> Error {
+                SshError::Failed {
                     port: self.control.target.port,
                     route: format!(
                         "{} while running {}",
                         l.route.describe(&self.control.target),
                         self.what
                     ),
-                    detail: detail.to_string(),
+                    detail,
                 }
-                .into());
+                .into()
+            };
+            if !detail.is_empty() && sent == 0 {
+                return Err(failed(detail.to_string()));
             }
             // ssh exits 255 without a word when a signal ended the remote
             // command (it does not report which); the one we sent did.
             if sent != 0 {
                 ExitStatus::Signal(sent)
             } else if let Some(why) = self.control.guest_lost().await {
-                return Err(SshError::Failed {
-                    port: self.control.target.port,
-                    route: format!(
-                        "{} while running {}",
-                        l.route.describe(&self.control.target),
-                        self.what
-                    ),
-                    detail: format!("the connection to the guest was lost: {why}"),
-                }
-                .into());
+                return Err(failed(format!(
+                    "the connection to the guest was lost: {why}"
+                )));
             } else {
                 ExitStatus::Code(255)
             }
