@@ -6,8 +6,12 @@
 //! recorded port is refused. A ControlMaster connection per container makes
 //! repeated execs cheap, across processes; `ssh/route.rs` says how concurrent
 //! execs share it. ssh's own messages are kept apart from the command's
-//! output (`-E`), so an exit status of 255 is known to be ssh's exactly
-//! when it said something, and then it becomes an error carrying that.
+//! output (`-E`), so an exit status of 255 with a message is ssh's, and
+//! becomes an error carrying that. A silent 255 is not proof of the
+//! command's: a client on a shared connection whose master died with the
+//! guest exits 255 without a word too ([`crate::spawn::Process::wait`]
+//! tells the two apart by one more connection; [`SshTarget::exec`], used
+//! for short internal commands, does not yet).
 
 mod route;
 mod spawn;
