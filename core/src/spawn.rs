@@ -295,21 +295,6 @@ impl ProcessControl {
         Ok(())
     }
 
-    /// Why the guest no longer answers over SSH, or `None` when it does.
-    /// ssh exits 255 without a word both when the command did and when
-    /// the shared connection's master died with the guest (a VM killed or
-    /// powered off mid-stream): one more connection tells them apart,
-    /// bounded so that a frozen guest does not hold the caller.
-    async fn guest_lost(&self) -> Option<String> {
-        const LOOK: Duration = Duration::from_secs(15);
-        let cmd = ["true".to_string()];
-        match tokio::time::timeout(LOOK, self.target.exec(&cmd)).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(format!("it did not answer within {} s", LOOK.as_secs())),
-        }
-    }
-
     /// Sets the size of the process's terminal (it gets SIGWINCH). Only for
     /// a process started with a PTY.
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
@@ -507,7 +492,7 @@ impl Process {
             // command (it does not report which); the one we sent did.
             if sent != 0 {
                 ExitStatus::Signal(sent)
-            } else if let Some(why) = self.control.guest_lost().await {
+            } else if let Some(why) = self.control.target.guest_lost().await {
                 return Err(failed(format!(
                     "the connection to the guest was lost: {why}"
                 )));

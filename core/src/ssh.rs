@@ -9,9 +9,9 @@
 //! output (`-E`), so an exit status of 255 with a message is ssh's, and
 //! becomes an error carrying that. A silent 255 is not proof of the
 //! command's: a client on a shared connection whose master died with the
-//! guest exits 255 without a word too ([`crate::spawn::Process::wait`]
-//! tells the two apart by one more connection; [`SshTarget::exec`], used
-//! for short internal commands, does not yet).
+//! guest exits 255 without a word too, so one more connection tells the two
+//! apart ([`SshTarget::guest_lost`], used by [`SshTarget::exec`] and by
+//! [`crate::spawn::Process::wait`]).
 
 mod route;
 mod spawn;
@@ -393,7 +393,44 @@ impl SshTarget {
     /// authentication is tried again; any other failure of ssh itself is
     /// an error carrying ssh's message and the route. (Processes that
     /// stream or take a terminal are [`crate::spawn::Process`]es.)
+    /// A silent exit 255 is the command's only while the guest still
+    /// answers (see [`Self::guest_lost`]).
     async fn run(&self, remote: &str, io: Io<'_>) -> Result<Ended, SshError> {
+        let (ended, via) = self.run_once(remote, io).await?;
+        if ended.code != 255 {
+            return Ok(ended);
+        }
+        match self.guest_lost().await {
+            None => Ok(ended),
+            Some(why) => Err(SshError::Failed {
+                port: self.port,
+                route: via,
+                detail: format!("the connection to the guest was lost: {why}"),
+            }),
+        }
+    }
+
+    /// Why the guest no longer answers over SSH, or `None` when it does.
+    /// ssh exits 255 without a word both when the command did and when
+    /// the shared connection's master died with the guest (a VM killed or
+    /// powered off mid-command): one more connection tells them apart,
+    /// bounded so that a frozen guest does not hold the caller.
+    pub async fn guest_lost(&self) -> Option<String> {
+        const LOOK: Duration = Duration::from_secs(15);
+        match tokio::time::timeout(LOOK, self.run_once("true", Io::Collect)).await {
+            Ok(Ok((ended, _))) if ended.code == 0 => None,
+            Ok(Ok((ended, _))) => Some(format!(
+                "`true` in the guest ended with exit code {}",
+                ended.code
+            )),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("it did not answer within {} s", LOOK.as_secs())),
+        }
+    }
+
+    /// [`Self::run`] that takes a silent exit 255 as the command's, with
+    /// the route it went by (for messages).
+    async fn run_once(&self, remote: &str, io: Io<'_>) -> Result<(Ended, String), SshError> {
         let mut attempt = 0;
         loop {
             let route = self.route().await;
@@ -424,7 +461,7 @@ impl SshTarget {
                     });
                 }
             }
-            return Ok(ended);
+            return Ok((ended, via));
         }
     }
 
