@@ -10,7 +10,7 @@
 //! becomes an error carrying that. A silent 255 is not proof of the
 //! command's: a client on a shared connection whose master died with the
 //! guest exits 255 without a word too, so one more connection tells the two
-//! apart ([`SshTarget::guest_lost`], used by [`SshTarget::exec`] and by
+//! apart (`SshTarget::guest_lost`, used by [`SshTarget::exec`] and by
 //! [`crate::spawn::Process::wait`]).
 
 mod route;
@@ -415,12 +415,12 @@ impl SshTarget {
     /// the shared connection's master died with the guest (a VM killed or
     /// powered off mid-command): one more connection tells them apart,
     /// bounded so that a frozen guest does not hold the caller.
-    pub async fn guest_lost(&self) -> Option<String> {
+    pub(crate) async fn guest_lost(&self) -> Option<String> {
         const LOOK: Duration = Duration::from_secs(15);
         match tokio::time::timeout(LOOK, self.run_once("true", Io::Collect)).await {
             Ok(Ok((ended, _))) if ended.code == 0 => None,
             Ok(Ok((ended, _))) => Some(format!(
-                "`true` in the guest ended with exit code {}",
+                "ssh ended without a message (exit {}) even for `true`",
                 ended.code
             )),
             Ok(Err(e)) => Some(e.to_string()),
