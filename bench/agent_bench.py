@@ -186,9 +186,11 @@ def main():
     vmc("wait", "--timeout", "300", sid)
     port = json.loads(vmc("inspect", sid))[0]["ssh_port"]
     rd = json.loads(vmc("inspect", aid))[0]["runtime_dir"]
-    fresh_ssh = ["ssh", "-F", "none", "-i", key, "-p", str(port), "-o", "StrictHostKeyChecking=no",
-                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ControlPath=none",
-                 "-o", "BatchMode=yes", "root@127.0.0.1"]
+    # The options ssh and scp share (scp names the port -P).
+    ssh_opts = ["-F", "none", "-i", key, "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ControlPath=none",
+                "-o", "BatchMode=yes"]
+    fresh_ssh = ["ssh", *ssh_opts, "-p", str(port), "root@127.0.0.1"]
     vmc("exec", aid, "true")
     vmc("exec", sid, "true")
     def agent_side(into):
@@ -248,8 +250,7 @@ def main():
     assert len(got) == mid << 20
     thr["ssh_cat"] = (mid / t_in, mid / t_out)
     vmc("exec", sid, "rm", "-f", "/tmp/c.bin")
-    scp = ["scp", "-O", "-q"] + fresh_ssh[1:fresh_ssh.index("-p")] + ["-P", str(port)] + \
-        fresh_ssh[fresh_ssh.index("-p") + 2:-1]
+    scp = ["scp", "-O", "-q", *ssh_opts, "-P", str(port)]
     t_in = timed(scp + [src, "root@127.0.0.1:/tmp/p.bin"])
     back = os.path.join(work, "back-scp.bin")
     t_out = timed(scp + ["root@127.0.0.1:/tmp/p.bin", back])

@@ -473,30 +473,25 @@ impl Process {
             let detail = std::fs::read_to_string(l.log.path()).unwrap_or_default();
             let detail = detail.trim();
             let sent = self.control.sent.load(Ordering::SeqCst);
-            let failed = |detail: String| -> Error {
-                SshError::Failed {
-                    port: self.control.target.port,
-                    route: format!(
-                        "{} while running {}",
-                        l.route.describe(&self.control.target),
-                        self.what
-                    ),
-                    detail,
-                }
-                .into()
-            };
+            let route = format!(
+                "{} while running {}",
+                l.route.describe(&self.control.target),
+                self.what
+            );
             if !detail.is_empty() && sent == 0 {
-                return Err(failed(detail.to_string()));
+                return Err(SshError::Failed {
+                    port: self.control.target.port,
+                    route,
+                    detail: detail.to_string(),
+                }
+                .into());
             }
             // ssh exits 255 without a word when a signal ended the remote
             // command (it does not report which); the one we sent did.
             if sent != 0 {
                 ExitStatus::Signal(sent)
-            } else if let Some(why) = self.control.target.guest_lost().await {
-                return Err(failed(format!(
-                    "the connection to the guest was lost: {why}"
-                )));
             } else {
+                self.control.target.check_silent_exit(route).await?;
                 ExitStatus::Code(255)
             }
         } else {

@@ -10,7 +10,7 @@
 //! becomes an error carrying that. A silent 255 is not proof of the
 //! command's: a client on a shared connection whose master died with the
 //! guest exits 255 without a word too, so one more connection tells the two
-//! apart (`SshTarget::guest_lost`, used by [`SshTarget::exec`] and by
+//! apart (`SshTarget::check_silent_exit`, used by [`SshTarget::exec`] and by
 //! [`crate::spawn::Process::wait`]).
 
 mod route;
@@ -394,38 +394,38 @@ impl SshTarget {
     /// an error carrying ssh's message and the route. (Processes that
     /// stream or take a terminal are [`crate::spawn::Process`]es.)
     /// A silent exit 255 is the command's only while the guest still
-    /// answers (see [`Self::guest_lost`]).
+    /// answers (see [`Self::check_silent_exit`]).
     async fn run(&self, remote: &str, io: Io<'_>) -> Result<Ended, SshError> {
         let (ended, via) = self.run_once(remote, io).await?;
-        if ended.code != 255 {
-            return Ok(ended);
+        if ended.code == 255 {
+            self.check_silent_exit(via).await?;
         }
-        match self.guest_lost().await {
-            None => Ok(ended),
-            Some(why) => Err(SshError::Failed {
-                port: self.port,
-                route: via,
-                detail: format!("the connection to the guest was lost: {why}"),
-            }),
-        }
+        Ok(ended)
     }
 
-    /// Why the guest no longer answers over SSH, or `None` when it does.
-    /// ssh exits 255 without a word both when the command did and when
-    /// the shared connection's master died with the guest (a VM killed or
-    /// powered off mid-command): one more connection tells them apart,
-    /// bounded so that a frozen guest does not hold the caller.
-    pub(crate) async fn guest_lost(&self) -> Option<String> {
+    /// After ssh exited 255 without a message on `route`: `Ok` when that
+    /// was the command's own status, an error naming `route` when the guest
+    /// no longer answers. ssh exits 255 without a word both when the
+    /// command did and when the shared connection's master died with the
+    /// guest (a VM killed or powered off mid-command): one more connection
+    /// tells them apart, bounded so that a frozen guest does not hold the
+    /// caller.
+    pub(crate) async fn check_silent_exit(&self, route: String) -> Result<(), SshError> {
         const LOOK: Duration = Duration::from_secs(15);
-        match tokio::time::timeout(LOOK, self.run_once("true", Io::Collect)).await {
-            Ok(Ok((ended, _))) if ended.code == 0 => None,
-            Ok(Ok((ended, _))) => Some(format!(
+        let why = match tokio::time::timeout(LOOK, self.run_once("true", Io::Collect)).await {
+            Ok(Ok((ended, _))) if ended.code == 0 => return Ok(()),
+            Ok(Ok((ended, _))) => format!(
                 "ssh ended without a message (exit {}) even for `true`",
                 ended.code
-            )),
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(format!("it did not answer within {} s", LOOK.as_secs())),
-        }
+            ),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("it did not answer within {} s", LOOK.as_secs()),
+        };
+        Err(SshError::Failed {
+            port: self.port,
+            route,
+            detail: format!("the connection to the guest was lost: {why}"),
+        })
     }
 
     /// [`Self::run`] that takes a silent exit 255 as the command's, with
